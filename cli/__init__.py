@@ -1,0 +1,1 @@
+"""The ``hcekit`` command line: one click group, one module per command group."""

@@ -1,0 +1,1 @@
+"""The sans-I/O payment applet: ``CardApplet.process(c_apdu: bytes) -> bytes``."""

@@ -1,0 +1,1 @@
+"""Card-side transports: plug the applet into vpcd (PC/SC) or an nfcpy ISO-DEP target."""

@@ -1,0 +1,1 @@
+"""Reader transports: thin byte pipes (local, PC/SC, nfcpy, replay) behind one interface."""

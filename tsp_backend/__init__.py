@@ -1,0 +1,1 @@
+"""The token service provider: provisioning, authorization and the token lifecycle (Flask)."""

@@ -45,7 +45,7 @@ def parse_hex(text: str, *, what: str = "hex") -> bytes:
     return bytes.fromhex(cleaned)
 
 
-class HexParam(click.ParamType):
+class HexParam(click.ParamType):  # type: ignore[type-arg]
     """A click parameter type for hex input (spaces allowed)."""
 
     name = "hex"

@@ -1,0 +1,119 @@
+"""Benchmark (not a test): a full contactless tap in process, p50/p99, against the 500 ms budget.
+
+The card is the hce applet with the built-in test card of each kernel, the terminal the real
+kernel through :func:`terminal.tap.run_tap`, with a fresh unpredictable number from
+``secrets.token_bytes`` and the real JSON Lines tracing on (written to memory). Targets
+(issue 5): p99 <= 5 ms without the network; p99 <= 50 ms including authorization by a TSP on
+loopback.
+
+Usage::
+
+    python benchmarks/bench_tap.py [--taps 2000] [--host URL --api-key KEY] [--stub-host]
+
+``--host`` times authorization by a running TSP (``hcekit serve``); ``--stub-host`` starts a
+minimal authorization endpoint on loopback (Flask under werkzeug, answering approved without
+verifying) to measure the HTTP round trip alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import threading
+import time
+from typing import Any
+
+from apdu.trace import JsonlWriter
+from hce.applet import CardApplet
+from hce.testcard import builtin_profile
+from terminal.config import Transaction
+from terminal.host import AuthorizationClient
+from terminal.tap import run_tap, today
+from terminal.transports.local import LocalTransport
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def stub_host() -> tuple[str, Any]:
+    """A loopback authorization endpoint that approves everything (for the HTTP round trip only)."""
+    import logging
+
+    from flask import Flask, jsonify
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    app = Flask("bench-host")
+
+    @app.post("/api/authorize")
+    def authorize() -> Any:
+        return jsonify({"approved": True, "responseCode": "00", "authCode": "B3NCH1",
+                        "arpc": "0000000000000000", "transactionId": "bench", "network": "", "reason": ""})
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server
+
+
+def bench(kernel: str, taps: int, client: AuthorizationClient | None) -> dict[str, float]:
+    """Run ``taps`` taps of one kernel; return p50/p99/max of total, tap and authorization (ms)."""
+    profile = builtin_profile(kernel, now=int(time.time()))
+    applet = CardApplet(profile)
+    transport = LocalTransport(applet.process)
+    date = today()
+    totals, taps_ms, auth = [], [], []
+    for i in range(taps + 50):
+        if applet.needs_replenishment:
+            applet = CardApplet(builtin_profile(kernel, now=int(time.time())))
+            transport = LocalTransport(applet.process)
+        sink = io.StringIO()
+        started = time.perf_counter()
+        result = run_tap(transport, Transaction(amount=1250, date=date), host=client,
+                         tracers=(JsonlWriter(sink),))
+        total = (time.perf_counter() - started) * 1000.0
+        if i < 50:
+            continue
+        assert result.outcome.cryptogram == "ARQC", result.outcome.reason
+        totals.append(total)
+        taps_ms.append(result.timing.tap_ms)
+        if result.timing.authorization_ms is not None:
+            auth.append(result.timing.authorization_ms)
+    out = {
+        "p50_ms": statistics.median(totals),
+        "p99_ms": percentile(totals, 99),
+        "max_ms": max(totals),
+        "card_tap_p99_ms": percentile(taps_ms, 99),
+    }
+    if auth:
+        out["authorization_p99_ms"] = percentile(auth, 99)
+    return out
+
+
+def main() -> None:
+    """Print p50/p99 per kernel, with and without authorization."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--taps", type=int, default=2000)
+    parser.add_argument("--host")
+    parser.add_argument("--api-key", default="bench")
+    parser.add_argument("--stub-host", action="store_true")
+    args = parser.parse_args()
+    host_url = args.host
+    if args.stub_host and not host_url:
+        host_url, _server = stub_host()
+    for kernel in ("visa", "mastercard"):
+        stats = bench(kernel, args.taps, None)
+        print(f"{kernel:<10} in process   " + "  ".join(f"{k} {v:7.3f}" for k, v in stats.items()))
+        if host_url:
+            with AuthorizationClient(host_url, args.api_key) as client:
+                stats = bench(kernel, max(args.taps // 4, 100), client)
+            print(f"{kernel:<10} with host    " + "  ".join(f"{k} {v:7.3f}" for k, v in stats.items()))
+
+
+if __name__ == "__main__":
+    main()

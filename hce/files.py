@@ -1,0 +1,109 @@
+"""The card's files: the PPSE directory, the application's FCI and its records by SFI.
+
+Everything here is computed once from a :class:`~hce.profile.CardProfile` and is plain bytes,
+so the applet answers SELECT and READ RECORD by lookup.
+
+Sources: EMV Contactless Book B §3.3 (the PPSE's FCI with its directory entries 61 → 4F, 50,
+87, 9F2A), EMV 4.4 Book 1 §11.3.4 (FCI of an ADF: 6F → 84, A5 → 50, 87, 9F38, 5F2D, BF0C),
+EMV 4.4 Book 3 §10.2 (AFL; records are template 70) and Annex A (data elements), ISO/IEC 7813
+(the track 2 layout inside tag 57).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apdu.command import PPSE
+from apdu.tlv import TLV, tlv
+from hce.profile import CardProfile
+
+__all__ = ["CardFiles", "build_files", "track2_equivalent"]
+
+SERVICE_CODE = "201"
+"""Track 2 service code: international, integrated circuit; normal authorization (ISO/IEC 7813)."""
+
+
+def _n(digits: str, length: int) -> bytes:
+    """Numeric (format n) right-justified BCD of ``length`` bytes (EMV 4.4 Book 3 §4.3)."""
+    return bytes.fromhex(digits.rjust(length * 2, "0"))
+
+
+def _cn(digits: str) -> bytes:
+    """Compressed numeric (format cn): left-justified, padded with F (EMV 4.4 Book 3 §4.3)."""
+    text = digits + ("F" if len(digits) % 2 else "")
+    return bytes.fromhex(text)
+
+
+def track2_equivalent(profile: CardProfile) -> bytes:
+    """Tag 57: PAN ‖ D ‖ YYMM ‖ service code ‖ discretionary data, padded with F (ISO/IEC 7813).
+
+    The discretionary data is the PSN's last digit and zeros, as VCPS tokens carry it.
+    """
+    body = f"{profile.pan}D{profile.expiry}{SERVICE_CODE}{profile.psn[-1]}0000000"
+    return _cn(body)
+
+
+@dataclass(frozen=True, slots=True)
+class CardFiles:
+    """The precomputed answers: PPSE FCI, application FCI, and records by (SFI, number)."""
+
+    ppse_fci: bytes
+    app_fci: bytes
+    records: dict[tuple[int, int], bytes]
+    track2: bytes
+
+
+def _expiry_date(profile: CardProfile) -> bytes:
+    """5F24 Application Expiration Date, YYMMDD: the last day of the month (any 31 is accepted)."""
+    return _n(profile.expiry + "31", 3)
+
+
+def _records(profile: CardProfile, track2: bytes) -> dict[tuple[int, int], bytes]:
+    pan = _cn(profile.pan)
+    common: list[TLV] = [
+        tlv(0x5A, pan),
+        tlv(0x5F24, _expiry_date(profile)),
+        tlv(0x5F28, _n(profile.issuer_country, 2)),
+        tlv(0x5F34, _n(profile.psn, 1)),
+        tlv(0x9F42, _n(profile.currency, 2)),
+        tlv(0x9F08, profile.app_version),
+    ]
+    if profile.kernel == "visa":
+        first = [tlv(0x57, track2), *common]
+        records = {(1, 1): tlv(0x70, first).to_bytes()}
+    else:
+        first = [tlv(0x57, track2), tlv(0x5F20, b"/")]
+        second = [
+            *common,
+            tlv(0x8C, profile.cdol1),
+            tlv(0x8D, bytes.fromhex("910A8A0295059F37049F4C08")),
+            tlv(0x8E, bytes.fromhex("000000000000000042031E031F03")),
+            tlv(0x9F07, bytes.fromhex("FFC0")),
+        ]
+        records = {(1, 1): tlv(0x70, first).to_bytes(), (1, 2): tlv(0x70, second).to_bytes()}
+    return records
+
+
+def build_files(profile: CardProfile) -> CardFiles:
+    """The PPSE FCI, the application FCI and the records of ``profile``.
+
+    >>> from hce.testcard import builtin_profile
+    >>> files = build_files(builtin_profile("visa", now=0))
+    >>> files.ppse_fci[:2].hex().upper(), sorted(files.records)
+    ('6F32', [(1, 1)])
+    """
+    label = profile.label.encode("ascii")
+    entry = tlv(0x61, [
+        tlv(0x4F, profile.aid),
+        tlv(0x50, label),
+        tlv(0x87, bytes((profile.priority,))),
+        tlv(0x9F2A, profile.kernel_id),
+    ])
+    ppse_fci = tlv(0x6F, [tlv(0x84, PPSE), tlv(0xA5, [tlv(0xBF0C, [entry])])]).to_bytes()
+    proprietary: list[TLV] = [tlv(0x50, label), tlv(0x87, bytes((profile.priority,)))]
+    if profile.pdol:
+        proprietary.append(tlv(0x9F38, profile.pdol))
+    proprietary.append(tlv(0x5F2D, b"en"))
+    app_fci = tlv(0x6F, [tlv(0x84, profile.aid), tlv(0xA5, proprietary)]).to_bytes()
+    track2 = track2_equivalent(profile)
+    return CardFiles(ppse_fci, app_fci, _records(profile, track2), track2)

@@ -1,0 +1,94 @@
+"""``hcekit emulate`` and the vpcd protocol, against a real TCP server playing vpcd's part."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli, main
+from hce.errors import TransportError
+from hce.transports import parse_via
+from hce.transports.vpcd import frame
+
+SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
+
+
+def _vpcd_script(server: socket.socket, replies: list[bytes]) -> None:
+    """Act as vpcd for one card: power on, ask the ATR, send SELECT PPSE, then hang up."""
+    conn, _ = server.accept()
+    with conn:
+        def read() -> bytes:
+            header = conn.recv(2, socket.MSG_WAITALL)
+            return conn.recv(int.from_bytes(header, "big"), socket.MSG_WAITALL)
+
+        conn.sendall(frame(b"\x01"))
+        conn.sendall(frame(b"\x04"))
+        replies.append(read())
+        conn.sendall(frame(SELECT_PPSE))
+        replies.append(read())
+        conn.sendall(frame(b"\x00"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("vpcd",                  ("vpcd", "localhost", 35963)),
+        ("vpcd:10.0.0.2:4000",    ("vpcd", "10.0.0.2", 4000)),
+        ("nfc:udp",               ("nfc", "udp:localhost:54321", None)),
+        ("nfc:udp:127.0.0.1:99",  ("nfc", "udp:127.0.0.1:99", None)),
+        ("nfc:usb:054c:06c3",     ("nfc", "usb:054c:06c3", None)),
+    ],
+)
+def test_parse_via(spec: str, expected: tuple[str, str, int | None]) -> None:
+    """--via specifications split into kind, host or nfcpy path, and port."""
+    assert parse_via(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["pcsc", "vpcd:host:99999", "nfc:bluetooth"])
+def test_parse_via_rejects_unknown(spec: str) -> None:
+    """Unknown transports and bad ports are TransportErrors."""
+    with pytest.raises(TransportError):
+        parse_via(spec)
+
+
+def test_emulate_once_over_vpcd_answers_and_traces_masked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The command connects to vpcd, gives the contactless ATR, answers SELECT PPSE and traces it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    replies: list[bytes] = []
+    script = threading.Thread(target=_vpcd_script, args=(server, replies), daemon=True)
+    script.start()
+    trace = tmp_path / "t.jsonl"
+    result = CliRunner().invoke(cli, ["emulate", "--via", f"vpcd:127.0.0.1:{port}", "--once",
+                                      "--kernel", "mastercard", "--trace", str(trace)])
+    script.join(10)
+    server.close()
+    assert result.exit_code == 0, result.output
+    assert replies[0] == bytes.fromhex("3B80800101")
+    assert replies[1][-2:] == b"\x90\x00"
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [line["dir"] for line in lines] == ["C", "R"] and lines[1]["sw"] == "9000"
+    assert "ms" in lines[1]
+    assert "C> 00A404000E325041592E5359532E444446303100" in result.output
+
+
+def test_emulate_without_vpcd_is_one_error_line(capsys) -> None:  # type: ignore[no-untyped-def]
+    """With nobody listening, --once exits 1 with one 'error:' line."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["emulate", "--via", f"vpcd:127.0.0.1:{port}", "--once", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach vpcd") and err.count("\n") == 1
+
+
+def test_emulate_rejects_a_bad_profile(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An invalid profile file is one error line, exit 1."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"version": 1}))
+    assert main(["emulate", "--profile", str(path), "--once"]) == 1
+    assert "invalid card profile" in capsys.readouterr().err

@@ -1,0 +1,341 @@
+"""The contactless kernel against scripted cards that behave as real ones do."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from terminal_cards import (
+    MAESTRO_AID,
+    MC_AID,
+    SELECT_PPSE,
+    VISA_AID,
+    mc_card,
+    mc_gen_ac,
+    ok,
+    ppse,
+    select_aid,
+    t,
+    visa_card,
+)
+
+from apdu.command import CommandAPDU
+from apdu.response import ResponseAPDU
+from terminal.config import Limits, TerminalConfig, Transaction
+from terminal.errors import KernelError
+from terminal.kernel import Kernel, State, parse_afl
+from terminal.outcome import SEE_PHONE, Outcome
+from terminal.tap import TapResult
+from terminal.testing import CardTerminalPair, ScriptedTransport
+
+UN = "0A0B0C0D"
+
+
+def tap(
+    script: list[tuple[str | None, str]], amount: int = 1250, **config: object
+) -> tuple[ScriptedTransport, TapResult]:
+    card = ScriptedTransport(script)
+    pair = CardTerminalPair(card.as_card(), config=TerminalConfig(**config))  # type: ignore[arg-type]
+    return card, pair.tap(amount)
+
+
+def test_visa_qvsdc_takes_the_cryptogram_from_gpo() -> None:
+    """A Visa card's ARQC in the GPO response is an online request after the records are read."""
+    card, result = tap(visa_card())
+    assert card.done
+    out = result.outcome
+    assert out.outcome is Outcome.ONLINE_REQUEST
+    assert (out.kernel, out.cryptogram, out.label) == ("visa", "ARQC", "VISA CREDIT")
+    assert out.data[0x9F26] == bytes.fromhex("1D2E3F4A5B6C7D8E")
+    assert [a.phase for a in result.timing.apdus] == ["select_ppse", "select_aid", "gpo", "read_record"]
+
+
+def test_visa_pdol_data_carries_terminal_data() -> None:
+    """GPO data is the PDOL filled with TTQ, amount, country, TVR, currency, date, type and UN."""
+    card, _ = tap(visa_card())
+    gpo = CommandAPDU.from_bytes(card.sent[2])
+    expected = (
+        "36804000" "000000001250" "000000000000" "0276" "0000000000" "0978" "250101" "00" + UN
+    )
+    assert gpo.data.hex().upper() == "8321" + expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "ttq_byte2"),
+    [
+        (0,      0x80),   # zero amount: online cryptogram required (Book A §3.1.1)
+        (1250,   0x80),   # above the floor limit of 0
+        (5000,   0xC0),   # at the CVM-required limit: CVM required too
+        (99_999, 0xC0),   # just under the transaction limit
+    ],
+)
+def test_pre_processing_sets_ttq_bits(amount: int, ttq_byte2: int) -> None:
+    """The amount against floor and CVM limits sets TTQ byte 2 (Book A §3.1.1, Book C-3 Table A-1)."""
+    k = Kernel(TerminalConfig(), Transaction(amount=amount), unpredictable=bytes)
+    k.start()
+    assert k.terminal[0x9F66][1] == ttq_byte2
+
+
+def test_amount_under_floor_limit_asks_no_online_cryptogram() -> None:
+    """Under a non-zero floor limit the TTQ does not ask for an online cryptogram."""
+    k = Kernel(TerminalConfig(limits=Limits(floor=2000)), Transaction(amount=1000), unpredictable=bytes)
+    k.start()
+    assert k.terminal[0x9F66][1] == 0x00
+
+
+def test_transaction_limit_means_another_interface_and_no_apdu() -> None:
+    """At the contactless transaction limit no APDU is sent: Try Another Interface."""
+    card, result = tap([], amount=100_000)
+    assert card.sent == []
+    assert result.outcome.outcome is Outcome.TRY_ANOTHER_INTERFACE
+
+
+def test_mastercard_reads_records_then_generates_ac() -> None:
+    """M/Chip: GPO format 1, READ RECORD per AFL, then GENERATE AC ARQC with CDOL1 data."""
+    card, result = tap(mc_card())
+    assert card.done
+    out = result.outcome
+    assert (out.outcome, out.kernel, out.cryptogram) == (Outcome.ONLINE_REQUEST, "mastercard", "ARQC")
+    gen_ac = CommandAPDU.from_bytes(card.sent[-1])
+    assert gen_ac.p1 == 0x80
+    assert len(gen_ac.data) == 6 + 6 + 2 + 5 + 2 + 3 + 1 + 4 + 1 + 2 + 8 + 3
+    assert gen_ac.data[:6] == bytes.fromhex("000000001250")
+    assert out.data[0x9F34] == bytes.fromhex("1F0302")
+
+
+def test_a_card_that_declines() -> None:
+    """A GENERATE AC that returns an AAC is a decline, with no host needed."""
+    _, result = tap(mc_card(gen_ac=mc_gen_ac("00")))
+    assert result.outcome.outcome is Outcome.DECLINED
+    assert result.outcome.cryptogram == "AAC"
+
+
+def test_a_card_that_approves_offline() -> None:
+    """A TC from GENERATE AC is an offline approval."""
+    _, result = tap(mc_card(gen_ac=mc_gen_ac("40")))
+    assert result.outcome.outcome is Outcome.APPROVED
+
+
+def test_gen_ac_format_1() -> None:
+    """GENERATE AC format 1 (80: CID, ATC, AC, IAD) is split into its tags (EMV Book 3 §6.5.5.4)."""
+    _, result = tap(mc_card(gen_ac="8011" + "80" + "0007" + "1122334455667788" + "06010A03A000" + "9000"))
+    data = result.outcome.data
+    assert (data[0x9F27], data[0x9F36]) == (b"\x80", b"\x00\x07")
+    assert data[0x9F26] == bytes.fromhex("1122334455667788")
+    assert data[0x9F10] == bytes.fromhex("06010A03A000")
+
+
+def test_no_ppse_is_try_another_interface() -> None:
+    """6A82 to SELECT PPSE: the card is not contactless here (python-emv#15)."""
+    card, result = tap([(SELECT_PPSE, "6A82")])
+    assert card.done
+    assert result.outcome.outcome is Outcome.TRY_ANOTHER_INTERFACE
+
+
+def test_no_supported_application_is_try_another_interface() -> None:
+    """A PPSE listing only unknown AIDs leaves an empty candidate list."""
+    _, result = tap([(SELECT_PPSE, ppse(("A0000009999999", "PRIVATE", 1, None)))])
+    assert result.outcome.outcome is Outcome.TRY_ANOTHER_INTERFACE
+
+
+def test_candidates_are_selected_by_priority() -> None:
+    """The application with priority 1 is selected before priority 2, whatever the PPSE order."""
+    script = [
+        (SELECT_PPSE, ppse((MAESTRO_AID, "MAESTRO", 2, "02"), (VISA_AID, "VISA DEBIT", 1, "03"))),
+        *visa_card()[1:],
+    ]
+    card, result = tap(script)
+    assert card.done
+    assert result.outcome.label == "VISA DEBIT"
+
+
+@pytest.mark.parametrize("sw", ["6A82", "6A81"])
+def test_not_found_application_moves_to_the_next_candidate(sw: str) -> None:
+    """6A81/6A82 to SELECT AID: the next candidate is selected (Book B §3.3.3)."""
+    script = [
+        (SELECT_PPSE, ppse((MC_AID, "MASTERCARD", 1, "02"), (VISA_AID, "VISA", 2, "03"))),
+        ("00A4040007" + MC_AID, sw),
+        *visa_card()[1:],
+    ]
+    card, result = tap(script)
+    assert card.done
+    assert result.outcome.outcome is Outcome.ONLINE_REQUEST
+    assert result.outcome.kernel == "visa"
+
+
+def test_every_candidate_missing_ends_the_application() -> None:
+    """When no candidate can be selected the tap ends."""
+    script = [(SELECT_PPSE, ppse((VISA_AID, "VISA", 1, "03"))), ("00A4040007" + VISA_AID, "6A82")]
+    _, result = tap(script)
+    assert result.outcome.outcome is Outcome.END_APPLICATION
+
+
+def test_get_response_after_61xx() -> None:
+    """A T=0 card answering 61XX is asked GET RESPONSE and the data is joined (ISO 7816-4 §7.6.1)."""
+    full = visa_card()
+    ppse_resp = full[0][1]
+    body = ppse_resp[:-4]
+    script = [
+        (SELECT_PPSE, f"61{len(body) // 2:02X}"),
+        ("00C00000", ppse_resp),
+        *full[1:],
+    ]
+    card, result = tap(script)
+    assert card.done
+    assert result.outcome.outcome is Outcome.ONLINE_REQUEST
+    assert [a.name for a in result.timing.apdus][:2] == ["SELECT", "GET RESPONSE"]
+
+
+def test_get_response_in_pieces() -> None:
+    """Data delivered over several 61XX answers is joined in order."""
+    full = visa_card()
+    body = full[0][1][:-4]
+    half = len(body) // 2
+    script = [
+        (SELECT_PPSE, "6110"),
+        ("00C00000", body[:half] + f"61{(len(body) - half) // 2:02X}"),
+        ("00C00000", body[half:] + "9000"),
+        *full[1:],
+    ]
+    card, result = tap(script)
+    assert card.done
+    assert result.outcome.outcome is Outcome.ONLINE_REQUEST
+
+
+def test_wrong_le_is_resent_with_6cxx() -> None:
+    """6CXX: the same command is resent with Le = XX (ISO 7816-4 §5.6)."""
+    script = visa_card()
+    record = script[3]
+    script[3] = ("00B2011C00", f"6C{len(record[1]) // 2 - 2:02X}")
+    script.append(("00B2011C" + f"{len(record[1]) // 2 - 2:02X}", record[1]))
+    card, result = tap(script)
+    assert card.done
+    assert result.outcome.outcome is Outcome.ONLINE_REQUEST
+
+
+def test_see_phone() -> None:
+    """6986 to GPO: the phone wants its holder to verify: Try Again, "see phone" (Book C-3 §5.2.2)."""
+    script = [*visa_card()[:2], ("80A80000", "6986")]
+    _, result = tap(script, amount=6000)
+    assert result.outcome.outcome is Outcome.TRY_AGAIN
+    assert result.outcome.message == SEE_PHONE
+
+
+@pytest.mark.parametrize("sw", ["6984", "6985"])
+def test_gpo_conditions_not_satisfied(sw: str) -> None:
+    """6984/6985 to GPO: Try Another Interface (Book C-3 §5.2.2)."""
+    _, result = tap([*visa_card()[:2], ("80A80000", sw)])
+    assert result.outcome.outcome is Outcome.TRY_ANOTHER_INTERFACE
+
+
+def test_mastercard_see_phone_from_cardholder_interaction_information() -> None:
+    """An AAC with DF4B asking for on-device CVM is Try Again with "see phone" (Book C-2)."""
+    gen_ac = ok(t(0x77, [t(0x9F27, "00"), t(0x9F36, "0002"), t(0x9F26, "00" * 8), t(0xDF4B, "000300")]))
+    _, result = tap(mc_card(gen_ac=gen_ac), amount=6000)
+    assert (result.outcome.outcome, result.outcome.message) == (Outcome.TRY_AGAIN, SEE_PHONE)
+
+
+def test_record_error_ends_the_application() -> None:
+    """A READ RECORD that fails ends the application."""
+    script = visa_card()
+    script[3] = (script[3][0], "6A83")
+    _, result = tap(script)
+    assert result.outcome.outcome is Outcome.END_APPLICATION
+
+
+def test_malformed_afl_ends_the_application() -> None:
+    """An AFL naming SFI 0 is malformed (EMV Book 3 §10.2)."""
+    gpo = ok(t(0x77, [t(0x82, "2000"), t(0x94, "00010100"), t(0x9F26, "00" * 8), t(0x9F27, "80")]))
+    _, result = tap(visa_card(gpo=gpo)[:3])
+    assert result.outcome.outcome is Outcome.END_APPLICATION
+
+
+def test_visa_path_without_cryptogram_ends() -> None:
+    """qVSDC: a GPO response without 9F26 cannot complete."""
+    gpo = ok(t(0x77, [t(0x82, "2000"), t(0x94, "18010100")]))
+    _, result = tap(visa_card(gpo=gpo))
+    assert result.outcome.outcome is Outcome.END_APPLICATION
+
+
+def test_forced_kernel_overrides_the_kernel_id() -> None:
+    """--kernel mastercard on a Visa AID takes the M/Chip path (GENERATE AC from CDOL1)."""
+    gpo = ok(t(0x77, [t(0x82, "1980"), t(0x94, "18010100")]))
+    record = ok(t(0x70, [t(0x8C, "9F02069F3704"), t(0x5A, "4761739001010010")]))
+    script = [*visa_card(gpo=gpo)[:3], ("00B2011C", record), ("80AE8000", mc_gen_ac())]
+    _, result = tap(script, kernel="mastercard")
+    assert (result.outcome.kernel, result.outcome.outcome) == ("mastercard", Outcome.ONLINE_REQUEST)
+
+
+def test_authorization_block_is_field_55() -> None:
+    """The authorization data starts with the cryptogram and carries Track 2, not 5A, when 57 exists."""
+    _, result = tap(visa_card())
+    block = result.outcome.authorization_data.hex().upper()
+    assert block.startswith("9F26081D2E3F4A5B6C7D8E9F2701809F100706010A03A00000")
+    assert "5713" in block and "5A08" not in block
+    assert "9F3704" + UN in block
+
+
+def test_receive_without_command_is_an_error() -> None:
+    """Feeding a response before start() is a programming error."""
+    k = Kernel(TerminalConfig(), Transaction(amount=1), unpredictable=bytes)
+    with pytest.raises(KernelError):
+        k.receive(ResponseAPDU.status(0x9000))
+
+
+def test_the_state_table_covers_every_waiting_state() -> None:
+    """Every state that waits on a card has an ERROR row, so every status word has a reaction."""
+    from terminal.kernel import TRANSITIONS, Event
+
+    waiting = [s for s in State if s not in (State.START, State.DONE)]
+    assert all((s, Event.ERROR) in TRANSITIONS for s in waiting)
+
+
+@pytest.mark.parametrize(
+    ("afl", "records"),
+    [
+        ("08010100",         [(1, 1)]),
+        ("0801020010030300", [(1, 1), (1, 2), (2, 3)]),
+        ("",                 []),
+        ("080101",           None),   # not a multiple of 4
+        ("00010100",         None),   # SFI 0
+        ("08020100",         None),   # last < first
+        ("08000000",         None),   # record 0
+    ],
+)
+def test_parse_afl(afl: str, records: list[tuple[int, int]] | None) -> None:
+    """AFL entries per EMV 4.4 Book 3 §10.2."""
+    assert parse_afl(bytes.fromhex(afl)) == records
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(min_size=0, max_size=80), min_size=1, max_size=12))
+def test_kernel_never_raises_on_card_bytes(responses: list[bytes]) -> None:
+    """Whatever a card answers, the kernel reaches an outcome or asks the next command; it never raises."""
+    k = Kernel(TerminalConfig(), Transaction(amount=1250), unpredictable=bytes)
+    command = k.start()
+    for raw in responses:
+        if command is None:
+            break
+        command = k.receive(raw + b"\x90\x00")
+    assert k.done or command is not None
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=120))
+def test_kernel_survives_fuzzed_fci(fci: bytes) -> None:
+    """A fuzzed SELECT AID answer never raises out of the kernel."""
+    k = Kernel(TerminalConfig(), Transaction(amount=1250), unpredictable=bytes)
+    k.start()
+    k.receive(bytes.fromhex(ppse((VISA_AID, "VISA", 1, "03"))))
+    k.receive(fci + b"\x90\x00")
+
+
+def test_select_aid_pdol_is_used() -> None:
+    """The PDOL given in the FCI decides the GPO data's layout and length."""
+    script = [
+        (SELECT_PPSE, ppse((VISA_AID, "VISA", 1, "03"))),
+        ("00A4040007" + VISA_AID, select_aid(VISA_AID, "VISA", "9F3704")),
+        ("80A80000068304" + UN, "6985"),
+    ]
+    card, _ = tap(script)
+    assert card.done

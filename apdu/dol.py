@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from apdu.errors import DecodeError, EncodeError
 
-__all__ = ["DOLEntry", "build_dol_data", "dol_length", "parse_dol", "split_dol_data"]
+__all__ = ["DOLEntry", "build_dol_data", "dol_length", "fit_value", "parse_dol", "split_dol_data"]
 
 FormatOf = Callable[[int], "str | None"]
 """A function that gives a tag's EMV format (``"n"``, ``"cn"``, ``"b"``, ``"an"``, ``"ans"`` …)."""

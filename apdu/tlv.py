@@ -307,8 +307,8 @@ if TLV.__slots__ != _Node.__slots__:  # pragma: no cover
 
 _NO_CHILDREN: tuple[TLV, ...] = ()
 
-#: One open constructed object while decoding: (end of its value, the list its parent is
-#: filling, the node, whether the parent's level is indefinite, the parent's depth).
+#: One open constructed object while decoding: (the end of its parent's value, the list its
+#: parent is filling, the node, whether the parent's level is indefinite).
 _Frame = tuple[int, list[TLV], _Node, bool]
 
 

@@ -1,0 +1,145 @@
+"""Registration, login, logout and the current user (/api/auth/*, /api/me)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from tsp_backend.api.common import (
+    SESSION_COOKIE,
+    body,
+    commit_json,
+    current_user,
+    db,
+    json_response,
+    login_required,
+    origin,
+    request_token,
+    services,
+)
+from tsp_backend.api.schemas import LoginBody, RegisterBody
+from tsp_backend.errors import InvalidCredentials, NotFound
+from tsp_backend.services import audit
+from tsp_backend.services.devices import device_json, list_devices, owned_device
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.post("/api/auth/register")
+def register() -> Response:
+    """Create an account (201)."""
+    data = body(RegisterBody)
+    svc = services()
+    session = db()
+    user = svc.users.register(
+        session, data.email, data.password, is_admin=data.email.strip().lower() in svc.config.admin_emails
+    )
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="user.register",
+        target=f"user:{user.id}",
+        outcome="success",
+        origin=origin(),
+    )
+    return commit_json({"id": user.id, "email": user.email}, 201)
+
+
+@bp.post("/api/auth/login")
+def login() -> Response:
+    """Check credentials and open a new session (the old one, if any, is revoked)."""
+    data = body(LoginBody)
+    svc = services()
+    session = db()
+    try:
+        user = svc.users.authenticate(session, data.email, data.password)
+    except InvalidCredentials:
+        session.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor="anonymous",
+            action="user.login",
+            outcome="refused",
+            origin=origin(),
+            reason="invalid_credentials",
+        )
+        raise
+    if data.device_id is not None:
+        try:
+            owned_device(session, user.id, data.device_id)
+        except NotFound:
+            session.rollback()
+            audit.record_now(
+                svc.sessions_factory,
+                actor=f"user:{user.id}",
+                action="user.login",
+                outcome="refused",
+                origin=origin(),
+                reason="unknown_device",
+            )
+            raise
+    old, _ = request_token()
+    if old:
+        svc.sessions.revoke(old)
+    token, sess = svc.sessions.create(user.id, data.device_id)
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="user.login",
+        target=f"user:{user.id}",
+        outcome="success",
+        origin=origin(),
+        device=data.device_id,
+    )
+    session.commit()
+    response = json_response(
+        {
+            "token": token,
+            "csrfToken": sess.csrf,
+            "expiresIn": svc.config.session_ttl_s,
+            "user": {"id": user.id, "email": user.email},
+        }
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=svc.config.session_ttl_s,
+        httponly=True,
+        samesite="Lax",
+        secure=svc.config.secure_cookies,
+        path="/",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/auth/logout")
+@login_required
+def logout() -> Response:
+    """Revoke the current session and clear the cookie (204)."""
+    svc = services()
+    svc.sessions.revoke(g.auth_token)
+    audit.record(
+        db(), actor=f"user:{g.auth.user_id}", action="user.logout", outcome="success", origin=origin()
+    )
+    db().commit()
+    response = Response(status=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
+@bp.get("/api/me")
+@login_required
+def me() -> Response:
+    """The current user and their devices."""
+    user = current_user()
+    devices = [device_json(d) for d in list_devices(db(), user.id)]
+    return json_response(
+        {
+            "id": user.id,
+            "email": user.email,
+            "isAdmin": user.is_admin,
+            "sessionDeviceId": g.auth.device_id,
+            "devices": devices,
+            "csrfToken": g.auth.csrf if request.cookies.get(SESSION_COOKIE) else None,
+        }
+    )

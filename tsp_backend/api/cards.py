@@ -1,0 +1,186 @@
+"""Cards (/api/cards): provisioning, ID&V, lifecycle, default card, key replenishment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from tsp_backend.api.common import (
+    body,
+    commit_json,
+    current_user,
+    db,
+    idempotent,
+    json_response,
+    login_required,
+    origin,
+    services,
+)
+from tsp_backend.api.schemas import ProvisionBody, ReasonBody, VerifyBody
+from tsp_backend.errors import ProvisioningDeclined, TSPError, ValidationFailed
+from tsp_backend.services import audit
+from tsp_backend.services.provisioning import card_json
+
+bp = Blueprint("cards", __name__)
+
+
+@bp.get("/api/cards")
+@login_required
+def list_cards() -> Response:
+    """The user's live tokens (cached)."""
+    return json_response(services().cards.list_cards(db(), current_user().id))
+
+
+@bp.post("/api/cards")
+@login_required
+@idempotent
+def create_card() -> Response:
+    """Provision a card (Idempotency-Key required): 201 with the sealed profile, or 202 to verify."""
+    data = body(ProvisionBody)
+    user = current_user()
+    svc = services()
+    session = db()
+    try:
+        result = svc.provisioner.provision(session, user, data.device_id, data.pan, data.expiry, data.cvv)
+    except TSPError as error:
+        session.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor=f"user:{user.id}",
+            action="card.provision",
+            target=f"device:{data.device_id}",
+            origin=origin(),
+            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
+            problem=error.slug,
+        )
+        raise
+    card = result.card
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="card.provision",
+        target=f"card:{card.id}",
+        outcome=result.decision.colour,
+        origin=origin(),
+        network=card.network,
+        device=card.device_id,
+    )
+    payload: dict[str, Any] = {"card": card_json(card), "decision": result.decision.value}
+    if result.sealed_profile is not None:
+        payload["profile"] = result.sealed_profile
+        return commit_json(payload, 201)
+    payload["verification"] = result.verification
+    return commit_json(payload, 202)
+
+
+@bp.get("/api/cards/<int:card_id>")
+@login_required
+def get_card(card_id: int) -> Response:
+    """One token."""
+    return json_response(card_json(services().provisioner.owned_card(db(), current_user().id, card_id)))
+
+
+@bp.post("/api/cards/<int:card_id>/verify")
+@login_required
+def verify_card(card_id: int) -> Response:
+    """Submit a one-time code (``code``) or ask for a new one (``method``)."""
+    data = body(VerifyBody)
+    user = current_user()
+    svc = services()
+    session = db()
+    if data.code is None:
+        if data.method is None:
+            raise ValidationFailed("give a code, or a method to send a new code", field="code")
+        sent = svc.provisioner.resend(session, user, card_id, data.method)
+        return commit_json({"verification": sent}, 202)
+    result = svc.provisioner.verify(session, user, card_id, data.code)
+    outcome = "success" if result.error is None else result.error.slug
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="card.verify",
+        target=f"card:{card_id}",
+        outcome=outcome,
+        origin=origin(),
+    )
+    response = commit_json({"card": card_json(result.card), "profile": result.sealed_profile})
+    if result.error is not None:
+        raise result.error
+    return response
+
+
+def _lifecycle(card_id: int, action: str) -> Response:
+    user = current_user()
+    reason = body(ReasonBody).reason if action != "delete" else "CUSTOMER_REQUEST"
+    cards = services().cards
+    operation = {"suspend": cards.suspend, "reactivate": cards.reactivate, "delete": cards.delete}[action]
+    card = operation(db(), user.id, card_id, reason)
+    audit.record(
+        db(),
+        actor=f"user:{user.id}",
+        action=f"card.{action}",
+        target=f"card:{card.id}",
+        outcome="success",
+        origin=origin(),
+        reason=reason,
+        status=card.status,
+    )
+    return commit_json(card_json(card))
+
+
+@bp.delete("/api/cards/<int:card_id>")
+@login_required
+def delete_card(card_id: int) -> Response:
+    """Deactivate a token for good."""
+    return _lifecycle(card_id, "delete")
+
+
+@bp.post("/api/cards/<int:card_id>/suspend")
+@login_required
+def suspend_card(card_id: int) -> Response:
+    """ACTIVE → SUSPENDED with a reason code."""
+    return _lifecycle(card_id, "suspend")
+
+
+@bp.post("/api/cards/<int:card_id>/reactivate")
+@login_required
+def reactivate_card(card_id: int) -> Response:
+    """SUSPENDED → ACTIVE with a reason code."""
+    return _lifecycle(card_id, "reactivate")
+
+
+@bp.put("/api/cards/<int:card_id>/default")
+@login_required
+def default_card(card_id: int) -> Response:
+    """Make a token its device's default."""
+    user = current_user()
+    card = services().cards.set_default(db(), user.id, card_id)
+    audit.record(
+        db(),
+        actor=f"user:{user.id}",
+        action="card.default",
+        target=f"card:{card.id}",
+        outcome="success",
+        origin=origin(),
+    )
+    return commit_json(card_json(card))
+
+
+@bp.post("/api/cards/<int:card_id>/keys")
+@login_required
+def replenish_keys(card_id: int) -> Response:
+    """A new sealed batch of limited-use keys (bounded per day)."""
+    user = current_user()
+    sealed = services().provisioner.replenish(db(), user, card_id)
+    card = services().provisioner.owned_card(db(), user.id, card_id)
+    audit.record(
+        db(),
+        actor=f"user:{user.id}",
+        action="card.keys",
+        target=f"card:{card_id}",
+        outcome="success",
+        origin=origin(),
+        next_index=card.next_luk_index,
+    )
+    return commit_json({"card": card_json(card), "keys": sealed})

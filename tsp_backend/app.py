@@ -1,0 +1,210 @@
+"""The application factory: ``create_app(config=None)``.
+
+The factory builds the engine (and runs ``alembic upgrade head`` when ``auto_migrate``), the
+store (Redis or in process), the vault, the network clients with their breakers, the services,
+the rate limiter and the blueprints, and turns every error into an RFC 9457 problem. Request
+bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
+
+from tsp_backend.api import auth, cards, dev, devices, meta, terminals
+from tsp_backend.api.common import Services, problem_response, request_token
+from tsp_backend.config import Config
+from tsp_backend.db import make_engine, make_sessionmaker, upgrade
+from tsp_backend.errors import PROBLEM_MEDIA_TYPE, TSPError, http_problem
+from tsp_backend.services import audit
+from tsp_backend.services.cards import CardService
+from tsp_backend.services.idempotency import IdempotencyService
+from tsp_backend.services.networks import NetworkClients
+from tsp_backend.services.provisioning import Provisioner
+from tsp_backend.services.sessions import SessionManager
+from tsp_backend.services.users import UserService, make_hasher
+from tsp_backend.services.vault import Vault, derive_subkey
+from tsp_backend.stores import RedisStore, open_store
+
+log = logging.getLogger("tsp_backend")
+
+#: endpoint -> the Config field holding its rate limit
+RATE_LIMITED: dict[str, str] = {
+    "auth.login": "login_rate_limit",
+    "cards.create_card": "provision_rate_limit",
+    "cards.verify_card": "verify_rate_limit",
+}
+
+#: refusals written to the audit log by the error handler
+_AUDITED_REFUSALS = frozenset({401, 403, 404})
+
+
+def build_services(config: Config) -> Services:
+    """Every long-lived object of the service, without Flask."""
+    engine = make_engine(config.database_url)
+    if config.auto_migrate:
+        upgrade(engine)
+    factory = make_sessionmaker(engine)
+    store = open_store(config.redis_url)
+    redis_client = store.client if isinstance(store, RedisStore) else None
+    vault = Vault(config.vault_keys, derive_subkey(config.secret_key, "pan-fingerprint"))
+    networks = NetworkClients(
+        latency_s=config.network_latency_s,
+        error_rate=config.network_error_rate,
+        fail_max=config.breaker_fail_max,
+        reset_timeout=config.breaker_reset_s,
+        redis_client=redis_client,
+    )
+    sessions = SessionManager(store, config.session_ttl_s)
+    provisioner = Provisioner(config, store, vault, networks)
+    return Services(
+        config=config,
+        engine=engine,
+        sessions_factory=factory,
+        store=store,
+        vault=vault,
+        networks=networks,
+        users=UserService(make_hasher(config.argon2_time_cost, config.argon2_memory_kib)),
+        sessions=sessions,
+        provisioner=provisioner,
+        cards=CardService(provisioner, sessions, config.card_cache_ttl_s),
+        idempotency=IdempotencyService(
+            factory,
+            derive_subkey(config.secret_key, "idempotency"),
+            ttl_s=config.idempotency_ttl_s,
+            lock_s=config.idempotency_lock_s,
+        ),
+    )
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask application.
+
+    ``config`` is a :class:`Config`, a mapping of :class:`Config` field overrides applied to the
+    environment's configuration, or ``None`` for the environment alone.
+    """
+    if config is None:
+        cfg = Config.from_env()
+    elif isinstance(config, Config):
+        cfg = config
+    else:
+        cfg = Config.from_env(**dict(config))
+    app = Flask("tsp_backend")
+    app.config.update(
+        SECRET_KEY=cfg.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        RATELIMIT_ENABLED=cfg.ratelimit_enabled,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    svc = build_services(cfg)
+    app.extensions["hcekit"] = svc
+
+    for blueprint in (auth.bp, devices.bp, cards.bp, terminals.bp, meta.bp):
+        app.register_blueprint(blueprint)
+    if cfg.dev_mode:
+        app.register_blueprint(dev.bp)
+
+    _install_limiter(app, cfg, svc)
+    _install_error_handlers(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def _install_limiter(app: Flask, cfg: Config, svc: Services) -> None:
+    storage = "memory://"
+    if cfg.redis_url:
+        storage = (
+            cfg.redis_url.replace("unix://", "redis+unix://", 1)
+            if cfg.redis_url.startswith("unix://")
+            else cfg.redis_url
+        )
+
+    def client_key() -> str:
+        token, _ = request_token()
+        data = svc.sessions.get(token) if token else None
+        return f"user:{data.user_id}" if data else f"ip:{get_remote_address()}"
+
+    limiter = Limiter(
+        client_key, app=app, storage_uri=storage, key_prefix="hcekit-rl", strategy="fixed-window"
+    )
+    for endpoint, field in RATE_LIMITED.items():
+        limit = getattr(cfg, field)
+        key_func = (lambda: f"ip:{get_remote_address()}") if endpoint == "auth.login" else client_key
+        app.view_functions[endpoint] = limiter.limit(limit, key_func=key_func)(app.view_functions[endpoint])  # type: ignore[assignment]
+    app.extensions["hcekit_limiter"] = limiter
+
+
+def _audit_refusal(status: int, slug: str) -> None:
+    from tsp_backend.api.common import actor, origin, services
+
+    try:
+        audit.record_now(
+            services().sessions_factory,
+            actor=actor(),
+            action="access.refused",
+            target=f"{request.method} {request.path}"[:64],
+            outcome=f"{status} {slug}"[:64],
+            origin=origin(),
+        )
+    except Exception:
+        log.exception("could not write the audit row of a refused request")
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(TSPError)
+    def _service_error(error: TSPError) -> Response:
+        session = g.get("db")
+        if session is not None:
+            session.rollback()
+        if error.status in _AUDITED_REFUSALS:
+            _audit_refusal(error.status, error.slug)
+        return problem_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        slug = "rate-limited" if status == 429 else None
+        title = "Too many requests" if status == 429 else (error.name or None)
+        detail = error.description or error.name or "error"
+        if status == 429:
+            detail = f"rate limit exceeded ({error.description}); retry later"
+        body = http_problem(status, detail, slug=slug, title=title)
+        body["instance"] = request.path
+        response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        session = g.get("db")
+        if session is not None:
+            session.rollback()
+        log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+        body = http_problem(
+            500,
+            "an unexpected error occurred; it has been logged",
+            slug="internal-error",
+            title="Internal error",
+        )
+        return Response(json.dumps(body), status=500, mimetype=PROBLEM_MEDIA_TYPE)

@@ -1,0 +1,184 @@
+"""The card networks' token services, simulated in process, each behind a circuit breaker.
+
+A token requestor asks the network's token service for a token (EMVCo Payment Tokenisation
+Specification Technical Framework v2.3 §3: token, token reference, token expiry). Each
+simulator issues Luhn-valid token PANs from its token BIN range, after a configurable latency
+and with a configurable error rate, so time-outs and breaker trips can be exercised.
+
+Every network has one :class:`pybreaker.CircuitBreaker`: after ``fail_max`` consecutive failures
+it opens and calls fail fast with :class:`~tsp_backend.errors.NetworkUnavailable` until
+``reset_timeout`` has passed. With Redis the breaker state is shared by every process
+(pybreaker's ``CircuitRedisStorage``).
+
+Token BIN ranges and card profiles of the simulators
+----------------------------------------------------
+
+==========  =========  ======  ===============  ==================  ==========  ======  =====
+network     token BIN  length  AID              label               kernel      id      CVN
+==========  =========  ======  ===============  ==================  ==========  ======  =====
+visa        489537     16      A0000000031010   VISA CREDIT         visa        03      visa18
+mastercard  535522     16      A0000000041010   MASTERCARD          mastercard  02      mc16
+amex        374245     15      A00000002501     AMERICAN EXPRESS    mastercard  04      mc16
+discover    601156     16      A0000001523010   DISCOVER            visa        06      visa10
+==========  =========  ======  ===============  ==================  ==========  ======  =====
+
+American Express and Discover cards are emulated on the two kernels the card applet offers
+(M/Chip-style and qVSDC-style paths) with their own AIDs and labels.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pybreaker
+
+from tsp_backend.errors import NetworkUnavailable
+from tsp_backend.services.cardnumbers import luhn_check_digit
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    """A network's token BIN range and the card-profile constants of its tokens."""
+
+    name: str
+    token_bin: str
+    length: int
+    aid: str
+    label: str
+    kernel: str
+    kernel_id: str
+    cvn: str
+    ref_prefix: str
+
+
+NETWORKS: dict[str, NetworkProfile] = {
+    "visa": NetworkProfile(
+        "visa", "489537", 16, "A0000000031010", "VISA CREDIT", "visa", "03", "visa18", "DNITHE"
+    ),
+    "mastercard": NetworkProfile(
+        "mastercard", "535522", 16, "A0000000041010", "MASTERCARD", "mastercard", "02", "mc16", "DAPLMC"
+    ),
+    "amex": NetworkProfile(
+        "amex", "374245", 15, "A00000002501", "AMERICAN EXPRESS", "mastercard", "04", "mc16", "AXTKNR"
+    ),
+    "discover": NetworkProfile(
+        "discover", "601156", 16, "A0000001523010", "DISCOVER", "visa", "06", "visa10", "DSTKNR"
+    ),
+}
+"""The simulated networks (see the module table)."""
+
+
+class NetworkError(Exception):
+    """The token service failed (simulated outage or time-out)."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """What the network returns for a tokenisation request."""
+
+    token_pan: str
+    token_ref: str
+    token_expiry: str
+    """YYMM."""
+
+
+class TokenServiceSimulator:
+    """An in-process network token service."""
+
+    def __init__(
+        self,
+        profile: NetworkProfile,
+        *,
+        latency_s: float = 0.0,
+        error_rate: float = 0.0,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.profile = profile
+        self.latency_s = latency_s
+        self.error_rate = error_rate
+        self._rng = rng or random.Random()  # noqa: S311 - simulated outages, not secrets
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    def _roll(self) -> float:
+        with self._lock:
+            return self._rng.random()
+
+    def token_pan(self) -> str:
+        """A fresh Luhn-valid token PAN from the token BIN range."""
+        body_len = self.profile.length - len(self.profile.token_bin) - 1
+        body = "".join(str(secrets.randbelow(10)) for _ in range(body_len))
+        partial = self.profile.token_bin + body
+        return partial + luhn_check_digit(partial)
+
+    def request_token(self, *, fingerprint: str, funding_expiry: str, now: float) -> IssuedToken:
+        """Tokenise a funding card known by its vault fingerprint (the PAN never leaves the vault)."""
+        if self.latency_s:
+            self._sleep(self.latency_s)
+        if self.error_rate and self._roll() < self.error_rate:
+            raise NetworkError(f"{self.profile.name} token service unavailable")
+        year = time.gmtime(now).tm_year + 3
+        month = time.gmtime(now).tm_mon
+        token_expiry = f"{year % 100:02d}{month:02d}"
+        token_ref = self.profile.ref_prefix + secrets.token_hex(16).upper()
+        return IssuedToken(self.token_pan(), token_ref, token_expiry)
+
+
+class NetworkClients:
+    """The simulators of every network, each behind its circuit breaker."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        error_rate: float = 0.0,
+        fail_max: int = 5,
+        reset_timeout: int = 30,
+        redis_client: Any = None,
+    ) -> None:
+        self.simulators = {
+            name: TokenServiceSimulator(profile, latency_s=latency_s, error_rate=error_rate)
+            for name, profile in NETWORKS.items()
+        }
+        self.breakers: dict[str, pybreaker.CircuitBreaker] = {}
+        for name in NETWORKS:
+            storage: pybreaker.CircuitBreakerStorage
+            if redis_client is not None:
+                storage = pybreaker.CircuitRedisStorage(
+                    pybreaker.STATE_CLOSED, redis_client, namespace=f"hcekit:breaker:{name}"
+                )
+            else:
+                storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+            self.breakers[name] = pybreaker.CircuitBreaker(
+                fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage, name=name
+            )
+
+    def request_token(
+        self, network: str, *, fingerprint: str, funding_expiry: str, now: float
+    ) -> IssuedToken:
+        """Ask ``network`` for a token; breaker-open and failures become ``NetworkUnavailable``."""
+        breaker = self.breakers[network]
+        simulator = self.simulators[network]
+        try:
+            return breaker.call(
+                simulator.request_token, fingerprint=fingerprint, funding_expiry=funding_expiry, now=now
+            )
+        except pybreaker.CircuitBreakerError as exc:
+            raise NetworkUnavailable(
+                f"the {network} token service circuit is open; retry later", network=network
+            ) from exc
+        except NetworkError as exc:
+            raise NetworkUnavailable(
+                f"the {network} token service failed; retry later", network=network
+            ) from exc
+
+    def breaker_states(self) -> dict[str, str]:
+        """``{network: "closed" | "open" | "half-open"}``."""
+        return {name: str(breaker.current_state) for name, breaker in self.breakers.items()}

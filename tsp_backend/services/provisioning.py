@@ -1,0 +1,356 @@
+"""Provisioning a funding card into a network token on a device (POST /api/cards).
+
+Steps (EMVCo Payment Tokenisation Technical Framework v2.3 §5): validate the card (Luhn,
+length per network, expiry, CVV format — the CVV is dropped right after), decide risk, put the
+PAN in the vault, ask the network's token service (behind its breaker) for a token PAN, token
+reference and expiry, then either activate the token and deliver the card profile with a batch
+of limited-use keys sealed to the device's public key (green), or leave it INACTIVE and send a
+one-time code to the simulated outbox (yellow). Red is refused and nothing is stored.
+
+Card profile delivered to the device (sealed, see :mod:`tsp_backend.services.sealing`)::
+
+    {"version": 1, "kernel": "visa", "token_ref": "DNITHE…", "pan": "<token PAN>", "psn": "00",
+     "expiry": "YYMM", "aid": "A0000000031010", "label": "VISA CREDIT", "priority": 1,
+     "kernel_id": "03", "cvn": "visa18", "dki": 1, "issuer_country": "0840",
+     "currency": "0840", "cvm_limit": 5000, "atc": 0,
+     "luks": [{"index": 1, "key": "<32 hex>", "max_uses": 10, "not_after": <unix s>}, …]}
+
+Key batch delivered on replenishment (POST /api/cards/{id}/keys), sealed the same way::
+
+    {"version": 1, "type": "luk_batch", "token_ref": "…", "luks": [ … as above … ]}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tsp_backend.config import Config
+from tsp_backend.errors import (
+    AlreadyExists,
+    DeviceLost,
+    InvalidTransition,
+    KeyLimitReached,
+    NotFound,
+    ProvisioningDeclined,
+    TSPError,
+    VerificationExhausted,
+    VerificationFailed,
+)
+from tsp_backend.models import Card, Device, KeyBatch, User, utcnow
+from tsp_backend.services import keys as card_keys
+from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
+from tsp_backend.services.cardnumbers import validate_card
+from tsp_backend.services.devices import owned_device
+from tsp_backend.services.lifecycle import TokenState, next_state
+from tsp_backend.services.networks import NETWORKS, NetworkClients
+from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
+from tsp_backend.services.sealing import load_public_key, seal
+from tsp_backend.services.vault import Vault, derive_subkey
+from tsp_backend.stores import Store
+
+LIVE_STATES = (TokenState.INACTIVE.value, TokenState.ACTIVE.value, TokenState.SUSPENDED.value)
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """The outcome of a provisioning: the token row, the decision, and what the device needs."""
+
+    card: Card
+    decision: Decision
+    sealed_profile: dict[str, str] | None
+    verification: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of a code check; ``error`` is raised by the caller after committing the counter."""
+
+    card: Card
+    sealed_profile: dict[str, str] | None
+    error: TSPError | None
+
+
+def card_json(card: Card) -> dict[str, Any]:
+    """The API representation of a token (never a PAN: last four digits only)."""
+    return {
+        "id": card.id,
+        "network": card.network,
+        "last4": card.funding_last4,
+        "tokenLast4": card.token_pan[-4:],
+        "tokenRef": card.token_ref,
+        "tokenExpiry": card.token_expiry,
+        "status": card.status,
+        "statusReason": card.status_reason,
+        "decision": card.decision,
+        "default": card.is_default,
+        "deviceId": card.device_id,
+        "createdAt": card.created_at.isoformat(),
+    }
+
+
+class Provisioner:
+    """Provisioning, ID&V codes and key batches; every method works inside the caller's transaction."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        vault: Vault,
+        networks: NetworkClients,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.vault = vault
+        self.networks = networks
+        self.clock = clock
+        self._otp_key = derive_subkey(config.secret_key, "otp")
+
+    def owned_card(self, session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
+        """The user's token; ``NotFound`` if absent or someone else's."""
+        query = select(Card).where(Card.id == card_id, Card.user_id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        card = session.scalar(query)
+        if card is None:
+            raise NotFound(f"no card {card_id}")
+        return card
+
+    def invalidate(self, session: Session, card: Card) -> None:
+        """Drop the caches a change to ``card`` makes stale (after commit)."""
+        invalidate_after_commit(session, self.store, card_list_key(card.user_id), token_key(card.token_pan))
+
+    def provision(
+        self, session: Session, user: User, device_id: int, pan: str, expiry: str, cvv: str
+    ) -> ProvisionResult:
+        """Provision a card to one of the user's devices (raises problems for every refusal)."""
+        now = self.clock()
+        device = owned_device(session, user.id, device_id)
+        if device.status != "ACTIVE":
+            raise DeviceLost(f"device {device.id} is marked lost")
+        funding = validate_card(pan, expiry, cvv, today=now.date())
+        del cvv
+        live = session.scalar(
+            select(func.count())
+            .select_from(Card)
+            .where(Card.device_id == device.id, Card.status.in_(LIVE_STATES))
+        )
+        risk = assess(funding.pan, live_tokens_on_device=int(live or 0))
+        if risk.decision is Decision.DECLINED:
+            raise ProvisioningDeclined("the issuer declined to tokenise this card", reason=risk.reason)
+        entry = self.vault.store(session, funding.pan)
+        duplicate = session.scalar(
+            select(Card.id).where(
+                Card.vault_id == entry.id, Card.device_id == device.id, Card.status.in_(LIVE_STATES)
+            )
+        )
+        if duplicate is not None:
+            raise AlreadyExists("this card is already on this device", cardId=duplicate)
+        issued = self.networks.request_token(
+            funding.network, fingerprint=entry.fingerprint, funding_expiry=funding.expiry, now=now.timestamp()
+        )
+        card = Card(
+            user_id=user.id,
+            device_id=device.id,
+            vault_id=entry.id,
+            network=funding.network,
+            funding_last4=funding.last4,
+            token_pan=issued.token_pan,
+            token_ref=issued.token_ref,
+            token_expiry=issued.token_expiry,
+            psn="00",
+            status=TokenState.INACTIVE.value,
+            decision=risk.decision.value,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(card)
+        session.flush()
+        self.invalidate(session, card)
+        if risk.decision is Decision.APPROVED:
+            self._transition(card, "activate", "APPROVED")
+            profile = self.sealed_profile(session, card, device)
+            return ProvisionResult(card, risk.decision, profile, None)
+        verification = self._send_code(card, user, device)
+        return ProvisionResult(card, risk.decision, None, verification)
+
+    def _transition(self, card: Card, event: str, reason: str) -> None:
+        card.status = next_state(card.status, event, reason).value
+        card.status_reason = reason
+        card.updated_at = self.clock()
+
+    def _code_hash(self, card: Card, code: str) -> str:
+        return hmac.new(self._otp_key, f"{card.id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def _send_code(self, card: Card, user: User, device: Device, method: str = "otp_sms") -> dict[str, Any]:
+        code = f"{secrets.randbelow(10**6):06d}"
+        now = self.clock()
+        card.verify_code_hash = self._code_hash(card, code)
+        card.verify_attempts = 0
+        card.verify_expires_at = now + dt.timedelta(seconds=self.config.otp_ttl_s)
+        to = f"device {device.name}" if method == "otp_sms" else _mask_email(user.email)
+        message = {
+            "at": now.isoformat(),
+            "channel": method.removeprefix("otp_"),
+            "to": to,
+            "cardId": card.id,
+            "code": code,
+            "text": f"Your hcekit verification code is {code}",
+        }
+        self.store.lpush(f"outbox:{user.id}", json.dumps(message).encode())
+        return {
+            "methods": list(VERIFICATION_METHODS),
+            "sentVia": method,
+            "to": to,
+            "attempts": self.config.otp_attempts,
+            "expiresAt": card.verify_expires_at.isoformat(),
+        }
+
+    def resend(self, session: Session, user: User, card_id: int, method: str) -> dict[str, Any]:
+        """Send a new one-time code for an INACTIVE token."""
+        card = self.owned_card(session, user.id, card_id, for_update=True)
+        if card.status != TokenState.INACTIVE.value or card.verify_code_hash is None:
+            raise InvalidTransition(f"card {card.id} is {card.status}; nothing to verify", state=card.status)
+        device = owned_device(session, user.id, card.device_id)
+        return self._send_code(card, user, device, method)
+
+    def verify(self, session: Session, user: User, card_id: int, code: str) -> VerifyResult:
+        """Check a one-time code; activate and deliver the profile, or count the failure."""
+        card = self.owned_card(session, user.id, card_id, for_update=True)
+        if card.status != TokenState.INACTIVE.value or card.verify_code_hash is None:
+            raise InvalidTransition(f"card {card.id} is {card.status}; nothing to verify", state=card.status)
+        device = owned_device(session, user.id, card.device_id)
+        if device.status != "ACTIVE":
+            raise DeviceLost(f"device {device.id} is marked lost")
+        now = self.clock()
+        expired = card.verify_expires_at is None or card.verify_expires_at <= now
+        if not expired and hmac.compare_digest(card.verify_code_hash, self._code_hash(card, code.strip())):
+            card.verify_code_hash = None
+            card.verify_expires_at = None
+            self._transition(card, "activate", "ID_AND_V_PASSED")
+            self.invalidate(session, card)
+            return VerifyResult(card, self.sealed_profile(session, card, device), None)
+        card.verify_attempts += 1
+        remaining = self.config.otp_attempts - card.verify_attempts
+        if remaining <= 0:
+            card.verify_code_hash = None
+            self._transition(card, "deactivate", "ID_AND_V_FAILED")
+            self.invalidate(session, card)
+            return VerifyResult(
+                card,
+                None,
+                VerificationExhausted(
+                    f"too many wrong codes; card {card.id} was deactivated", attemptsRemaining=0
+                ),
+            )
+        detail = "the code has expired; request a new one" if expired else "the code is wrong"
+        return VerifyResult(card, None, VerificationFailed(detail, attemptsRemaining=remaining))
+
+    def _issue_batch(self, session: Session, card: Card) -> list[dict[str, Any]]:
+        now = self.clock()
+        count = self.config.luk_batch_size
+        not_after = int(now.timestamp()) + self.config.luk_lifetime_s
+        luks = card_keys.luk_batch(
+            self.config.issuer_master_keys,
+            card.token_pan,
+            card.psn,
+            first_index=card.next_luk_index,
+            count=count,
+            max_uses=self.config.luk_max_uses,
+            not_after=not_after,
+        )
+        session.add(
+            KeyBatch(
+                card_id=card.id,
+                first_index=card.next_luk_index,
+                count=count,
+                max_uses=self.config.luk_max_uses,
+                not_after=not_after,
+                created_at=now,
+            )
+        )
+        card.next_luk_index += count
+        return luks
+
+    def profile(self, session: Session, card: Card) -> dict[str, Any]:
+        """The card profile with a fresh batch of limited-use keys (the contract with the card)."""
+        network = NETWORKS[card.network]
+        return {
+            "version": 1,
+            "kernel": network.kernel,
+            "token_ref": card.token_ref,
+            "pan": card.token_pan,
+            "psn": card.psn,
+            "expiry": card.token_expiry,
+            "aid": network.aid,
+            "label": network.label,
+            "priority": 1,
+            "kernel_id": network.kernel_id,
+            "cvn": network.cvn,
+            "dki": 1,
+            "issuer_country": "0840",
+            "currency": "0840",
+            "cvm_limit": 5000,
+            "atc": 0,
+            "luks": self._issue_batch(session, card),
+        }
+
+    def sealed_profile(self, session: Session, card: Card, device: Device) -> dict[str, str]:
+        """The profile sealed to the device's public key."""
+        return seal(load_public_key(_b64(device.public_key)), self.profile(session, card))
+
+    def replenish(self, session: Session, user: User, card_id: int) -> dict[str, str]:
+        """A new sealed batch of limited-use keys for an ACTIVE token, bounded per day."""
+        card = self.owned_card(session, user.id, card_id, for_update=True)
+        if card.status != TokenState.ACTIVE.value:
+            raise InvalidTransition(
+                f"keys are issued only to ACTIVE tokens; card {card.id} is {card.status}", state=card.status
+            )
+        device = owned_device(session, user.id, card.device_id)
+        if device.status != "ACTIVE":
+            raise DeviceLost(f"device {device.id} is marked lost")
+        since = self.clock() - dt.timedelta(days=1)
+        recent = session.scalar(
+            select(func.count())
+            .select_from(KeyBatch)
+            .where(KeyBatch.card_id == card.id, KeyBatch.created_at > since)
+        )
+        if int(recent or 0) >= self.config.max_key_batches_per_day:
+            raise KeyLimitReached(
+                f"at most {self.config.max_key_batches_per_day} key batches per card in 24 hours",
+                limit=self.config.max_key_batches_per_day,
+            )
+        document = {
+            "version": 1,
+            "type": "luk_batch",
+            "token_ref": card.token_ref,
+            "luks": self._issue_batch(session, card),
+        }
+        self.invalidate(session, card)
+        return seal(load_public_key(_b64(device.public_key)), document)
+
+
+def _b64(point: bytes) -> str:
+    import base64
+
+    return base64.b64encode(point).decode()
+
+
+def _mask_email(email: str) -> str:
+    """``a***@example.com``.
+
+    >>> _mask_email("alice@example.com")
+    'a***@example.com'
+    """
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

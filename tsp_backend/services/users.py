@@ -1,0 +1,72 @@
+"""Users: registration and login with Argon2id password hashes (RFC 9106)."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tsp_backend.errors import AlreadyExists, InvalidCredentials, ValidationFailed
+from tsp_backend.models import User
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+MIN_PASSWORD = 8
+
+
+def make_hasher(time_cost: int = 3, memory_kib: int = 65536) -> PasswordHasher:
+    """An Argon2id hasher (RFC 9106 §4 second recommended option by default)."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased; raises :class:`ValidationFailed` if it is not an address."""
+    cleaned = email.strip().lower()
+    if not _EMAIL.match(cleaned):
+        raise ValidationFailed("email is not a valid address", field="email")
+    return cleaned
+
+
+class UserService:
+    """Registration and authentication."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+        self._dummy_hash = hasher.hash("an unused password that equalises timing")
+
+    def register(self, session: Session, email: str, password: str, *, is_admin: bool = False) -> User:
+        """Create a user; ``AlreadyExists`` if the address is taken."""
+        address = normalise_email(email)
+        if len(password) < MIN_PASSWORD:
+            raise ValidationFailed(f"password must have at least {MIN_PASSWORD} characters", field="password")
+        if session.scalar(select(User.id).where(User.email == address)) is not None:
+            raise AlreadyExists("an account with this email already exists")
+        user = User(email=address, password_hash=self.hasher.hash(password), is_admin=is_admin)
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError as exc:
+            raise AlreadyExists("an account with this email already exists") from exc
+        return user
+
+    def authenticate(self, session: Session, email: str, password: str) -> User:
+        """The user with these credentials; ``InvalidCredentials`` otherwise (same work either way)."""
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        stored = user.password_hash if user is not None else self._dummy_hash
+        try:
+            self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            raise InvalidCredentials("email or password is wrong") from None
+        if user is None:
+            raise InvalidCredentials("email or password is wrong")
+        if self.hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = self.hasher.hash(password)
+        return user
+
+    @staticmethod
+    def count(session: Session) -> int:
+        """How many users exist."""
+        return int(session.scalar(select(func.count()).select_from(User)) or 0)

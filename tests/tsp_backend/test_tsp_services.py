@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from cryptogram.derive import derive_icc_mk
 from cryptogram.luk import derive_luk
+from cryptogram.sealing import SealingError, load_public_key, open_sealed, point_bytes, seal
 from tsp_backend.config import (
     DEV_ISSUER_MASTER_KEYS,
     Config,
@@ -32,7 +33,6 @@ from tsp_backend.models import VaultEntry
 from tsp_backend.services import keys, risk
 from tsp_backend.services.cardnumbers import luhn_check_digit, luhn_valid, network_of, validate_card
 from tsp_backend.services.networks import NETWORKS, NetworkClients
-from tsp_backend.services.sealing import SealingError, load_public_key, open_sealed, point_bytes, seal
 from tsp_backend.services.vault import Vault, VaultError
 from tsp_backend.stores import MemoryStore, RedisStore
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
+from cryptogram.sealing import open_sealed, point_bytes
 from tsp_backend.config import Config
-from tsp_backend.services.sealing import open_sealed, point_bytes
 
 PASSWORD = "correct horse battery"
 

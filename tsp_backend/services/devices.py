@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cryptogram.sealing import SealingError, key_id, load_public_key, point_bytes
 from tsp_backend.errors import NotFound, ValidationFailed
 from tsp_backend.models import Device
-from tsp_backend.services.sealing import SealingError, key_id, load_public_key, point_bytes
 
 
 def register_device(session: Session, user_id: int, name: str, public_key: str) -> Device:

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cryptogram.sealing import load_public_key, seal
 from tsp_backend.config import Config
 from tsp_backend.errors import (
     AlreadyExists,
@@ -54,7 +55,6 @@ from tsp_backend.services.devices import owned_device
 from tsp_backend.services.lifecycle import TokenState, next_state
 from tsp_backend.services.networks import NETWORKS, NetworkClients
 from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
-from tsp_backend.services.sealing import load_public_key, seal
 from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import Store
 

@@ -16,8 +16,8 @@ public key ``R`` (SEC 1 v2 §3.3.1); ``K = HKDF-SHA256(Z, salt = empty, info = "
 E ‖ R, 32 bytes)`` (RFC 5869); ``ct = AES-256-GCM(K, iv, document, aad = alg ‖ "." ‖ kid)``
 (NIST SP 800-38D). Binding ``E`` and ``R`` into the HKDF info ties the key to both parties.
 
-The module depends only on ``cryptography`` and the standard library so the device side can
-use :func:`open_sealed` without the service.
+The service seals (:func:`seal`) and the device wallet opens (:func:`open_sealed`): the one
+algorithm lives here, beside the other mathematics that card and issuer share.
 """
 
 from __future__ import annotations
@@ -34,13 +34,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from cryptogram.errors import CryptogramError
+
 ALG = "ECDH-ES+HKDF-SHA256+A256GCM"
 """The envelope's ``alg``."""
 
 _INFO = b"hcekit-seal-v1"
 
 
-class SealingError(ValueError):
+class SealingError(CryptogramError, ValueError):
     """A public key or an envelope is malformed, or the envelope fails authentication."""
 
 

@@ -70,7 +70,12 @@ class CounterStore(Protocol):
 
 
 class MemoryCounterStore:
-    """Counters in memory: durable only as long as the process (tests, benchmarks)."""
+    """Counters in memory: durable only as long as the process (tests, benchmarks).
+
+    Every reservation computes the new counters, hands them to :meth:`_persist` and only then
+    makes them current, so a store that persists (:class:`FileCounterStore`) overrides that
+    one method and a failed write leaves the counters where they were.
+    """
 
     def __init__(self, *, atc: int = 0, last_online_atc: int = 0,
                  luk_uses: Mapping[int, int] | None = None) -> None:
@@ -78,6 +83,9 @@ class MemoryCounterStore:
         self._online = last_online_atc
         self._uses: dict[int, int] = dict(luk_uses or {})
         self._lock = threading.Lock()
+
+    def _persist(self, atc: int, online: int, uses: Mapping[int, int]) -> None:
+        """Make the new counters durable before they are used; in memory there is nothing to do."""
 
     @property
     def last_atc(self) -> int:
@@ -94,23 +102,27 @@ class MemoryCounterStore:
         with self._lock:
             if self._atc >= MAX_ATC:
                 raise CounterExhausted("the ATC reached FFFF")
-            self._atc += 1
-            if online:
-                self._online = self._atc
-            return self._atc
+            atc = self._atc + 1
+            online_atc = atc if online else self._online
+            self._persist(atc, online_atc, self._uses)
+            self._atc, self._online = atc, online_atc
+            return atc
 
     def reserve_luk_use(self, index: int) -> int:
         """Count one use of key ``index``."""
         with self._lock:
-            self._uses[index] = self._uses.get(index, 0) + 1
-            return self._uses[index]
+            uses = dict(self._uses)
+            uses[index] = uses.get(index, 0) + 1
+            self._persist(self._atc, self._online, uses)
+            self._uses = uses
+            return uses[index]
 
     def luk_uses(self, index: int) -> int:
         """Uses of key ``index`` so far."""
         return self._uses.get(index, 0)
 
 
-class FileCounterStore:
+class FileCounterStore(MemoryCounterStore):
     """Counters in a JSON file, rewritten atomically and fsync'ed on every reservation.
 
     The file holds ``{"atc": n, "last_online_atc": n, "luk_uses": {"<index>": n}}``. When it
@@ -120,11 +132,12 @@ class FileCounterStore:
 
     def __init__(self, path: str | Path, *, initial_atc: int = 0) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
         state = self._read()
-        self._atc = max(int(state.get("atc", 0)), initial_atc)
-        self._online = int(state.get("last_online_atc", 0))
-        self._uses = {int(k): int(v) for k, v in dict(state.get("luk_uses", {})).items()}
+        super().__init__(
+            atc=max(int(state.get("atc", 0)), initial_atc),
+            last_online_atc=int(state.get("last_online_atc", 0)),
+            luk_uses={int(k): int(v) for k, v in dict(state.get("luk_uses", {})).items()},
+        )
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -141,7 +154,8 @@ class FileCounterStore:
             raise CounterStoreError(f"counters file {self.path} is not a JSON object")
         return state
 
-    def _write(self, atc: int, online: int, uses: dict[int, int]) -> None:
+    def _persist(self, atc: int, online: int, uses: Mapping[int, int]) -> None:
+        """Write the counters to a temporary file, fsync it, rename it over the file, fsync the directory."""
         payload = json.dumps(
             {"atc": atc, "last_online_atc": online, "luk_uses": {str(k): v for k, v in sorted(uses.items())}},
             sort_keys=True,
@@ -167,40 +181,6 @@ class FileCounterStore:
                 os.close(dir_fd)
         except OSError as exc:
             raise CounterStoreError(f"cannot write counters {self.path}: {exc.strerror}") from exc
-
-    @property
-    def last_atc(self) -> int:
-        """The last ATC reserved."""
-        return self._atc
-
-    @property
-    def last_online_atc(self) -> int:
-        """The ATC of the last ARQC."""
-        return self._online
-
-    def reserve_next_atc(self, *, online: bool = False) -> int:
-        """Reserve the next ATC durably; the in-memory value moves only after the write."""
-        with self._lock:
-            if self._atc >= MAX_ATC:
-                raise CounterExhausted("the ATC reached FFFF")
-            atc = self._atc + 1
-            online_atc = atc if online else self._online
-            self._write(atc, online_atc, self._uses)
-            self._atc, self._online = atc, online_atc
-            return atc
-
-    def reserve_luk_use(self, index: int) -> int:
-        """Count one use of key ``index`` durably."""
-        with self._lock:
-            uses = dict(self._uses)
-            uses[index] = uses.get(index, 0) + 1
-            self._write(self._atc, self._online, uses)
-            self._uses = uses
-            return uses[index]
-
-    def luk_uses(self, index: int) -> int:
-        """Uses of key ``index`` so far."""
-        return self._uses.get(index, 0)
 
 
 def usable_luk(luks: Iterable[LimitedUseKeySpec], store: CounterStore,

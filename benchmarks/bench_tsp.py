@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from apdu.pan import luhn_check_digit  # noqa: E402
 from cryptogram.sealing import point_bytes  # noqa: E402
-from tsp_backend.services.cardnumbers import luhn_check_digit  # noqa: E402
 
 
 def free_port() -> int:

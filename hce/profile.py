@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from apdu.pan import luhn_valid
 from hce.errors import ProfileError
 
 __all__ = [
@@ -76,23 +77,6 @@ KERNEL_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 _HEX = re.compile(r"^(?:[0-9A-F]{2})*$")
-
-
-def luhn_valid(digits: str) -> bool:
-    """Whether a digit string passes the Luhn check (ISO/IEC 7812-1 Annex B).
-
-    >>> luhn_valid("4761739001010010"), luhn_valid("4761739001010011")
-    (True, False)
-    """
-    if not digits.isdigit():
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def _hex_field(value: str | None, *, name: str, min_bytes: int = 0, max_bytes: int = 252) -> str | None:

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any
 
 from apdu import tags as emv_tags
+from apdu.pan import mask_pan
 from apdu.tlv import TLV, encode
 from terminal.config import Merchant, currency
 
@@ -59,13 +60,6 @@ FIELD_55_TAGS: tuple[int, ...] = (
 
 _PAN_TAGS = (0x5A,)
 _TRACK_TAGS = (0x57, 0x9F6B)
-
-
-def mask_pan(pan: str) -> str:
-    """A PAN with all but the first six and last four digits replaced by ``*`` (PCI DSS 3.4)."""
-    if len(pan) <= 10:
-        return "*" * len(pan)
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
 def mask_value(tag: int, value: bytes) -> str:

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from apdu.pan import luhn_valid
 from hce.errors import ProfileError
-from hce.profile import KERNEL_DEFAULTS, CardProfile, luhn_valid
+from hce.profile import KERNEL_DEFAULTS, CardProfile
 from hce.testcard import builtin_profile_dict
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tsp_helpers import Wallet
 
-from tsp_backend.services.cardnumbers import luhn_valid
+from apdu.pan import luhn_valid
 from tsp_backend.services.networks import NETWORKS
 
 PROBLEMS = "https://hcekit.dev/problems/"

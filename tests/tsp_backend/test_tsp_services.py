@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from apdu.pan import luhn_check_digit, luhn_valid
 from cryptogram.derive import derive_icc_mk
 from cryptogram.luk import derive_luk
 from cryptogram.sealing import SealingError, load_public_key, open_sealed, point_bytes, seal
@@ -31,7 +32,7 @@ from tsp_backend.db import make_engine, make_sessionmaker, upgrade
 from tsp_backend.errors import CardInvalid, NetworkUnavailable
 from tsp_backend.models import VaultEntry
 from tsp_backend.services import keys, risk
-from tsp_backend.services.cardnumbers import luhn_check_digit, luhn_valid, network_of, validate_card
+from tsp_backend.services.cardnumbers import network_of, validate_card
 from tsp_backend.services.networks import NETWORKS, NetworkClients
 from tsp_backend.services.vault import Vault, VaultError
 from tsp_backend.stores import MemoryStore, RedisStore

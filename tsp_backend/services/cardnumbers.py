@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from apdu.pan import luhn_valid
 from tsp_backend.errors import CardInvalid
 
 #: network -> (allowed PAN lengths, CVV length)
@@ -20,37 +21,6 @@ NETWORK_RULES: dict[str, tuple[frozenset[int], int]] = {
     "amex": (frozenset({15}), 4),
     "discover": (frozenset({16, 17, 18, 19}), 3),
 }
-
-
-def luhn_valid(number: str) -> bool:
-    """Whether a digit string passes the Luhn check (ISO/IEC 7812-1 Annex B).
-
-    >>> luhn_valid("4111111111111111"), luhn_valid("4111111111111112")
-    (True, False)
-    """
-    if not number.isdigit():
-        return False
-    total = 0
-    for position, char in enumerate(reversed(number)):
-        digit = int(char)
-        if position % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-def luhn_check_digit(partial: str) -> str:
-    """The digit that makes ``partial + digit`` Luhn-valid.
-
-    >>> luhn_check_digit("411111111111111")
-    '1'
-    """
-    for digit in "0123456789":
-        if luhn_valid(partial + digit):
-            return digit
-    raise AssertionError("unreachable: one digit always completes a Luhn number")
 
 
 def network_of(pan: str) -> str | None:

@@ -38,8 +38,8 @@ from typing import Any
 
 import pybreaker
 
+from apdu.pan import luhn_check_digit
 from tsp_backend.errors import NetworkUnavailable
-from tsp_backend.services.cardnumbers import luhn_check_digit
 
 
 @dataclass(frozen=True)

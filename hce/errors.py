@@ -7,7 +7,10 @@
      ├── CounterError        the ATC or a limited-use key counter could not be reserved
      │    ├── CounterExhausted   the ATC reached FFFF: the card can make no more cryptograms
      │    └── CounterStoreError  the counter could not be made durable (I/O failed)
-     └── TransportError      a card-side transport failed (vpcd socket, nfcpy device)
+     ├── TransportError      a card-side transport failed (vpcd socket, nfcpy device)
+     ├── WalletError         (hce.wallet) the device wallet cannot be read, written or used
+     │    └── WalletLocked       the wallet's key is missing or wrong: its store cannot be opened
+     └── InAppError          (hce.inapp) the card would not make an in-app cryptogram
 
 The applet itself never raises: it answers every command with a status word and turns a
 :class:`CounterError` into one. Transports translate foreign errors (``OSError``,

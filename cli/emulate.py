@@ -2,7 +2,9 @@
 
 The card answers through vpcd (it appears in pcscd as an inserted card) or as an ISO-DEP target
 on nfcpy (UDP driver for tests, or a USB reader with target mode). Without ``--profile`` it is
-the built-in test card of ``--kernel`` (:mod:`hce.testcard`). Each exchange is printed masked.
+the built-in test card of ``--kernel`` (:mod:`hce.testcard`); with ``--wallet DIR`` (or
+``HCEKIT_WALLET``) or ``--card ID`` it is the device wallet's card, on the wallet's durable
+counters (:mod:`hce.wallet`). Each exchange is printed masked.
 """
 
 from __future__ import annotations
@@ -40,11 +42,16 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every exchange as JSON Lines (masked unless --unmasked).")
 @click.option("--unmasked", is_flag=True, help="Do not mask PAN and Track 2 data in the trace file.")
+@click.option("--wallet", "wallet_dir", envvar="HCEKIT_WALLET", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Be this device wallet's default card (HCEKIT_WALLET).")
+@click.option("--card", "card_id", type=int, default=None,
+              help="Be this card of the wallet (default: the wallet's default card).")
 @click.option("--once", is_flag=True, help="Serve one connection (vpcd) or one tap (nfc), then exit.")
 @click.option("--quiet", is_flag=True, help="Do not print exchanges.")
 def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool | None,
-            counters_path: Path | None, trace_path: Path | None, unmasked: bool, once: bool,
-            quiet: bool) -> None:
+            counters_path: Path | None, trace_path: Path | None, unmasked: bool,
+            wallet_dir: Path | None, card_id: int | None, once: bool, quiet: bool) -> None:
     """Emulate a contactless payment card for a reader until Ctrl-C."""
     from apdu.trace import JsonlWriter
     from hce.applet import CardApplet
@@ -54,15 +61,24 @@ def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool |
     from hce.testcard import builtin_profile
     from hce.transports import parse_via
 
+    counters: CounterStore | None = None
+    wallet_card = None
     try:
         kind, where, port = parse_via(via)
         if profile_path is not None:
             profile = CardProfile.load(profile_path)
+        elif wallet_dir is not None or card_id is not None:
+            from hce.wallet import Wallet
+
+            wallet = Wallet.open(wallet_dir, create=False)
+            wallet_card = wallet.card(card_id)
+            profile = wallet_card.profile
+            if counters_path is None:
+                counters = wallet.counters(wallet_card.id)
         else:
             profile = builtin_profile(kernel, now=int(time.time()))
         if device_cvm is not None:
             profile = profile.with_device_cvm(device_cvm)
-        counters: CounterStore | None = None
         if counters_path is not None:
             counters = FileCounterStore(counters_path, initial_atc=profile.atc)
     except HCEError as exc:
@@ -71,7 +87,12 @@ def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool |
     trace_file: TextIO | None = trace_path.open("a", encoding="utf-8") if trace_path else None
     tracers: list[Any] = [JsonlWriter(trace_file, masked=not unmasked)] if trace_file else []
     on_exchange = None if quiet else _print_exchange
-    source = str(profile_path) if profile_path else f"built-in {profile.kernel} test card"
+    if profile_path:
+        source = str(profile_path)
+    elif wallet_card is not None:
+        source = f"wallet card {wallet_card.id}, token ····{wallet_card.token_last4}"
+    else:
+        source = f"built-in {profile.kernel} test card"
     console.print(f"emulating {profile.label} ({source}) via {via}; Ctrl-C to stop")
     try:
         if kind == "vpcd":

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "pay": "cli.wallet:pay",
     "transactions": "cli.wallet:transactions",
     "vault": "cli.serve:vault",
+    "reconcile": "cli.serve:reconcile",
     "demo": "cli.demo:demo",
     "bench": "cli.bench:bench",
 }

@@ -8,6 +8,7 @@ in-process store is per process). Configuration comes from the environment (see
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -129,3 +130,87 @@ def vault_new_key(version: int | None) -> None:
     if version is None:
         version = Config.from_env().active_vault_version + 1
     click.echo(generate_vault_key_spec(version))
+
+
+@click.command("network-sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8700, show_default=True, type=int, help="TCP port.")
+@click.option(
+    "--latency-ms",
+    default="0,0",
+    show_default=True,
+    help="Log-normal latency of every network: 'p50,p99' in milliseconds.",
+)
+@click.option(
+    "--error-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Share of requests that fail with HTTP 503.",
+)
+@click.option(
+    "--down",
+    "down",
+    multiple=True,
+    type=click.Choice(["visa", "mastercard", "amex", "discover"]),
+    help="A network in outage (repeatable); POST /admin/<network> changes it while running.",
+)
+def network_sim(host: str, port: int, latency_ms: str, error_rate: float, down: tuple[str, ...]) -> None:
+    """Serve the card networks' authorization switches and issuers over HTTP.
+
+    Point the token service at it with HCEKIT_NETWORK_URL=http://HOST:PORT (or one network
+    with HCEKIT_NETWORK_URL_VISA …); time-outs and circuit breaker trips are then real.
+    """
+    from tsp_backend.services.issuers import IssuerSimulator
+    from tsp_backend.services.netsim import Latency, NetworkSimServer, make_simulators
+    from tsp_backend.services.networks import NETWORKS
+
+    try:
+        latency = Latency.parse(latency_ms)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    simulators = make_simulators(
+        tuple(NETWORKS), IssuerSimulator(), latency=latency, error_rate=error_rate, down=frozenset(down)
+    )
+    try:
+        server = NetworkSimServer(simulators, host=host, port=port)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    outage = ", ".join(down) or "none"
+    click.echo(
+        f"hcekit network simulator on {server.url} (latency {latency} ms, error rate {error_rate:g}, "
+        f"down: {outage})",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+@click.command("reconcile")
+@click.option("--older-than", default=0.0, show_default=True, type=float, help="Seconds in doubt at least.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def reconcile(older_than: float, as_json: bool) -> None:
+    """Settle transactions left in doubt by network time-outs (reverse or void at the issuer)."""
+    from tsp_backend.config import Config
+    from tsp_backend.db import make_engine, make_sessionmaker, upgrade
+    from tsp_backend.services.authorization import Reconciler
+    from tsp_backend.services.networks import NetworkClients
+    from tsp_backend.stores import RedisStore, open_store
+
+    config = Config.from_env()
+    engine = make_engine(config.database_url)
+    try:
+        upgrade(engine)
+        store = open_store(config.redis_url)
+        client = store.client if isinstance(store, RedisStore) else None
+        networks = NetworkClients(redis_client=client)
+        report = Reconciler(make_sessionmaker(engine), networks).reconcile(older_than_s=older_than)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json(report.to_json())
+    else:
+        click.echo(
+            f"checked {report.checked}: {report.reversed} reversed, {report.declined} declined, "
+            f"{report.still_in_doubt} still in doubt"
+        )

@@ -5,7 +5,9 @@
 ``--currency``; no float ever holds money. ``--json`` reports the amount in minor units.
 
 ``--reader sim`` runs the hce applet in this process: the card of ``--profile FILE`` (a card
-profile JSON), or the built-in test card of ``--kernel`` (Visa by default). This module is the
+profile JSON); else the device wallet's default card (``--wallet DIR`` / ``HCEKIT_WALLET``, or
+the default wallet when it holds a card and no ``--kernel`` is given), on its durable counters;
+else the built-in test card of ``--kernel`` (Visa by default). This module is the
 one place that joins the card and the terminal: ``applet.process`` becomes the terminal's
 :class:`~terminal.transports.local.LocalTransport`.
 """
@@ -64,10 +66,45 @@ def sim_transport(profile_path: Path | None, kernel: str | None) -> LocalTranspo
     return LocalTransport(applet.process, name=name)
 
 
-def _open(reader: str, profile: Path | None, kernel: str | None, wait: float) -> Transport:
+def wallet_transport(
+    wallet_dir: Path | None, card_id: int | None, *, required: bool
+) -> LocalTransport | None:
+    """The device wallet's card (``card_id``, else its default) in process, on its durable counters.
+
+    Without ``required``, a missing wallet or a wallet without cards gives ``None``.
+    """
+    try:
+        from hce.errors import HCEError
+        from hce.wallet import Wallet, default_directory
+    except ImportError as exc:
+        raise fail(f"--reader sim needs the hce card package: {exc}") from None
+    directory = wallet_dir or default_directory()
+    if not required and not (directory / "wallet.enc").exists():
+        return None
+    try:
+        wallet = Wallet.open(directory, create=False)
+        if not required and not wallet.cards:
+            return None
+        card = wallet.card(card_id)
+        applet = wallet.applet(card.id, clock=time.time)
+    except HCEError as exc:
+        raise fail(str(exc)) from None
+    return LocalTransport(applet.process, name=f"sim:wallet-card-{card.id}")
+
+
+def _open(reader: str, profile: Path | None, kernel: str | None, wait: float,
+          wallet_dir: Path | None = None, card_id: int | None = None) -> Transport:
     try:
         kind, _ = parse_reader(reader)
         if kind == "sim":
+            if profile is None and (wallet_dir is not None or card_id is not None):
+                found = wallet_transport(wallet_dir, card_id, required=True)
+                assert found is not None
+                return found
+            if profile is None and kernel is None:
+                found = wallet_transport(None, None, required=False)
+                if found is not None:
+                    return found
             return sim_transport(profile, kernel)
         return open_transport(reader, wait=wait)
     except TerminalError as exc:
@@ -179,13 +216,18 @@ def authorization_table(result: TapResult, *, masked: bool) -> Table | None:
               help="Card profile JSON for --reader sim (default: the built-in test card).")
 @click.option("--kernel", type=click.Choice(["visa", "mastercard"]), default=None,
               help="Force this kernel's path; with --reader sim also picks the built-in test card.")
+@click.option("--wallet", "wallet_dir", envvar="HCEKIT_WALLET", default=None,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="--reader sim: tap this device wallet's default card (HCEKIT_WALLET).")
+@click.option("--card", "card_id", type=int, default=None,
+              help="--reader sim: tap this card of the wallet instead of its default.")
 @click.option("--apdus", is_flag=True, help="Also show every APDU decoded.")
 @click.option("--wait", type=float, default=10.0, show_default=True,
               help="Seconds to wait for a card on a real reader.")
 def tap(
     reader: str, amount: str, currency: str, host_url: str | None, api_key: str | None, offline: bool,
     as_json: bool, trace_file: Path | None, unmasked: bool, profile: Path | None, kernel: str | None,
-    apdus: bool, wait: float,
+    wallet_dir: Path | None, card_id: int | None, apdus: bool, wait: float,
 ) -> None:
     """Run one contactless tap and show its outcome and its timing against the 500 ms budget."""
     if offline and host_url:
@@ -207,7 +249,7 @@ def tap(
             except OSError as exc:
                 raise fail(f"cannot write {trace_file}: {exc.strerror or exc}") from None
             tracers.append(JsonlWriter(fp, masked=masked))
-        transport = stack.enter_context(_open(reader, profile, kernel, wait))
+        transport = stack.enter_context(_open(reader, profile, kernel, wait, wallet_dir, card_id))
         client = None
         if host_url and api_key:
             from terminal.host import AuthorizationClient

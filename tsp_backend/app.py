@@ -18,7 +18,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from tsp_backend.api import auth, cards, dev, devices, meta, terminals
+from tsp_backend import web
+from tsp_backend.api import auth, cards, dev, devices, meta, payments, terminals, transactions
 from tsp_backend.api.common import Services, problem_response, request_token
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
@@ -40,6 +41,9 @@ RATE_LIMITED: dict[str, str] = {
     "auth.login": "login_rate_limit",
     "cards.create_card": "provision_rate_limit",
     "cards.verify_card": "verify_rate_limit",
+    "web.login": "login_rate_limit",
+    "web.add_card": "provision_rate_limit",
+    "web.verify_card": "verify_rate_limit",
 }
 
 #: refusals written to the audit log by the error handler
@@ -61,6 +65,8 @@ def build_services(config: Config) -> Services:
         fail_max=config.breaker_fail_max,
         reset_timeout=config.breaker_reset_s,
         redis_client=redis_client,
+        network_urls=config.extra.get("network_urls"),
+        auth_timeout_s=config.extra.get("network_timeout_s"),
     )
     sessions = SessionManager(store, config.session_ttl_s)
     provisioner = Provisioner(config, store, vault, networks)
@@ -108,8 +114,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     for blueprint in (auth.bp, devices.bp, cards.bp, terminals.bp, meta.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(payments.bp)
+    app.register_blueprint(transactions.bp)
+    payments.init_app(app, svc)
     if cfg.dev_mode:
         app.register_blueprint(dev.bp)
+    web.init_app(app)
 
     _install_limiter(app, cfg, svc)
     _install_error_handlers(app)

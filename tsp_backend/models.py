@@ -137,6 +137,12 @@ class Card(Base):
     verify_attempts: Mapped[int] = mapped_column(Integer, default=0)
     verify_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_luk_index: Mapped[int] = mapped_column(Integer, default=1)
+    allowed_channels: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Domain control: comma-separated channels the token may pay in (``None``: every channel)."""
+    allowed_merchants: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Domain control: comma-separated merchant ids the token may pay (``None``: any merchant)."""
+    blocked_mccs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Domain control: comma-separated merchant category codes the token may not pay."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -155,6 +161,18 @@ class KeyBatch(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LukUse(Base):
+    """How many cryptograms a limited-use key of a token has made (counted by the authorization)."""
+
+    __tablename__ = "luk_uses"
+    __table_args__ = (UniqueConstraint("card_id", "luk_index", name="uq_luk_uses_card_luk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    luk_index: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class UsedATC(Base):
     """An application transaction counter already seen for a token (replay protection)."""
 
@@ -168,9 +186,18 @@ class UsedATC(Base):
 
 
 class Transaction(Base):
-    """An authorization decision on a token (written by the authorization service)."""
+    """An authorization decision on a token (written by the authorization service).
+
+    ``status`` is ``approved``, ``declined``, ``in_doubt`` (the issuer did not answer in time;
+    the reconciliation settles it) or ``reversed`` (approved by the issuer after the time-out,
+    then reversed). ``issuer_ref`` is the stable reference the issuer knows it by.
+    """
 
     __tablename__ = "transactions"
+    __table_args__ = (
+        Index("ix_transactions_card_id_created_at", "card_id", "created_at"),
+        Index("ix_transactions_status_created_at", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
@@ -189,6 +216,11 @@ class Transaction(Base):
     auth_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="declined")
+    luk_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    issuer_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiKey(Base):

@@ -88,6 +88,13 @@ ROUTES: tuple[tuple[str, str, str, str | None, str, bool, bool], ...] = (
     ("put", "/api/cards/{id}/default", "Make a token the device default", None, "200", True, False),
     ("post", "/api/cards/{id}/keys", "Replenish limited-use keys (sealed)", None, "200", True, False),
     ("post", "/api/terminals", "Create a terminal or merchant API key", "TerminalBody", "201", True, False),
+    ("post", "/api/authorize", "Authorize a tap (terminal API key): 200 decision", None, "200", False, True),
+    ("post", "/api/payments/in-app", "Pay in an app with a wallet card", None, "200", True, True),
+    ("get", "/api/cards/{id}/controls", "A token's domain controls", None, "200", True, False),
+    ("put", "/api/cards/{id}/controls", "Set a token's domain controls", None, "200", True, False),
+    ("get", "/api/transactions", "Transaction history, newest first (cursor)", None, "200", True, False),
+    ("get", "/api/transactions/{id}", "One transaction", None, "200", True, False),
+    ("post", "/api/admin/reconcile", "Settle in-doubt transactions (admin)", None, "200", True, False),
     (
         "get",
         "/api/dev/outbox",

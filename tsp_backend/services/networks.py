@@ -5,10 +5,18 @@ Specification Technical Framework v2.3 §3: token, token reference, token expiry
 simulator issues Luhn-valid token PANs from its token BIN range, after a configurable latency
 and with a configurable error rate, so time-outs and breaker trips can be exercised.
 
-Every network has one :class:`pybreaker.CircuitBreaker`: after ``fail_max`` consecutive failures
-it opens and calls fail fast with :class:`~tsp_backend.errors.NetworkUnavailable` until
-``reset_timeout`` has passed. With Redis the breaker state is shared by every process
+Every network has one :class:`pybreaker.CircuitBreaker`, shared by its token service and its
+authorization switch: after ``fail_max`` consecutive failures it opens and calls fail fast
+(:class:`~tsp_backend.errors.NetworkUnavailable` for tokenisation,
+:class:`~tsp_backend.services.netsim.CircuitOpen` for authorization) until ``reset_timeout`` has
+passed. Only failures of the network count — time-outs, outages, 5xx; an issuer's decline is an
+answer and never trips a breaker. With Redis the breaker state is shared by every process
 (pybreaker's ``CircuitRedisStorage``).
+
+Authorization goes through :mod:`tsp_backend.services.netsim`: in process by default, or over
+HTTP to ``hcekit network-sim`` when ``HCEKIT_NETWORK_URL`` (every network) or
+``HCEKIT_NETWORK_URL_<NETWORK>`` (one network, e.g. ``HCEKIT_NETWORK_URL_VISA``) is set;
+``HCEKIT_NETWORK_TIMEOUT_MS`` (default 800) bounds each call.
 
 Token BIN ranges and card profiles of the simulators
 ----------------------------------------------------
@@ -28,11 +36,12 @@ American Express and Discover cards are emulated on the two kernels the card app
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +49,8 @@ import pybreaker
 
 from apdu.pan import luhn_check_digit
 from tsp_backend.errors import NetworkUnavailable
+from tsp_backend.services.issuers import IssuerDecision, IssuerRequest, IssuerSimulator
+from tsp_backend.services.netsim import CircuitOpen, HttpSwitch, Latency, Switch, SwitchSimulator
 
 
 @dataclass(frozen=True)
@@ -131,8 +142,37 @@ class TokenServiceSimulator:
         return IssuedToken(self.token_pan(), token_ref, token_expiry)
 
 
+DEFAULT_AUTH_TIMEOUT_S = 0.8
+"""How long the service waits for an authorization decision (the tap's budget is 500 ms)."""
+
+
+def network_urls_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{network: base URL}`` of ``hcekit network-sim`` servers from the environment (module docstring)."""
+    env = os.environ if environ is None else environ
+    urls: dict[str, str] = {}
+    for name in NETWORKS:
+        url = env.get(f"HCEKIT_NETWORK_URL_{name.upper()}") or env.get("HCEKIT_NETWORK_URL")
+        if url:
+            urls[name] = url
+    return urls
+
+
+def auth_timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``HCEKIT_NETWORK_TIMEOUT_MS`` in seconds (default :data:`DEFAULT_AUTH_TIMEOUT_S`)."""
+    env = os.environ if environ is None else environ
+    text = env.get("HCEKIT_NETWORK_TIMEOUT_MS")
+    return float(text) / 1000.0 if text else DEFAULT_AUTH_TIMEOUT_S
+
+
 class NetworkClients:
-    """The simulators of every network, each behind its circuit breaker."""
+    """The token services and authorization switches of every network, each behind its breaker.
+
+    ``network_urls`` sends a network's authorizations over HTTP to ``hcekit network-sim``
+    (default: from the environment, see the module docstring); the other networks use in-process
+    :class:`~tsp_backend.services.netsim.SwitchSimulator` objects in front of ``issuer``
+    (default: an :class:`~tsp_backend.services.issuers.IssuerSimulator` in Redis when
+    ``redis_client`` is given, else in process).
+    """
 
     def __init__(
         self,
@@ -142,11 +182,31 @@ class NetworkClients:
         fail_max: int = 5,
         reset_timeout: int = 30,
         redis_client: Any = None,
+        network_urls: Mapping[str, str] | None = None,
+        auth_timeout_s: float | None = None,
+        issuer: IssuerSimulator | None = None,
     ) -> None:
         self.simulators = {
             name: TokenServiceSimulator(profile, latency_s=latency_s, error_rate=error_rate)
             for name, profile in NETWORKS.items()
         }
+        self.issuer = issuer if issuer is not None else IssuerSimulator.for_redis(redis_client)
+        urls = network_urls_from_env() if network_urls is None else dict(network_urls)
+        self.auth_timeout_s = auth_timeout_from_env() if auth_timeout_s is None else auth_timeout_s
+        self.switch_simulators: dict[str, SwitchSimulator] = {}
+        self.switches: dict[str, Switch] = {}
+        for name in NETWORKS:
+            if name in urls:
+                self.switches[name] = HttpSwitch(urls[name], name)
+            else:
+                sim = SwitchSimulator(
+                    name,
+                    self.issuer,
+                    latency=Latency(latency_s * 1000, latency_s * 1000),
+                    error_rate=error_rate,
+                )
+                self.switch_simulators[name] = sim
+                self.switches[name] = sim
         self.breakers: dict[str, pybreaker.CircuitBreaker] = {}
         for name in NETWORKS:
             storage: pybreaker.CircuitBreakerStorage
@@ -157,7 +217,11 @@ class NetworkClients:
             else:
                 storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
             self.breakers[name] = pybreaker.CircuitBreaker(
-                fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage, name=name
+                fail_max=fail_max,
+                reset_timeout=reset_timeout,
+                state_storage=storage,
+                name=name,
+                throw_new_error_on_trip=False,
             )
 
     def request_token(
@@ -178,6 +242,29 @@ class NetworkClients:
             raise NetworkUnavailable(
                 f"the {network} token service failed; retry later", network=network
             ) from exc
+
+    def authorize(self, network: str, request: IssuerRequest) -> IssuerDecision:
+        """The issuer's decision through ``network``'s breaker and switch.
+
+        Raises :class:`~tsp_backend.services.netsim.CircuitOpen` at once when the breaker is
+        open, :class:`~tsp_backend.services.netsim.SwitchDown` when the network refused and
+        :class:`~tsp_backend.services.netsim.SwitchTimeout` when it did not answer in time.
+        """
+        try:
+            decision: IssuerDecision = self.breakers[network].call(
+                self.switches[network].authorize, request, self.auth_timeout_s
+            )
+        except pybreaker.CircuitBreakerError as exc:
+            raise CircuitOpen(f"the {network} circuit is open; failing fast") from exc
+        return decision
+
+    def status(self, network: str, reference: str) -> IssuerDecision | None:
+        """What the issuer recorded for ``reference`` (no breaker: reconciliation probes)."""
+        return self.switches[network].status(reference, self.auth_timeout_s)
+
+    def reverse(self, network: str, reference: str) -> IssuerDecision | None:
+        """Reverse (or void) ``reference`` at the issuer; the decision it had."""
+        return self.switches[network].reverse(reference, self.auth_timeout_s)
 
     def breaker_states(self) -> dict[str, str]:
         """``{network: "closed" | "open" | "half-open"}``."""

@@ -1,0 +1,258 @@
+"""The CLI journey against a real token service on loopback: register, provision, cards, tap, pay."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.demo import LoopbackTSP
+from cli.main import cli, main
+from cli.wallet import TSPClient
+from hce.wallet import Wallet
+
+GREEN_VISA = "4111111111111111"        # tsp_backend.services.risk: green
+YELLOW_MASTERCARD = "5105105105105100"  # tsp_backend.services.risk: yellow
+RED_VISA = "4000000000000002"           # tsp_backend.services.risk: red
+PASSWORD = "password-123"
+
+
+@pytest.fixture(scope="module")
+def tsp() -> Iterator[LoopbackTSP]:
+    """One token service on a loopback port for the module."""
+    with LoopbackTSP() as server:
+        yield server
+
+
+class Journey:
+    """A user at the loopback service with their own wallet directory."""
+
+    def __init__(self, tsp: LoopbackTSP, wallet_dir: Path, email: str) -> None:
+        self.tsp = tsp
+        self.wallet_dir = wallet_dir
+        self.email = email
+        self.runner = CliRunner()
+
+    def run(self, *args: str, input: str | None = None) -> Result:
+        """Run ``hcekit ARGS`` with this wallet and host."""
+        env = {"HCEKIT_WALLET": str(self.wallet_dir), "HCEKIT_HOST": self.tsp.url}
+        return self.runner.invoke(cli, list(args), input=input, env=env)
+
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        """Run and insist on exit status 0."""
+        result = self.run(*args, input=input)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        """Run with --json and parse the output."""
+        return json.loads(self.ok(*args, "--json", input=input).output)
+
+    @property
+    def wallet(self) -> Wallet:
+        """The wallet as it is on disk now."""
+        return Wallet.open(self.wallet_dir, create=False)
+
+    def terminal_key(self) -> str:
+        """A terminal API key (dev mode lets any user create one)."""
+        session = self.wallet.session
+        assert session is not None
+        with TSPClient(self.tsp.url, session.token) as client:
+            return str(client.post("/api/terminals", {"name": "T"})["apiKey"])
+
+    def outbox_code(self, card_id: int) -> str:
+        """The one-time code the service sent for ``card_id``."""
+        session = self.wallet.session
+        assert session is not None
+        with TSPClient(self.tsp.url, session.token) as client:
+            return next(str(m["code"]) for m in client.get("/api/dev/outbox") if m["cardId"] == card_id)
+
+
+_count = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def journey(tsp: LoopbackTSP, tmp_path: Path) -> Journey:
+    """A registered, logged-in user with an empty wallet."""
+    j = Journey(tsp, tmp_path / "wallet", f"user{next(_count)}@example.com")
+    j.ok("register", "--email", j.email, "--password", PASSWORD)
+    return j
+
+
+def test_register_creates_device_and_session(journey: Journey) -> None:
+    """register leaves a device key registered at the service and a session in the wallet."""
+    wallet = journey.wallet
+    assert wallet.device_id is not None
+    assert wallet.device_host == journey.tsp.url
+    assert wallet.session is not None and wallet.session.email == journey.email
+
+
+def test_password_prompts_are_hidden(tsp: LoopbackTSP, tmp_path: Path) -> None:
+    """Prompted passwords are not echoed."""
+    j = Journey(tsp, tmp_path / "w", "prompted@example.com")
+    result = j.ok("register", input=f"prompted@example.com\n{PASSWORD}\n{PASSWORD}\n")
+    assert PASSWORD not in result.output
+
+
+def test_green_provision_then_tap_approved(journey: Journey) -> None:
+    """A green card is provisioned, tapped with --reader sim on the wallet's card, and approved."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    assert card["status"] == "ACTIVE" and card["wallet"]["default"]
+    key = journey.terminal_key()
+    tap = journey.json("tap", "--amount", "12.50", "--host", journey.tsp.url, "--api-key", key)
+    assert tap["outcome"] == "approved"
+    assert tap["reader"] == f"sim:wallet-card-{card['id']}"
+    assert journey.wallet.counters(card["id"]).last_atc == 1
+
+
+def test_pan_and_cvv_never_echoed_or_stored(journey: Journey) -> None:
+    """Prompted PAN and CVV appear neither in the output nor in any wallet file."""
+    result = journey.ok("provision", "--expiry", "12/30", input=f"{GREEN_VISA}\n987\n")
+    assert GREEN_VISA not in result.output and "987" not in result.output
+    for path in journey.wallet_dir.rglob("*"):
+        if path.is_file():
+            assert GREEN_VISA.encode() not in path.read_bytes()
+
+
+class LazyInput(io.RawIOBase):
+    """Standard input whose text is computed when the command first reads it (after its POST)."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+        self._data: bytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not len(buffer):
+            return 0
+        if self._data is None:
+            self._data = self._make().encode()
+        n = min(len(buffer), len(self._data))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+def test_yellow_provision_asks_for_the_code(journey: Journey) -> None:
+    """A yellow card asks for the one-time code; a wrong code is refused, the outbox's is accepted."""
+
+    def answers() -> str:
+        session = journey.wallet.session
+        assert session is not None
+        with TSPClient(journey.tsp.url, session.token) as client:
+            code = str(client.get("/api/dev/outbox")[0]["code"])
+        wrong = "111111" if code != "111111" else "222222"
+        return f"{wrong}\n{code}\n"
+
+    result = journey.run("provision", "--pan", YELLOW_MASTERCARD, "--expiry", "11/29", "--cvv", "321",
+                         input=LazyInput(answers))  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    assert "one-time code" in result.output and "try again" in result.output
+    card = journey.wallet.card()
+    assert (card.network, card.status, card.profile.kernel) == ("mastercard", "ACTIVE", "mastercard")
+
+
+def test_red_provision_is_one_error_line(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
+    """A declined provisioning is one 'error:' line and exit status 1, without the PAN."""
+    env_args = ["--wallet", str(journey.wallet_dir), "--host", journey.tsp.url]
+    code = main(["provision", "--pan", RED_VISA, "--expiry", "12/30", "--cvv", "123", *env_args])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert RED_VISA not in err
+
+
+def test_wrong_password_is_one_error_line(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
+    """A wrong password gives the service's problem title as one line."""
+    code = main(["login", "--email", journey.email, "--password", "wrong-password",
+                 "--wallet", str(journey.wallet_dir), "--host", journey.tsp.url])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: Invalid credentials")
+
+
+def test_unreachable_host_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A service that does not answer is one clear line."""
+    code = main(["register", "--email", "a@example.com", "--password", PASSWORD,
+                 "--wallet", str(tmp_path / "w"), "--host", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot reach the token service" in err
+
+
+def test_lifecycle_and_declined_tap(journey: Journey) -> None:
+    """suspend → tap declined; reactivate → approved; default moves; remove forgets the card."""
+    first = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    second = journey.json("provision", "--pan", "4242424242424242", "--expiry", "12/30", "--cvv", "123")
+    key = journey.terminal_key()
+    journey.ok("cards", "suspend", str(first["id"]))
+    assert journey.wallet.card(first["id"]).status == "SUSPENDED"
+    declined = journey.json("tap", "--card", str(first["id"]), "--host", journey.tsp.url, "--api-key", key)
+    assert declined["outcome"] == "declined"
+    journey.ok("cards", "reactivate", str(first["id"]))
+    approved = journey.json("tap", "--card", str(first["id"]), "--host", journey.tsp.url, "--api-key", key)
+    assert approved["outcome"] == "approved"
+    journey.ok("cards", "default", str(second["id"]))
+    assert journey.wallet.card().id == second["id"]
+    journey.ok("cards", "remove", str(first["id"]))
+    assert [c.id for c in journey.wallet.cards] == [second["id"]]
+    listed = journey.json("cards", "list")
+    assert [c["id"] for c in listed] == [second["id"]]
+
+
+def test_pay_and_transactions(journey: Journey) -> None:
+    """An in-app payment is approved and shows in the transaction list with its ATC."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    paid = journey.json("pay", "--amount", "19.99", "--merchant-name", "Example Shop")
+    assert paid["approved"] is True
+    items = journey.json("transactions")
+    assert items[0]["channel"] == "in_app"
+    assert items[0]["amount"] == 1999
+    assert items[0]["cardId"] == card["id"]
+    text = journey.ok("transactions").output
+    assert "19.99" in text and "in_app" in text
+
+
+def test_keys_replenish(journey: Journey) -> None:
+    """keys replenish adds a sealed batch to the default card."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    before = len(journey.wallet.card(card["id"]).profile.luks)
+    out = journey.ok("keys", "replenish").output
+    assert "new limited-use keys" in out
+    assert len(journey.wallet.card(card["id"]).profile.luks) > before
+
+
+def test_device_lost_suspends_and_logs_out(journey: Journey) -> None:
+    """device lost suspends the device's cards and ends the session."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    journey.ok("device", "lost", "--yes")
+    wallet = journey.wallet
+    assert wallet.session is None
+    assert wallet.card(card["id"]).status == "SUSPENDED"
+    again = journey.run("cards", "list")
+    assert again.exit_code == 1 and "not logged in" in again.output
+
+
+def test_logout_then_login_again(journey: Journey) -> None:
+    """logout ends the session; login restores it on the same device."""
+    device = journey.wallet.device_id
+    journey.ok("logout")
+    assert journey.wallet.session is None
+    journey.ok("login", "--email", journey.email, "--password", PASSWORD)
+    assert journey.wallet.session is not None
+    assert journey.wallet.device_id == device
+
+
+def test_wallet_for_another_host_is_refused(journey: Journey, tmp_path: Path) -> None:
+    """A wallet registered at one service refuses to log in at another."""
+    result = journey.run("login", "--email", journey.email, "--password", PASSWORD,
+                         "--host", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "registered at" in result.output

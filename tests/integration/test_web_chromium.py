@@ -1,0 +1,183 @@
+"""The wallet pages in a real headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+The service runs on a loopback port in a thread; the browser registers, logs in, registers a
+device, adds a green and a yellow test card (the yellow one with the code from the simulated
+outbox), suspends and reactivates a card and logs out. A screenshot of the card list is saved
+to ``/tmp/hcekit-web.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cryptogram.sealing import point_bytes
+from tsp_backend.app import create_app
+from tsp_backend.config import Config
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/hcekit-web.png")
+GREEN_PAN, YELLOW_PAN = "4111111111111111", "4012888888881881"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def base_url(tmp_path: Path) -> Iterator[str]:
+    """The service (SQLite, in-process store, development mode) on a loopback port."""
+    from werkzeug.serving import make_server
+
+    config = Config.embedded(tmp_path / "instance", argon2_time_cost=1, argon2_memory_kib=8192, dev_mode=True)
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="hcekit-web", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        app.extensions["hcekit"].engine.dispose()
+
+
+@pytest.fixture
+def page(base_url: str) -> Iterator[Any]:
+    """A Chromium page (skips when Debian's chromium or Playwright is missing)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 760})
+            yield context.new_page()
+            context.close()
+        finally:
+            browser.close()
+
+
+def _public_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return base64.b64encode(point_bytes(key.public_key())).decode()
+
+
+def _no_pan(html: str) -> None:
+    for pan in (GREEN_PAN, YELLOW_PAN):
+        spaced = " ".join(pan[i : i + 4] for i in range(0, len(pan), 4))
+        assert pan not in html and spaced not in html
+
+
+def test_wallet_journey_in_chromium(page: Any) -> None:
+    """Register, log in, add a green and a yellow card, suspend and reactivate, log out."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    page.goto("/wallet/register")
+    page.fill("#email", "chromium@example.com")
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("#register")
+    page.wait_for_url(re.compile(r"/wallet/login$"))
+    assert "Your account is ready" in page.content()
+
+    page.fill("#email", "chromium@example.com")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(re.compile(r"/wallet/cards$"))
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["hcekit_session"]["httpOnly"] and cookies["hcekit_session"]["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie") == ""
+
+    page.goto("/wallet/devices")
+    page.fill("#device-name", "Pixel 8")
+    page.fill("#public-key", _public_key())
+    page.click("#register-device")
+    page.wait_for_url(re.compile(r"/wallet/devices$"))
+    assert "Pixel 8" in page.inner_text("#devices")
+
+    page.goto("/wallet/cards/add")
+    for field in ("#pan", "#expiry", "#cvv"):
+        assert page.get_attribute(field, "autocomplete") == "off"
+    page.fill("#pan", "4111 1111 1111 1111")
+    page.fill("#expiry", "12/30")
+    page.fill("#cvv", "123")
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    green_url = page.url
+    assert "Visa card ending 1111 added" in page.content()
+    assert page.inner_text("#status") == "Active"
+    _no_pan(page.content())
+
+    page.goto("/wallet/cards/add")
+    page.fill("#pan", YELLOW_PAN)
+    page.fill("#expiry", "11/29")
+    page.fill("#cvv", "456")
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+/verify$"))
+    verify_url = page.url
+    _no_pan(page.content())
+    page.click("#outbox-link")
+    page.wait_for_url(re.compile(r"/wallet/outbox$"))
+    code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
+    assert re.fullmatch(r"\d{6}", code)
+    page.goto(verify_url)
+    page.fill("#code", code)
+    page.click("#verify")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    assert page.inner_text("#status") == "Active"
+    assert "Verified" in page.content()
+
+    page.goto(green_url)
+    page.click("#suspend")
+    page.wait_for_load_state()
+    assert page.inner_text("#status") == "Suspended"
+    page.click("#reactivate")
+    page.wait_for_load_state()
+    assert page.inner_text("#status") == "Active"
+    page.click("#default")
+    page.wait_for_load_state()
+    assert "is now the default" in page.content()
+
+    page.goto("/wallet/cards")
+    tiles = page.locator("#cards .card-tile")
+    assert tiles.count() == 2
+    listed = page.inner_text("#cards")
+    assert "Card ending 1111" in listed and "Card ending 1881" in listed and "Default" in listed
+    _no_pan(page.content())
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    page.goto(green_url)
+    page.click("#card-transactions")
+    page.wait_for_url(re.compile(r"/wallet/transactions\?card=\d+$"))
+    assert "No transactions yet" in page.content()
+
+    page.click("#logout")
+    page.wait_for_url(re.compile(r"/wallet/login$"))
+    assert "You are logged out" in page.content()
+    page.goto("/wallet/cards")
+    assert re.search(r"/wallet/login\?next=", page.url)
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems

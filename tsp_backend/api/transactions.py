@@ -1,0 +1,115 @@
+"""Transaction history (/api/transactions): newest first, cursor pagination, one user's own.
+
+The cursor is opaque to clients: base64url of ``"<created_at ISO>|<row id>"`` of the last
+item, so a page never skips or repeats rows that share a timestamp. The index
+``ix_transactions_card_id_created_at`` serves the per-card filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Response, request
+from sqlalchemy import and_, or_, select
+
+from tsp_backend.api.common import current_user, db, json_response, login_required
+from tsp_backend.errors import NotFound, ValidationFailed
+from tsp_backend.models import Card, Transaction
+
+bp = Blueprint("transactions", __name__)
+
+MAX_LIMIT = 100
+"""The largest page."""
+
+
+def transaction_json(txn: Transaction) -> dict[str, Any]:
+    """The API form of a transaction (the seed's Transaction)."""
+    return {
+        "id": txn.public_id,
+        "cardId": txn.card_id,
+        "amount": txn.amount,
+        "currency": txn.currency,
+        "merchant": {"id": txn.merchant_id, "name": txn.merchant_name, "mcc": txn.mcc},
+        "channel": txn.channel,
+        "status": txn.status,
+        "responseCode": txn.response_code,
+        "authCode": txn.auth_code,
+        "network": txn.network,
+        "atc": txn.atc,
+        "createdAt": txn.created_at.isoformat(),
+        "reason": txn.reason,
+    }
+
+
+def encode_cursor(txn: Transaction) -> str:
+    """The cursor that continues after ``txn``."""
+    raw = f"{txn.created_at.isoformat()}|{txn.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """The inverse of :func:`encode_cursor` (``ValidationFailed`` when malformed)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        return dt.datetime.fromisoformat(stamp), int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed("the cursor is not one this service issued", field="cursor") from None
+
+
+def _int_arg(name: str, default: int | None) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise ValidationFailed(f"{name} must be a positive integer", field=name)
+    return int(text)
+
+
+@bp.get("/api/transactions")
+@login_required
+def list_transactions() -> Response:
+    """The user's transactions, newest first: ``?cardId=&limit=&cursor=``."""
+    user = current_user()
+    limit = min(max(_int_arg("limit", 20) or 20, 1), MAX_LIMIT)
+    card_id = _int_arg("cardId", None)
+    query = (
+        select(Transaction)
+        .join(Card, Card.id == Transaction.card_id)
+        .where(Card.user_id == user.id)
+        .order_by(Transaction.created_at.desc(), Transaction.id.desc())
+        .limit(limit + 1)
+    )
+    if card_id is not None:
+        query = query.where(Transaction.card_id == card_id)
+    cursor = request.args.get("cursor")
+    if cursor:
+        stamp, ident = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Transaction.created_at < stamp,
+                and_(Transaction.created_at == stamp, Transaction.id < ident),
+            )
+        )
+    rows = list(db().scalars(query))
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return json_response({"items": [transaction_json(t) for t in page], "nextCursor": next_cursor})
+
+
+@bp.get("/api/transactions/<string:txn_id>")
+@login_required
+def get_transaction(txn_id: str) -> Response:
+    """One of the user's transactions (404 for anyone else's)."""
+    user = current_user()
+    txn = db().scalar(
+        select(Transaction)
+        .join(Card, Card.id == Transaction.card_id)
+        .where(Transaction.public_id == txn_id, Card.user_id == user.id)
+    )
+    if txn is None:
+        raise NotFound(f"no transaction {txn_id}")
+    return json_response(transaction_json(txn))

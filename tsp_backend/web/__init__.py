@@ -1,0 +1,56 @@
+"""The wallet's web pages: ``/wallet/…``, server-rendered, over the service's Flask-free services.
+
+:func:`init_app` registers the ``web`` blueprint and the browser-side defences: the page
+headers of :mod:`tsp_backend.web.security`, Flask's signed ``hcekit_web`` cookie (httpOnly,
+SameSite=Lax, Secure when configured) for flash messages and the pre-login CSRF token, and
+friendly HTML pages for 404/405 under ``/wallet`` (everything else keeps its problem documents).
+
+Pages
+-----
+=========================================  ====================================================
+``/wallet/register``, ``/wallet/login``    account and session (POST ``/wallet/logout``)
+``/wallet/cards``                          the card list; ``/wallet/cards/add`` the card form
+``/wallet/cards/<id>``                     one card: suspend, reactivate, remove, make default
+``/wallet/cards/<id>/verify``              the one-time code of a card that needs one
+``/wallet/devices``                        devices: register one, mark one as lost
+``/wallet/transactions``                   the transaction history, newest first
+``/wallet/outbox``                         the simulated SMS/e-mail outbox (development mode)
+=========================================  ====================================================
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, redirect, request
+from werkzeug.exceptions import HTTPException
+
+from tsp_backend.web.pages import bp, error_page
+from tsp_backend.web.security import apply_page_headers
+
+__all__ = ["bp", "init_app"]
+
+
+def init_app(app: Flask) -> None:
+    """Register the wallet pages and their cookie, header and error-page settings on ``app``."""
+    cfg = app.extensions["hcekit"].config
+    app.config.update(
+        SESSION_COOKIE_NAME="hcekit_web",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.secure_cookies,
+    )
+    app.register_blueprint(bp)
+    app.after_request(apply_page_headers)
+
+    if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        app.add_url_rule("/", "wallet_home", lambda: redirect("/wallet/", 303))
+
+    def page_or_problem(error: HTTPException) -> Response:
+        if request.path == "/wallet" or request.path.startswith("/wallet/"):
+            return error_page(error.code or 500, error.name or "Error", error.description or "")
+        handler = app.error_handler_spec[None][None].get(HTTPException)
+        if handler is None:
+            return Response(error.description or "", status=error.code or 500)
+        return app.make_response(handler(error))  # type: ignore[arg-type]
+
+    app.register_error_handler(404, page_or_problem)
+    app.register_error_handler(405, page_or_problem)

@@ -1,0 +1,753 @@
+"""The wallet's pages: server-rendered HTML forms over the same services as the JSON API.
+
+Every page works without JavaScript (plain forms, POST-redirect-GET, HTTP 303 after each
+change); ``static/wallet.js`` only disables a form's submit button once it is sent and asks for
+confirmation before removing a card or marking a device lost. Signed-in pages use the API's
+session cookie, and every form carries the session's CSRF token, checked by
+:func:`tsp_backend.api.common.authenticate` exactly as for a cookie-authenticated API call.
+
+The card form sends PAN, expiry and CVV straight to the provisioning service under an
+``Idempotency-Key`` generated when the form is drawn (a hidden field), so a double submit makes
+one card. The numbers are never echoed: a refused form comes back empty, redirects and flash
+messages name the card only by network and last four digits, and nothing here logs a request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from tsp_backend.api.common import (
+    SESSION_COOKIE,
+    actor,
+    current_user,
+    db,
+    origin,
+    services,
+)
+from tsp_backend.errors import (
+    CSRFFailed,
+    IdempotencyInFlight,
+    InvalidCredentials,
+    NotFound,
+    ProvisioningDeclined,
+    TSPError,
+    Unauthorized,
+    ValidationFailed,
+    VerificationExhausted,
+)
+from tsp_backend.models import Card, Transaction, User
+from tsp_backend.services import audit
+from tsp_backend.services.devices import list_devices, owned_device, register_device
+from tsp_backend.services.idempotency import Claim, Replay
+from tsp_backend.services.lifecycle import CUSTOMER_REASONS, TokenEvent
+from tsp_backend.services.provisioning import card_json
+from tsp_backend.web.security import anonymous_csrf_ok, anonymous_csrf_token, safe_next
+
+bp = Blueprint(
+    "web",
+    __name__,
+    url_prefix="/wallet",
+    template_folder="templates",
+    static_folder="static",
+)
+
+PROFILE_TTL_S = 3600
+"""How long a sealed profile made from a web form stays downloadable for its device."""
+
+TRANSACTIONS_PER_PAGE = 25
+"""Rows on one page of the transaction history."""
+
+IN_FLIGHT_WAIT_S = 10.0
+"""How long a repeated card form waits for the first submission to finish."""
+
+NETWORK_NAMES = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+}
+"""Display names of the networks."""
+
+_ADD_CARD_ROUTE = "POST /wallet/cards/add"
+
+
+def _profile_key(card_id: int) -> str:
+    return f"web_profile:{card_id}"
+
+
+def _csrf_token() -> str:
+    auth = g.get("auth")
+    return str(auth.csrf) if auth is not None else anonymous_csrf_token()
+
+
+@bp.app_template_filter("network_name")
+def network_name(network: str) -> str:
+    """``visa`` → ``Visa``."""
+    return NETWORK_NAMES.get(network, network.title())
+
+
+@bp.app_template_filter("money")
+def money(amount: int, currency: str) -> str:
+    """Minor units as a decimal amount with its ISO 4217 code.
+
+    >>> money(1250, "EUR"), money(-5, "USD"), money(500, "JPY")
+    ('12.50 EUR', '-0.05 USD', '500 JPY')
+    """
+    exponent = 0 if currency in {"JPY", "KRW", "ISK", "CLP", "VND"} else 2
+    sign = "-" if amount < 0 else ""
+    units, minor = divmod(abs(amount), 10**exponent)
+    return f"{sign}{units}.{minor:0{exponent}d} {currency}" if exponent else f"{sign}{units} {currency}"
+
+
+@bp.app_context_processor
+def _page_context() -> dict[str, Any]:
+    cfg = services().config
+    return {
+        "csrf_token": _csrf_token,
+        "dev_mode": cfg.dev_mode,
+        "signed_in": g.get("user"),
+    }
+
+
+def _render(template: str, http_status: int = 200, **context: Any) -> Response:
+    page = render_template(f"wallet/{template}", **context)
+    return Response(page, status=http_status, mimetype="text/html")
+
+
+def _see_other(endpoint: str, **values: Any) -> Response:
+    return redirect(url_for(endpoint, **values), 303)  # type: ignore[return-value]
+
+
+def _signed_in() -> User | None:
+    """The signed-in user for a page that also serves visitors (no CSRF check: GET only)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or services().sessions.get(token) is None:
+        return None
+    try:
+        return current_user()
+    except Unauthorized:
+        return None
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+@bp.errorhandler(TSPError)
+def _service_error(error: TSPError) -> Response:
+    session_db = g.get("db")
+    if session_db is not None:
+        session_db.rollback()
+    if isinstance(error, Unauthorized):
+        flash("Please log in to continue.", "info")
+        next_page = request.path if request.method == "GET" else None
+        return _see_other("web.login_form", next=next_page)
+    if error.status in (403, 404):
+        _audit_refusal(error.status, error.slug)
+    if isinstance(error, CSRFFailed):
+        return error_page(403, "This form has expired", "Reload the page and send the form again.")
+    return error_page(error.status, error.title, error.detail)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status == 429:
+        response = error_page(429, "Too many attempts", "Wait a minute, then try again.")
+    else:
+        response = error_page(status, error.name or "Error", error.description or "")
+    for name, value in error.get_headers():
+        if name.lower() == "retry-after":
+            response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception) -> Response:
+    session_db = g.get("db")
+    if session_db is not None:
+        session_db.rollback()
+    current_app.logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+    return error_page(500, "Something went wrong", "The error has been logged. Please try again later.")
+
+
+def error_page(status: int, title: str, detail: str) -> Response:
+    """A friendly HTML error page (the JSON API answers problem documents instead)."""
+    return _render("error.html", status, status=status, title=title, detail=detail)
+
+
+def _audit_refusal(status: int, slug: str) -> None:
+    try:
+        audit.record_now(
+            services().sessions_factory,
+            actor=actor(),
+            action="access.refused",
+            target=f"{request.method} {request.path}"[:64],
+            outcome=f"{status} {slug}"[:64],
+            origin=origin(),
+        )
+    except Exception:
+        current_app.logger.exception("could not write the audit row of a refused page")
+
+
+# --- visitors: register, log in, log out -------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Response:
+    """The card list for a signed-in user, the login page otherwise."""
+    if _signed_in() is None:
+        return _see_other("web.login_form")
+    return _see_other("web.cards")
+
+
+@bp.get("/register")
+def register_form() -> Response:
+    """The registration form."""
+    return _render("register.html")
+
+
+@bp.post("/register")
+def register() -> Response:
+    """Create an account, then ask the new user to log in."""
+    if not anonymous_csrf_ok(request.form.get("csrf_token")):
+        raise CSRFFailed("the registration form lacks a valid CSRF token")
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    if password != request.form.get("password2", ""):
+        return _render("register.html", 422, error="The two passwords differ.", email=email)
+    svc = services()
+    session_db = db()
+    try:
+        user = svc.users.register(
+            session_db, email, password, is_admin=email.strip().lower() in svc.config.admin_emails
+        )
+    except TSPError as error:
+        session_db.rollback()
+        return _render("register.html", error.status, error=_sentence(error.detail), email=email)
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="user.register",
+        target=f"user:{user.id}",
+        outcome="success",
+        origin=origin(),
+    )
+    session_db.commit()
+    flash("Your account is ready. Log in to add a card.", "success")
+    return _see_other("web.login_form")
+
+
+@bp.get("/login")
+def login_form() -> Response:
+    """The login form (a signed-in user goes straight to the cards)."""
+    if _signed_in() is not None:
+        return _see_other("web.cards")
+    return _render("login.html", next=request.args.get("next", ""))
+
+
+@bp.post("/login")
+def login() -> Response:
+    """Check the credentials, open a fresh session (revoking any old one) and set its cookie."""
+    if not anonymous_csrf_ok(request.form.get("csrf_token")):
+        raise CSRFFailed("the login form lacks a valid CSRF token")
+    svc = services()
+    session_db = db()
+    email = request.form.get("email", "")[:254]
+    next_page = request.form.get("next", "")
+    try:
+        user = svc.users.authenticate(session_db, email, request.form.get("password", "")[:1024])
+    except InvalidCredentials:
+        session_db.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor="anonymous",
+            action="user.login",
+            outcome="refused",
+            origin=origin(),
+            reason="invalid_credentials",
+            via="web",
+        )
+        return _render("login.html", 401, error="Email or password is wrong.", email=email, next=next_page)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        svc.sessions.revoke(old)
+    token, _ = svc.sessions.create(user.id, None)
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="user.login",
+        target=f"user:{user.id}",
+        outcome="success",
+        origin=origin(),
+        via="web",
+    )
+    session_db.commit()
+    session.clear()
+    response = redirect(safe_next(next_page, url_for("web.cards")), 303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=svc.config.session_ttl_s,
+        httponly=True,
+        samesite="Lax",
+        secure=svc.config.secure_cookies,
+        path="/",
+    )
+    return response  # type: ignore[return-value]
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Revoke the session, clear its cookie and go back to the login page."""
+    user = current_user()
+    services().sessions.revoke(g.auth_token)
+    audit.record(
+        db(), actor=f"user:{user.id}", action="user.logout", outcome="success", origin=origin(), via="web"
+    )
+    db().commit()
+    session.clear()
+    flash("You are logged out.", "info")
+    response = _see_other("web.login_form")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
+# --- cards -------------------------------------------------------------------------------------
+
+
+def _device_names(session_db: Session, user_id: int) -> dict[int, str]:
+    return {d.id: d.name for d in list_devices(session_db, user_id)}
+
+
+@bp.get("/cards")
+def cards() -> Response:
+    """The user's cards: network, last four digits of token and funding card, state, default."""
+    user = current_user()
+    items = services().cards.list_cards(db(), user.id)
+    return _render("cards.html", cards=items, devices=_device_names(db(), user.id))
+
+
+def _add_form(status: int = 200, error: str | None = None, fields: dict[str, str] | None = None) -> Response:
+    user = current_user()
+    devices = [d for d in list_devices(db(), user.id) if d.status == "ACTIVE"]
+    return _render(
+        "add_card.html",
+        status,
+        devices=devices,
+        idempotency_key=str(uuid.uuid4()),
+        error=error,
+        field_errors=fields or {},
+    )
+
+
+@bp.get("/cards/add")
+def add_card_form() -> Response:
+    """The card form, with a fresh Idempotency-Key in a hidden field."""
+    return _add_form()
+
+
+def _claim(scope: str, key: str, fingerprint: str) -> Claim | Replay:
+    """Claim the key; while a first submission is still running, wait for its outcome."""
+    idempotency = services().idempotency
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+    while True:
+        try:
+            return idempotency.begin(scope, _ADD_CARD_ROUTE, key, fingerprint)
+        except IdempotencyInFlight:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _after_provisioning(status: int, payload: dict[str, Any]) -> Response:
+    if status >= 400:
+        field = payload.get("field")
+        return _add_form(
+            status,
+            error=_sentence(str(payload.get("detail", "the card was refused"))),
+            fields={str(field): "error"} if field else None,
+        )
+    card_id = int(payload["cardId"])
+    if status == 202:
+        flash("Your bank asks for a one-time code before this card can be used.", "info")
+        return _see_other("web.verify_form", card_id=card_id)
+    flash(f"{network_name(str(payload['network']))} card ending {payload['last4']} added.", "success")
+    return _see_other("web.card_detail", card_id=card_id)
+
+
+@bp.post("/cards/add")
+def add_card() -> Response:
+    """Provision the card once per Idempotency-Key, then go to the card (green) or the code (yellow)."""
+    user = current_user()
+    svc = services()
+    form = request.form
+    key = form.get("idempotency_key", "")
+    try:
+        svc.idempotency.check_key(key)
+        device_id = int(form.get("device_id", ""))
+    except (ValidationFailed, ValueError):
+        return _add_form(400, error="The form was incomplete; please fill it in again.")
+    pan = "".join(ch for ch in form.get("pan", "")[:32] if ch not in " -")
+    expiry = form.get("expiry", "")[:7].strip()
+    cvv = form.get("cvv", "")[:4].strip()
+    fingerprint = svc.idempotency.fingerprint(
+        {"pan": pan, "expiry": expiry, "cvv": cvv, "deviceId": device_id}
+    )
+    outcome = _claim(f"user:{user.id}", key, fingerprint)
+    if isinstance(outcome, Replay):
+        return _after_provisioning(outcome.status, json.loads(outcome.body))
+    session_db = db()
+    try:
+        result = svc.provisioner.provision(session_db, user, device_id, pan, expiry, cvv)
+    except TSPError as error:
+        session_db.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor=f"user:{user.id}",
+            action="card.provision",
+            target=f"device:{device_id}",
+            origin=origin(),
+            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
+            problem=error.slug,
+            via="web",
+        )
+        problem = error.to_problem(instance=request.path)
+        if 400 <= error.status < 500 and error.status not in (409, 429):
+            svc.idempotency.complete_alone(outcome, error.status, json.dumps(problem))
+        else:
+            svc.idempotency.release(outcome)
+        return _after_provisioning(error.status, problem)
+    except BaseException:
+        session_db.rollback()
+        svc.idempotency.release(outcome)
+        raise
+    card = result.card
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="card.provision",
+        target=f"card:{card.id}",
+        outcome=result.decision.colour,
+        origin=origin(),
+        network=card.network,
+        device=card.device_id,
+        via="web",
+    )
+    status = 201 if result.sealed_profile is not None else 202
+    payload = {"cardId": card.id, "network": card.network, "last4": card.funding_last4}
+    svc.idempotency.complete(session_db, outcome, status, json.dumps(payload))
+    session_db.commit()
+    if result.sealed_profile is not None:
+        _keep_profile(card.id, result.sealed_profile)
+    return _after_provisioning(status, payload)
+
+
+def _keep_profile(card_id: int, sealed: dict[str, str]) -> None:
+    """Keep a sealed profile for its device to download (it opens only with the device's key)."""
+    services().store.set(_profile_key(card_id), json.dumps(sealed).encode(), PROFILE_TTL_S)
+
+
+def _owned(card_id: int) -> tuple[User, Card]:
+    user = current_user()
+    return user, services().provisioner.owned_card(db(), user.id, card_id)
+
+
+@bp.get("/cards/<int:card_id>")
+def card_detail(card_id: int) -> Response:
+    """One card with its actions: suspend, reactivate, remove, make default."""
+    user, card = _owned(card_id)
+    device = owned_device(db(), user.id, card.device_id)
+    return _render(
+        "card.html",
+        card=card_json(card),
+        device=device,
+        profile_ready=services().store.get(_profile_key(card.id)) is not None,
+        suspend_reasons=sorted(CUSTOMER_REASONS[TokenEvent.SUSPEND]),
+        reactivate_reasons=sorted(CUSTOMER_REASONS[TokenEvent.REACTIVATE]),
+    )
+
+
+@bp.get("/cards/<int:card_id>/profile")
+def card_profile(card_id: int) -> Response:
+    """The card profile sealed to the card's device, as a file the device's wallet imports."""
+    _owned(card_id)
+    sealed = services().store.get(_profile_key(card_id))
+    if sealed is None:
+        raise NotFound(f"no sealed profile is waiting for card {card_id}")
+    return Response(
+        sealed,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="hcekit-card-{card_id}.sealed.json"'},
+    )
+
+
+def _change(
+    card_id: int, verb: str, done: str, operation: Callable[[Session, int, int, str], Card]
+) -> Response:
+    user = current_user()
+    reason = request.form.get("reason", "CUSTOMER_REQUEST")[:32]
+    session_db = db()
+    try:
+        card = operation(session_db, user.id, card_id, reason)
+    except NotFound:
+        raise
+    except TSPError as error:
+        session_db.rollback()
+        flash(_sentence(error.detail), "error")
+        return _see_other("web.card_detail", card_id=card_id)
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action=f"card.{verb}",
+        target=f"card:{card.id}",
+        outcome="success",
+        origin=origin(),
+        reason=reason,
+        status=card.status,
+        via="web",
+    )
+    session_db.commit()
+    flash(f"{network_name(card.network)} card ending {card.funding_last4} {done}.", "success")
+    if verb == "delete":
+        services().store.delete(_profile_key(card.id))
+        return _see_other("web.cards")
+    return _see_other("web.card_detail", card_id=card.id)
+
+
+@bp.post("/cards/<int:card_id>/suspend")
+def suspend(card_id: int) -> Response:
+    """ACTIVE → SUSPENDED."""
+    return _change(card_id, "suspend", "suspended", services().cards.suspend)
+
+
+@bp.post("/cards/<int:card_id>/reactivate")
+def reactivate(card_id: int) -> Response:
+    """SUSPENDED → ACTIVE."""
+    return _change(card_id, "reactivate", "reactivated", services().cards.reactivate)
+
+
+@bp.post("/cards/<int:card_id>/remove")
+def remove(card_id: int) -> Response:
+    """Deactivate the token for good."""
+    return _change(card_id, "delete", "removed", services().cards.delete)
+
+
+@bp.post("/cards/<int:card_id>/default")
+def make_default(card_id: int) -> Response:
+    """Make the card its device's default."""
+    cards_service = services().cards
+
+    def operation(session_db: Session, user_id: int, card: int, _reason: str) -> Card:
+        return cards_service.set_default(session_db, user_id, card)
+
+    return _change(card_id, "default", "is now the default", operation)
+
+
+# --- one-time codes ----------------------------------------------------------------------------
+
+
+@bp.get("/cards/<int:card_id>/verify")
+def verify_form(card_id: int) -> Response:
+    """The one-time-code form of a card waiting for verification."""
+    _, card = _owned(card_id)
+    if card.status != "INACTIVE" or card.verify_code_hash is None:
+        return _see_other("web.card_detail", card_id=card_id)
+    return _verify_page(card)
+
+
+def _verify_page(card: Card, status: int = 200, error: str | None = None) -> Response:
+    remaining = services().config.otp_attempts - card.verify_attempts
+    return _render("verify.html", status, card=card_json(card), remaining=remaining, error=error)
+
+
+@bp.post("/cards/<int:card_id>/verify")
+def verify_card(card_id: int) -> Response:
+    """Check the code: activate the card, or count the miss (the card is removed after the last)."""
+    user = current_user()
+    svc = services()
+    session_db = db()
+    code = request.form.get("code", "")[:12]
+    result = svc.provisioner.verify(session_db, user, card_id, code)
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="card.verify",
+        target=f"card:{card_id}",
+        outcome="success" if result.error is None else result.error.slug,
+        origin=origin(),
+        via="web",
+    )
+    session_db.commit()
+    card = result.card
+    if isinstance(result.error, VerificationExhausted):
+        flash("Too many wrong codes: the card was removed. You can add it again.", "error")
+        return _see_other("web.cards")
+    if result.error is not None:
+        return _verify_page(card, result.error.status, _sentence(result.error.detail))
+    if result.sealed_profile is not None:
+        _keep_profile(card.id, result.sealed_profile)
+    flash(f"Verified: {network_name(card.network)} card ending {card.funding_last4} is ready.", "success")
+    return _see_other("web.card_detail", card_id=card.id)
+
+
+@bp.post("/cards/<int:card_id>/resend")
+def resend_code(card_id: int) -> Response:
+    """Send a new one-time code by SMS or e-mail."""
+    user = current_user()
+    method = request.form.get("method", "otp_sms")
+    if method not in ("otp_sms", "otp_email"):
+        method = "otp_sms"
+    sent = services().provisioner.resend(db(), user, card_id, method)
+    db().commit()
+    flash(f"A new code was sent to {sent['to']}.", "info")
+    return _see_other("web.verify_form", card_id=card_id)
+
+
+@bp.get("/outbox")
+def outbox() -> Response:
+    """The simulated SMS and e-mail outbox (development mode only)."""
+    if not services().config.dev_mode:
+        raise NotFound("the outbox exists only in development mode")
+    user = current_user()
+    messages = [json.loads(m) for m in services().store.lrange(f"outbox:{user.id}")]
+    return _render("outbox.html", messages=messages)
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+def _txn_status(txn: Transaction) -> str:
+    status = getattr(txn, "status", None)
+    return str(status) if status else ("approved" if txn.approved else "declined")
+
+
+@bp.get("/transactions")
+def transactions() -> Response:
+    """The user's transactions, newest first (``?card=<id>`` for one card, ``?before=<id>`` pages)."""
+    user = current_user()
+    session_db = db()
+    card_filter = request.args.get("card", type=int)
+    before = request.args.get("before", type=int)
+    query = (
+        select(Transaction, Card)
+        .join(Card, Card.id == Transaction.card_id)
+        .where(Card.user_id == user.id)
+        .order_by(Transaction.id.desc())
+        .limit(TRANSACTIONS_PER_PAGE + 1)
+    )
+    card = None
+    if card_filter is not None:
+        card = services().provisioner.owned_card(session_db, user.id, card_filter)
+        query = query.where(Transaction.card_id == card.id)
+    if before is not None:
+        query = query.where(Transaction.id < before)
+    rows = [(row[0], row[1]) for row in session_db.execute(query)]
+    page = rows[:TRANSACTIONS_PER_PAGE]
+    items = [
+        {
+            "txn": txn,
+            "status": _txn_status(txn),
+            "network": owner.network,
+            "tokenLast4": owner.token_pan[-4:],
+            "cardId": owner.id,
+        }
+        for txn, owner in page
+    ]
+    more = page[-1][0].id if len(rows) > TRANSACTIONS_PER_PAGE else None
+    return _render("transactions.html", items=items, card=card_json(card) if card else None, more=more)
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+@bp.get("/devices")
+def devices() -> Response:
+    """The user's devices, a form to register one, and "mark as lost"."""
+    user = current_user()
+    return _render("devices.html", devices=list_devices(db(), user.id))
+
+
+@bp.post("/devices")
+def add_device() -> Response:
+    """Register a device by its P-256 public key (PEM, or base64 of the uncompressed point)."""
+    user = current_user()
+    name = request.form.get("name", "device")[:100]
+    public_key = request.form.get("public_key", "")[:4096]
+    session_db = db()
+    try:
+        device = register_device(session_db, user.id, name, public_key)
+    except ValidationFailed as error:
+        session_db.rollback()
+        return _render(
+            "devices.html",
+            422,
+            devices=list_devices(session_db, user.id),
+            error=_sentence(error.detail),
+            name=name,
+        )
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="device.register",
+        target=f"device:{device.id}",
+        outcome="success",
+        origin=origin(),
+        via="web",
+    )
+    session_db.commit()
+    flash(f"Device “{device.name}” registered.", "success")
+    return _see_other("web.devices")
+
+
+@bp.post("/devices/<int:device_id>/lost")
+def device_lost(device_id: int) -> Response:
+    """Mark a device lost: its cards are suspended and its sessions revoked."""
+    user = current_user()
+    session_db = db()
+    device, changed = services().cards.device_lost(session_db, user.id, device_id)
+    audit.record(
+        session_db,
+        actor=f"user:{user.id}",
+        action="device.lost",
+        target=f"device:{device.id}",
+        outcome="success",
+        origin=origin(),
+        cards=[c.id for c in changed],
+        via="web",
+    )
+    session_db.commit()
+    flash(f"“{device.name}” is marked lost; {len(changed)} card(s) on it were suspended.", "success")
+    return _see_other("web.devices")
+
+
+def _sentence(text: str) -> str:
+    """``the code is wrong`` → ``The code is wrong.``
+
+    >>> _sentence("the code is wrong")
+    'The code is wrong.'
+    """
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -8,11 +8,15 @@ loopback.
 
 Usage::
 
-    python benchmarks/bench_tap.py [--taps 2000] [--host URL --api-key KEY] [--stub-host]
+    python benchmarks/bench_tap.py [--taps 2000] [--tsp | --host URL --api-key KEY | --stub-host]
 
-``--host`` times authorization by a running TSP (``hcekit serve``); ``--stub-host`` starts a
-minimal authorization endpoint on loopback (Flask under werkzeug, answering approved without
-verifying) to measure the HTTP round trip alone.
+``--tsp`` starts the token service in process on a loopback port (the embedded default:
+SQLite, in-process networks and issuers, as ``hcekit demo`` does), provisions one card per
+kernel into a device wallet and taps the wallet's card — durable counters and all, as a phone
+would — with every cryptogram verified and authorized by the service. ``--host`` times
+authorization by a running TSP (``hcekit serve``) with the built-in test cards, which it does
+not know (declined, but the round trip is real); ``--stub-host`` starts a minimal endpoint that
+approves without verifying, to measure the HTTP round trip alone.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from apdu.trace import JsonlWriter
@@ -61,16 +68,53 @@ def stub_host() -> tuple[str, Any]:
     return f"http://127.0.0.1:{server.server_port}", server
 
 
-def bench(kernel: str, taps: int, client: AuthorizationClient | None) -> dict[str, float]:
-    """Run ``taps`` taps of one kernel; return p50/p99/max of total, tap and authorization (ms)."""
-    profile = builtin_profile(kernel, now=int(time.time()))
-    applet = CardApplet(profile)
+def loopback_tsp_cards(root: Path, taps: int) -> tuple[Any, Any, dict[str, int], str]:
+    """Start the token service on loopback and provision one card per kernel into a wallet.
+
+    Returns the running service, the wallet, the card id per kernel and a terminal API key.
+    The key batch is sized for the run (the default is 5 keys of 10 uses each).
+    """
+    from cli.demo import LoopbackTSP
+    from cli.wallet import TSPClient, login_with_device, store_card
+    from hce.wallet import Wallet
+
+    uses = 100
+    tsp = LoopbackTSP(root / "tsp", luk_batch_size=taps // uses + 2, luk_max_uses=uses)
+    wallet = Wallet.open(root / "wallet")
+    password = "benchmark passphrase"
+    with TSPClient(tsp.url) as client:
+        client.post("/api/auth/register", {"email": "bench@example.com", "password": password})
+        login_with_device(client, wallet, "bench@example.com", password, device_name="bench-phone")
+        cards = {}
+        for kernel, pan in (("visa", "4111111111111111"), ("mastercard", "5555555555554444")):
+            answer = client.post(
+                "/api/cards",
+                {"pan": pan, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
+                idempotent=True,
+            )
+            cards[kernel] = store_card(wallet, answer["card"], answer["profile"]).id
+        api_key = str(client.post("/api/terminals", {"name": "bench terminal"})["apiKey"])
+    return tsp, wallet, cards, api_key
+
+
+def bench(kernel: str, taps: int, client: AuthorizationClient | None,
+          card: Callable[[], CardApplet] | None = None) -> dict[str, float]:
+    """Run ``taps`` taps of one kernel; return p50/p99/max of total, tap and authorization (ms).
+
+    ``card`` makes the applet (default: the built-in test card of ``kernel``, renewed when its
+    keys run out); with it, every tap must be approved.
+    """
+    def test_card() -> CardApplet:
+        return CardApplet(builtin_profile(kernel, now=int(time.time())))
+
+    make = card or test_card
+    applet = make()
     transport = LocalTransport(applet.process)
     date = today()
     totals, taps_ms, auth = [], [], []
     for i in range(taps + 50):
-        if applet.needs_replenishment:
-            applet = CardApplet(builtin_profile(kernel, now=int(time.time())))
+        if applet.needs_replenishment and card is None:
+            applet = make()
             transport = LocalTransport(applet.process)
         sink = io.StringIO()
         started = time.perf_counter()
@@ -80,6 +124,8 @@ def bench(kernel: str, taps: int, client: AuthorizationClient | None) -> dict[st
         if i < 50:
             continue
         assert result.outcome.cryptogram == "ARQC", result.outcome.reason
+        if card is not None:
+            assert result.outcome.outcome.value == "approved", result.outcome.reason
         totals.append(total)
         taps_ms.append(result.timing.tap_ms)
         if result.timing.authorization_ms is not None:
@@ -102,6 +148,7 @@ def main() -> None:
     parser.add_argument("--host")
     parser.add_argument("--api-key", default="bench")
     parser.add_argument("--stub-host", action="store_true")
+    parser.add_argument("--tsp", action="store_true", help="authorize with the token service on loopback")
     args = parser.parse_args()
     host_url = args.host
     if args.stub_host and not host_url:
@@ -113,6 +160,15 @@ def main() -> None:
             with AuthorizationClient(host_url, args.api_key) as client:
                 stats = bench(kernel, max(args.taps // 4, 100), client)
             print(f"{kernel:<10} with host    " + "  ".join(f"{k} {v:7.3f}" for k, v in stats.items()))
+    if args.tsp:
+        taps = max(args.taps // 4, 100)
+        with tempfile.TemporaryDirectory(prefix="hcekit-bench-tap-") as root:
+            tsp, wallet, cards, api_key = loopback_tsp_cards(Path(root), taps + 50)
+            with tsp, AuthorizationClient(tsp.url, api_key) as client:
+                for kernel, card_id in cards.items():
+                    stats = bench(kernel, taps, client, card=lambda c=card_id: wallet.applet(c))
+                    line = "  ".join(f"{k} {v:7.3f}" for k, v in stats.items())
+                    print(f"{kernel:<10} with tsp     {line}")
 
 
 if __name__ == "__main__":

@@ -115,12 +115,16 @@ def _card(out: str) -> list[Row]:
 def _tap(out: str) -> list[Row]:
     rows = []
     for line in out.splitlines():
-        m = re.match(r"(\w+)\s+(in process|with host)\s+(.*)", line)
+        m = re.match(r"(\w+)\s+(in process|with host|with tsp)\s+(.*)", line)
         if not m:
             continue
         values = dict(re.findall(r"(\w+)\s+([\d.]+)", m.group(3)))
         p50, p99 = float(values.get("p50_ms", "nan")), float(values.get("p99_ms", "nan"))
-        where = "in process" if m.group(2) == "in process" else "+ authorization (loopback HTTP)"
+        where = {
+            "in process": "in process",
+            "with host": "+ authorization (given host)",
+            "with tsp": "+ authorization by the TSP (loopback HTTP, embedded default)",
+        }[m.group(2)]
         rows.append(
             Row(
                 "tap",
@@ -164,7 +168,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("tlv", "bench_tlv.py", ["--json"], ["--json", "--rounds", "200", "--repeat", "2"], _tlv),
     Bench("cryptogram", "bench_cryptogram.py", [], ["--seconds", "0.2", "--rounds", "2"], _cryptogram),
     Bench("card", "bench_card.py", [], ["--taps", "500"], _card),
-    Bench("tap", "bench_tap.py", ["--stub-host"], ["--taps", "200", "--stub-host"], _tap),
+    Bench("tap", "bench_tap.py", ["--tsp"], ["--taps", "400", "--tsp"], _tap),
     Bench(
         "tsp",
         "bench_tsp.py",

@@ -1,6 +1,12 @@
 """The wallet's commands: ``register``, ``login``, ``logout``, ``provision``, ``cards``, ``device``,
 ``keys``, ``pay`` and ``transactions``.
 
+A card added anywhere but on this device (the web wallet, another client) reaches it with
+``hcekit cards sync``: for every ACTIVE card of the account that the wallet lacks, the device
+asks ``POST /api/cards/{id}/profile`` for a profile sealed to its own key, with fresh limited-use
+keys. A card bound to another device of the account is brought here only with ``--move`` (the
+other device loses it); cards the service has removed or moved away leave the wallet.
+
 They talk HTTP to a token service (``--host URL``, ``HCEKIT_HOST``, default
 ``http://127.0.0.1:8000``; once logged in, the session's host) and keep what the device must
 remember in the device wallet (:mod:`hce.wallet`; ``--wallet DIR`` or ``HCEKIT_WALLET``): the
@@ -425,6 +431,11 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
     if not rows:
         console.print("no cards (hcekit provision adds one)")
         return
+    missing = [
+        r["id"]
+        for r in rows
+        if not r["inWallet"] and r["status"] == "ACTIVE" and r.get("deviceId") == wallet.device_id
+    ]
     table = Table(show_edge=False, pad_edge=False)
     for column in ("id", "network", "card", "token", "status", "default", "keys"):
         table.add_column(column)
@@ -439,6 +450,104 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
             str(row["keys"]) if row["inWallet"] else "—",
         )
     console.print(table)
+    if missing:
+        console.print(
+            Text(
+                f"{len(missing)} card(s) not in this wallet yet: hcekit cards sync fetches them", style="dim"
+            )
+        )
+
+
+def sync_cards(client: TSPClient, wallet: Any, *, move: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Bring the wallet in line with the account's cards (see the module docstring).
+
+    Returns ``{"added": [...], "dropped": [...], "skipped": [...], "failed": [...]}``, each a
+    list of ``{"id", "network", "last4", "reason"?}``. A card the service refuses (its key
+    limit for the day, say) is listed under ``failed`` and the others still sync.
+    """
+    if wallet.device_id is None:
+        raise fail("this wallet has no registered device (hcekit login)")
+    mine = int(wallet.device_id)
+    remote = client.get("/api/cards")
+    local = {c.id: c for c in wallet.cards}
+    report: dict[str, list[dict[str, Any]]] = {"added": [], "dropped": [], "skipped": [], "failed": []}
+
+    def row(card: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        entry = {"id": int(card["id"]), "network": card.get("network", ""), "last4": card.get("last4", "")}
+        if reason:
+            entry["reason"] = reason
+        return entry
+
+    for card in remote:
+        card_id = int(card["id"])
+        status = str(card.get("status", ""))
+        elsewhere = card.get("deviceId") is not None and int(card["deviceId"]) != mine
+        held = local.pop(card_id, None)
+        if held is not None:
+            if elsewhere:
+                wallet.remove_card(card_id)
+                report["dropped"].append(row(card, f"moved to device {card['deviceId']}"))
+            elif held.status != status:
+                wallet.set_status(card_id, status)
+            continue
+        rescuable = status == "SUSPENDED" and card.get("statusReason") == "DEVICE_LOST"
+        if elsewhere and not (move and (status == "ACTIVE" or rescuable)):
+            hint = " (--move brings it here)" if status == "ACTIVE" or rescuable else ""
+            report["skipped"].append(row(card, f"on device {card['deviceId']}{hint}"))
+            continue
+        if not elsewhere and status != "ACTIVE":
+            report["skipped"].append(row(card, status.lower()))
+            continue
+        body = {"deviceId": mine, "move": bool(elsewhere)}
+        try:
+            answer = client.post(f"/api/cards/{card_id}/profile", body, idempotent=True)
+        except TSPProblem as exc:
+            if exc.status == 0:
+                raise
+            report["failed"].append(row(card, str(exc)))
+            continue
+        store_card(wallet, answer["card"], answer["profile"])
+        report["added"].append(row(answer["card"]))
+    for gone in local.values():
+        wallet.remove_card(gone.id)
+        report["dropped"].append(
+            {"id": gone.id, "network": gone.network, "last4": gone.last4, "reason": "removed at the service"}
+        )
+    return report
+
+
+@cards.command("sync")
+@click.option(
+    "--move",
+    is_flag=True,
+    help="Also bring cards that are on another of your devices here (that device loses them).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+@wallet_options
+def cards_sync(move: bool, as_json: bool, wallet_dir: Path | None, host: str | None) -> None:
+    """Fetch every active card of the account that this wallet lacks, sealed to this device."""
+    wallet = open_wallet(wallet_dir)
+    with errors(), session_client(wallet, host) as client:
+        report = sync_cards(client, wallet, move=move)
+    if as_json:
+        print_json(report)
+    else:
+        words = {
+            "added": "added",
+            "dropped": "removed from this wallet",
+            "skipped": "left",
+            "failed": "failed",
+        }
+        for kind, verb in words.items():
+            for item in report[kind]:
+                why = f" ({item['reason']})" if item.get("reason") else ""
+                console.print(
+                    f"card {item['id']}: {str(item['network']).upper()} ····{item['last4']} {verb}{why}"
+                )
+        if not any(report.values()):
+            console.print("the wallet holds every card of this device")
+    if report["failed"]:
+        raise fail(f"{len(report['failed'])} card(s) could not be fetched")
 
 
 def _lifecycle(
@@ -721,6 +830,7 @@ __all__ = [
     "provision",
     "register",
     "store_card",
+    "sync_cards",
     "transactions",
     "wallet_options",
 ]

@@ -256,3 +256,81 @@ def test_wallet_for_another_host_is_refused(journey: Journey, tmp_path: Path) ->
                          "--host", "http://127.0.0.1:9")
     assert result.exit_code == 1
     assert "registered at" in result.output
+
+
+def add_on_the_web(journey: Journey, pan: str = GREEN_VISA) -> int:
+    """Add a card as the web wallet does (activated, no profile delivered) to the journey's device."""
+    from tsp_backend.models import User
+
+    session_data = journey.wallet.session
+    device_id = journey.wallet.device_id
+    assert session_data is not None and device_id is not None
+    svc = journey.tsp.app.extensions["hcekit"]
+    with svc.sessions_factory() as session:
+        user = session.get(User, session_data.user_id)
+        assert user is not None
+        result = svc.provisioner.provision(session, user, device_id, pan, "12/30", "123", deliver=False)
+        session.commit()
+        return int(result.card.id)
+
+
+def test_sync_fetches_a_card_added_on_the_web(journey: Journey) -> None:
+    """cards sync picks up a card the wallet lacks; the card then taps and is approved."""
+    card_id = add_on_the_web(journey)
+    assert journey.wallet.cards == ()
+    assert "hcekit cards sync fetches them" in journey.ok("cards", "list").output
+    report = journey.json("cards", "sync")
+    assert [c["id"] for c in report["added"]] == [card_id]
+    card = journey.wallet.card()
+    assert card.id == card_id and card.status == "ACTIVE" and len(card.profile.luks) == 5
+    key = journey.terminal_key()
+    tap = journey.json("tap", "--amount", "3.20", "--host", journey.tsp.url, "--api-key", key)
+    assert tap["outcome"] == "approved"
+    again = journey.json("cards", "sync")
+    assert again == {"added": [], "dropped": [], "skipped": [], "failed": []}
+    assert "holds every card" in journey.ok("cards", "sync").output
+
+
+def test_sync_moves_a_card_only_when_asked(journey: Journey, tmp_path: Path) -> None:
+    """A second device leaves the first device's card unless --move; after it, the first drops it."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    tablet = Journey(journey.tsp, tmp_path / "tablet", journey.email)
+    tablet.ok("login", "--email", journey.email, "--password", PASSWORD, "--device-name", "tablet")
+    left = tablet.json("cards", "sync")
+    assert left["added"] == [] and "--move" in left["skipped"][0]["reason"]
+    moved = tablet.json("cards", "sync", "--move")
+    assert [c["id"] for c in moved["added"]] == [card["id"]]
+    key = tablet.terminal_key()
+    approved = tablet.json("tap", "--host", tablet.tsp.url, "--api-key", key)
+    assert approved["outcome"] == "approved"
+    dropped = journey.json("cards", "sync")
+    assert [c["id"] for c in dropped["dropped"]] == [card["id"]]
+    assert journey.wallet.cards == ()
+
+
+def test_sync_rescues_the_cards_of_a_lost_device(journey: Journey, tmp_path: Path) -> None:
+    """After the phone is reported lost, a new device moves its suspended card and pays with it."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    journey.ok("device", "lost", "--yes")
+    tablet = Journey(journey.tsp, tmp_path / "tablet", journey.email)
+    tablet.ok("login", "--email", journey.email, "--password", PASSWORD, "--device-name", "tablet")
+    moved = tablet.json("cards", "sync", "--move")
+    assert [c["id"] for c in moved["added"]] == [card["id"]]
+    assert tablet.wallet.card().status == "ACTIVE"
+    paid = tablet.json("pay", "--amount", "4.00")
+    assert paid["approved"] is True
+
+
+def test_sync_reports_a_refusal_as_one_error_line(journey: Journey) -> None:
+    """A card the service will not deliver today is listed and the command exits 1."""
+    card_id = add_on_the_web(journey)
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        for _ in range(4):
+            client.post(f"/api/cards/{card_id}/profile", {"deviceId": journey.wallet.device_id},
+                        idempotent=True)
+    result = journey.run("cards", "sync")
+    assert result.exit_code == 1
+    assert "failed" in result.output and "Key replenishment limit" in result.output
+    assert journey.wallet.cards == ()

@@ -293,7 +293,7 @@ def test_second_user_gets_404_on_every_page(app: Flask) -> None:
     alice.add_card("4012888888881881")
     card, pending = (c["id"] for c in alice.api_cards())
     mallory = sign_up(app.test_client())
-    gets = [f"/wallet/cards/{card}", f"/wallet/cards/{card}/profile", f"/wallet/cards/{pending}/verify"]
+    gets = [f"/wallet/cards/{card}", f"/wallet/cards/{pending}/verify"]
     for path in gets:
         response = mallory.client.get(path)
         assert response.status_code == 404, path
@@ -400,7 +400,7 @@ def test_lifecycle_through_the_card_page(client: FlaskClient) -> None:
     browser.add_card()
     card = browser.api_cards()[0]["id"]
     detail = client.get(f"/wallet/cards/{card}").get_data(as_text=True)
-    assert "Suspend" in detail and "Download it" in detail
+    assert "Suspend" in detail and "hcekit cards sync" in detail
     assert browser.post(f"/wallet/cards/{card}/suspend", {"reason": "CUSTOMER_REQUEST"}).status_code == 303
     assert browser.api_cards()[0]["status"] == "SUSPENDED"
     assert "Reactivate" in client.get(f"/wallet/cards/{card}").get_data(as_text=True)
@@ -416,16 +416,21 @@ def test_lifecycle_through_the_card_page(client: FlaskClient) -> None:
     assert browser.api_cards() == []
 
 
-def test_sealed_profile_download(client: FlaskClient) -> None:
-    """A green card's sealed profile can be downloaded for its device, and only holds an envelope."""
+def test_web_card_waits_for_the_device(app: Flask, client: FlaskClient) -> None:
+    """A card added on the web issues no keys; its page says to run `hcekit cards sync` instead."""
+    from sqlalchemy import func, select
+
+    from tsp_backend.models import KeyBatch
+
     browser = sign_up(client)
     browser.add_card()
     card = browser.api_cards()[0]
-    response = client.get(f"/wallet/cards/{card['id']}/profile")
-    assert response.status_code == 200
-    assert "attachment" in response.headers["Content-Disposition"]
-    envelope = response.get_json()
-    assert isinstance(envelope, dict) and "4111111111111111" not in response.get_data(as_text=True)
+    assert card["status"] == "ACTIVE"
+    page = client.get(f"/wallet/cards/{card['id']}").get_data(as_text=True)
+    assert "hcekit cards sync" in page and "Download" not in page
+    assert client.get(f"/wallet/cards/{card['id']}/profile").status_code == 404
+    with app.extensions["hcekit"].sessions_factory() as session:
+        assert session.scalar(select(func.count()).select_from(KeyBatch)) == 0
 
 
 def test_device_lost_suspends_its_cards(client: FlaskClient) -> None:

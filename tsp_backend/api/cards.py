@@ -1,10 +1,10 @@
-"""Cards (/api/cards): provisioning, ID&V, lifecycle, default card, key replenishment."""
+"""Cards (/api/cards): provisioning, ID&V, device pickup, lifecycle, default card, key replenishment."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 
 from tsp_backend.api.common import (
     body,
@@ -17,8 +17,8 @@ from tsp_backend.api.common import (
     origin,
     services,
 )
-from tsp_backend.api.schemas import ProvisionBody, ReasonBody, VerifyBody
-from tsp_backend.errors import ProvisioningDeclined, TSPError, ValidationFailed
+from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReasonBody, VerifyBody
+from tsp_backend.errors import Forbidden, ProvisioningDeclined, TSPError, ValidationFailed
 from tsp_backend.services import audit
 from tsp_backend.services.provisioning import card_json
 
@@ -184,3 +184,56 @@ def replenish_keys(card_id: int) -> Response:
         next_index=card.next_luk_index,
     )
     return commit_json({"card": card_json(card), "keys": sealed})
+
+
+@bp.post("/api/cards/<int:card_id>/profile")
+@login_required
+@idempotent
+def pickup_card(card_id: int) -> Response:
+    """A device picks up a card (Idempotency-Key): a fresh profile and key batch sealed to it.
+
+    The device is ``deviceId`` or the session's device; moving a card from another device needs
+    ``"move": true`` (409 ``card-on-another-device`` otherwise).
+    """
+    data = body(PickupBody)
+    user = current_user()
+    bound = g.auth.device_id
+    device_id = data.device_id if data.device_id is not None else bound
+    if device_id is None:
+        raise ValidationFailed(
+            "name the device (deviceId), or log in with deviceId to bind the session", field="deviceId"
+        )
+    if bound is not None and device_id != bound:
+        raise Forbidden(f"this session belongs to device {bound}; it picks up cards only for that device")
+    svc = services()
+    session = db()
+    try:
+        result = svc.provisioner.pickup(session, user, card_id, device_id, move=data.move)
+    except TSPError as error:
+        session.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor=f"user:{user.id}",
+            action="card.pickup",
+            target=f"card:{card_id}",
+            origin=origin(),
+            outcome="refused",
+            problem=error.slug,
+            device=device_id,
+        )
+        raise
+    card = result.card
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="card.pickup",
+        target=f"card:{card.id}",
+        outcome="moved" if result.moved_from is not None else "success",
+        origin=origin(),
+        device=result.device.id,
+        moved_from=result.moved_from,
+        next_index=card.next_luk_index,
+    )
+    return commit_json(
+        {"card": card_json(card), "profile": result.sealed_profile, "movedFrom": result.moved_from}
+    )

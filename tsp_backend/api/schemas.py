@@ -1,8 +1,19 @@
-"""Request bodies as pydantic models (validation, and the schemas of /openapi.json)."""
+"""Request and response bodies as pydantic models: the request models validate what comes in, and
+both kinds are the JSON Schemas of /openapi.json (:mod:`tsp_backend.api.meta`).
+
+The response models describe what the blueprints answer (they build their JSON by hand); the
+OpenAPI tests check real answers against these schemas, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+MAX_ID = 2**31 - 1
+"""The largest row id (an integer primary key on every supported database)."""
 
 
 class _Body(BaseModel):
@@ -21,7 +32,7 @@ class LoginBody(_Body):
 
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
-    device_id: int | None = Field(default=None, alias="deviceId")
+    device_id: int | None = Field(default=None, alias="deviceId", ge=1, le=MAX_ID)
 
 
 class DeviceBody(_Body):
@@ -37,7 +48,7 @@ class ProvisionBody(_Body):
     pan: str = Field(min_length=12, max_length=23)
     expiry: str = Field(max_length=7)
     cvv: str = Field(min_length=3, max_length=4)
-    device_id: int = Field(alias="deviceId")
+    device_id: int = Field(alias="deviceId", ge=1, le=MAX_ID)
 
 
 class VerifyBody(_Body):
@@ -58,3 +69,273 @@ class TerminalBody(_Body):
 
     name: str = Field(max_length=100)
     kind: str = Field(default="terminal", pattern="^(terminal|merchant)$")
+
+
+class PickupBody(_Body):
+    """POST /api/cards/{id}/profile: the device that picks the card up, and consent to move it.
+
+    ``deviceId`` defaults to the device the session is bound to (``deviceId`` at login); a
+    device-bound session may pick up only for its own device. ``move`` lets a card bound to
+    another of the user's devices come to this one (the other device's keys are expired).
+    """
+
+    device_id: int | None = Field(default=None, alias="deviceId", ge=1, le=MAX_ID)
+    move: bool = False
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    """A response body: camelCase members on the wire, and no member the schema does not name."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+TokenStatus = Literal["INACTIVE", "ACTIVE", "SUSPENDED", "DEACTIVATED"]
+"""The token lifecycle states (:mod:`tsp_backend.services.lifecycle`)."""
+
+
+class CardOut(_Out):
+    """A network token as the API shows it: never a PAN, last four digits only."""
+
+    id: int
+    network: str
+    last4: str = Field(pattern=r"^\d{4}$")
+    token_last4: str = Field(pattern=r"^\d{4}$")
+    token_ref: str
+    token_expiry: str = Field(description="YYMM")
+    status: TokenStatus
+    status_reason: str | None
+    decision: str
+    default: bool
+    device_id: int
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class SealedEnvelope(_Out):
+    """A document sealed to a device's P-256 key (ECDH-ES + HKDF-SHA256 + AES-256-GCM).
+
+    See :mod:`cryptogram.sealing`; only the device's private key opens it.
+    """
+
+    alg: str
+    kid: str
+    epk: str
+    iv: str
+    ct: str
+
+
+class Verification(_Out):
+    """A one-time code was sent: where, how many attempts, until when."""
+
+    methods: list[str]
+    sent_via: str
+    to: str
+    attempts: int
+    expires_at: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class ProvisionResult(_Out):
+    """POST /api/cards: 201 with ``profile`` (green), or 202 with ``verification`` (yellow)."""
+
+    card: CardOut
+    decision: str
+    profile: SealedEnvelope | None = None
+    verification: Verification | None = None
+
+
+class VerifyResult(_Out):
+    """POST /api/cards/{id}/verify: 200 with the activated card and its sealed profile."""
+
+    card: CardOut
+    profile: SealedEnvelope | None
+
+
+class VerificationSent(_Out):
+    """POST /api/cards/{id}/verify with a ``method``: 202, a new code was sent."""
+
+    verification: Verification
+
+
+class PickupResult(_Out):
+    """POST /api/cards/{id}/profile: the card, its profile sealed to the device, where it came from."""
+
+    card: CardOut
+    profile: SealedEnvelope
+    moved_from: int | None
+
+
+class KeysResult(_Out):
+    """POST /api/cards/{id}/keys: the card and a sealed batch of limited-use keys."""
+
+    card: CardOut
+    keys: SealedEnvelope
+
+
+class DeviceOut(_Out):
+    """A registered device."""
+
+    id: int
+    name: str
+    key_id: str
+    status: Literal["ACTIVE", "LOST"]
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    lost_at: str | None
+
+
+class CardState(_Out):
+    """A token's id and new state."""
+
+    id: int
+    status: TokenStatus
+
+
+class DeviceLostResult(_Out):
+    """POST /api/devices/{id}/lost: the device and the tokens it changed."""
+
+    device: DeviceOut
+    cards: list[CardState]
+
+
+class UserOut(_Out):
+    """A user."""
+
+    id: int
+    email: str
+
+
+class LoginResult(_Out):
+    """POST /api/auth/login: the bearer session token, its CSRF token and lifetime."""
+
+    token: str
+    csrf_token: str
+    expires_in: int
+    user: UserOut
+
+
+class MeOut(_Out):
+    """GET /api/me."""
+
+    id: int
+    email: str
+    is_admin: bool
+    session_device_id: int | None
+    devices: list[DeviceOut]
+    csrf_token: str | None
+
+
+class TerminalKeyOut(_Out):
+    """POST /api/terminals: the API key, shown in this answer only."""
+
+    id: int
+    name: str
+    kind: Literal["terminal", "merchant"]
+    api_key: str
+    prefix: str
+
+
+class AuthorizationOut(_Out):
+    """POST /api/authorize: the decision (declines are 200 with an ISO 8583 response code)."""
+
+    approved: bool
+    response_code: str = Field(pattern=r"^[0-9A-Z]{2}$")
+    auth_code: str | None
+    arpc: str | None = Field(description="hex of the tag 91 value")
+    transaction_id: str
+    network: str | None
+    reason: str | None
+
+
+class PaymentResult(_Out):
+    """POST /api/payments/in-app."""
+
+    approved: bool
+    auth_code: str | None
+    network: str | None
+    transaction_id: str
+    response_code: str
+    reason: str | None
+
+
+class ControlsOut(_Out):
+    """A token's domain controls (``null``: no restriction)."""
+
+    card_id: int
+    channels: list[str] | None
+    merchants: list[str] | None
+    blocked_mccs: list[str]
+
+
+class MerchantOut(_Out):
+    """The merchant of a transaction."""
+
+    id: str | None
+    name: str | None
+    mcc: str | None
+
+
+class TransactionOut(_Out):
+    """One transaction (amounts in minor units with an ISO 4217 code)."""
+
+    id: str
+    card_id: int | None
+    amount: int
+    currency: str
+    merchant: MerchantOut
+    channel: str
+    status: Literal["approved", "declined", "in_doubt", "reversed"]
+    response_code: str
+    auth_code: str | None
+    network: str | None
+    atc: int | None
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    reason: str | None
+
+
+class TransactionPage(_Out):
+    """GET /api/transactions: newest first; ``nextCursor`` continues."""
+
+    items: list[TransactionOut]
+    next_cursor: str | None
+
+
+class ReconcileReport(_Out):
+    """POST /api/admin/reconcile."""
+
+    checked: int
+    reversed: int
+    declined: int
+    still_in_doubt: int
+
+
+class OutboxMessage(_Out):
+    """A simulated SMS or e-mail (development mode)."""
+
+    at: str
+    channel: str
+    to: str
+    card_id: int
+    code: str
+    text: str
+
+
+class Health(_Out):
+    """GET /healthz (200 healthy, 503 degraded)."""
+
+    status: Literal["ok", "degraded"]
+    database: str
+    store: str
+    breakers: dict[str, str]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members (``field``, ``errors`` …) may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(json_schema_extra={"format": "uri"})
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None

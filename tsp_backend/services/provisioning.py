@@ -18,6 +18,18 @@ Card profile delivered to the device (sealed, see :mod:`tsp_backend.services.sea
 Key batch delivered on replenishment (POST /api/cards/{id}/keys), sealed the same way::
 
     {"version": 1, "type": "luk_batch", "token_ref": "…", "luks": [ … as above … ]}
+
+Device pickup (POST /api/cards/{id}/profile). A card added on the web, or by another client,
+is activated without a profile (``deliver=False``): no key leaves the service until a device
+asks. The device then picks the card up with its own session: the service seals a fresh
+profile to that device's public key, with a fresh batch of limited-use keys counted against the
+same daily limit as replenishment, and with ``atc`` set to the highest ATC the service has seen
+for the token, so a reinstalled or new wallet never repeats a counter. A token lives on one
+device; picking it up on another device of the user *moves* it, and only when the caller says
+so (``move``): the token is rebound, loses its default flag, and every batch of keys issued to
+the old device is expired at once, so the old device can no longer pay with it. A token that was
+suspended because its device was reported lost can be moved the same way to a healthy device,
+which reactivates it.
 """
 
 from __future__ import annotations
@@ -31,13 +43,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cryptogram.sealing import load_public_key, seal
 from tsp_backend.config import Config
 from tsp_backend.errors import (
     AlreadyExists,
+    Conflict,
     DeviceLost,
     InvalidTransition,
     KeyLimitReached,
@@ -47,7 +60,7 @@ from tsp_backend.errors import (
     VerificationExhausted,
     VerificationFailed,
 )
-from tsp_backend.models import Card, Device, KeyBatch, User, utcnow
+from tsp_backend.models import Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
 from tsp_backend.services.cardnumbers import validate_card
@@ -58,7 +71,16 @@ from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
 from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import Store
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an integer primary key holds on every supported database (PostgreSQL ``integer``)."""
+
 LIVE_STATES = (TokenState.INACTIVE.value, TokenState.ACTIVE.value, TokenState.SUSPENDED.value)
+
+
+class CardOnAnotherDevice(Conflict):
+    """The token lives on another of the user's devices; moving it needs the caller's consent."""
+
+    slug, title = "card-on-another-device", "Card is on another device"
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,16 @@ class VerifyResult:
     card: Card
     sealed_profile: dict[str, str] | None
     error: TSPError | None
+
+
+@dataclass(frozen=True)
+class PickupResult:
+    """A device's pickup of a token: the token, the sealed profile, and where it came from."""
+
+    card: Card
+    device: Device
+    sealed_profile: dict[str, str]
+    moved_from: int | None
 
 
 def card_json(card: Card) -> dict[str, Any]:
@@ -117,7 +149,9 @@ class Provisioner:
         self._otp_key = derive_subkey(config.secret_key, "otp")
 
     def owned_card(self, session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
-        """The user's token; ``NotFound`` if absent or someone else's."""
+        """The user's token; ``NotFound`` if absent or someone else's (or an id no row can have)."""
+        if not 0 < card_id <= MAX_ROW_ID:
+            raise NotFound(f"no card {card_id}")
         query = select(Card).where(Card.id == card_id, Card.user_id == user_id)
         if for_update:
             query = query.with_for_update()
@@ -131,9 +165,21 @@ class Provisioner:
         invalidate_after_commit(session, self.store, card_list_key(card.user_id), token_key(card.token_pan))
 
     def provision(
-        self, session: Session, user: User, device_id: int, pan: str, expiry: str, cvv: str
+        self,
+        session: Session,
+        user: User,
+        device_id: int,
+        pan: str,
+        expiry: str,
+        cvv: str,
+        *,
+        deliver: bool = True,
     ) -> ProvisionResult:
-        """Provision a card to one of the user's devices (raises problems for every refusal)."""
+        """Provision a card to one of the user's devices (raises problems for every refusal).
+
+        With ``deliver=False`` (the web form) an approved token is activated without a profile:
+        the device picks it up later (:meth:`pickup`).
+        """
         now = self.clock()
         device = owned_device(session, user.id, device_id)
         if device.status != "ACTIVE":
@@ -179,7 +225,7 @@ class Provisioner:
         self.invalidate(session, card)
         if risk.decision is Decision.APPROVED:
             self._transition(card, "activate", "APPROVED")
-            profile = self.sealed_profile(session, card, device)
+            profile = self.sealed_profile(session, card, device) if deliver else None
             return ProvisionResult(card, risk.decision, profile, None)
         verification = self._send_code(card, user, device)
         return ProvisionResult(card, risk.decision, None, verification)
@@ -224,8 +270,10 @@ class Provisioner:
         device = owned_device(session, user.id, card.device_id)
         return self._send_code(card, user, device, method)
 
-    def verify(self, session: Session, user: User, card_id: int, code: str) -> VerifyResult:
-        """Check a one-time code; activate and deliver the profile, or count the failure."""
+    def verify(
+        self, session: Session, user: User, card_id: int, code: str, *, deliver: bool = True
+    ) -> VerifyResult:
+        """Check a one-time code; activate (and deliver the profile), or count the failure."""
         card = self.owned_card(session, user.id, card_id, for_update=True)
         if card.status != TokenState.INACTIVE.value or card.verify_code_hash is None:
             raise InvalidTransition(f"card {card.id} is {card.status}; nothing to verify", state=card.status)
@@ -239,7 +287,8 @@ class Provisioner:
             card.verify_expires_at = None
             self._transition(card, "activate", "ID_AND_V_PASSED")
             self.invalidate(session, card)
-            return VerifyResult(card, self.sealed_profile(session, card, device), None)
+            sealed = self.sealed_profile(session, card, device) if deliver else None
+            return VerifyResult(card, sealed, None)
         card.verify_attempts += 1
         remaining = self.config.otp_attempts - card.verify_attempts
         if remaining <= 0:
@@ -301,9 +350,20 @@ class Provisioner:
             "issuer_country": "0840",
             "currency": "0840",
             "cvm_limit": 5000,
-            "atc": 0,
+            "atc": self.last_atc(session, card),
             "luks": self._issue_batch(session, card),
         }
+
+    @staticmethod
+    def last_atc(session: Session, card: Card) -> int:
+        """The highest ATC the service has seen for the token (0 for a new one).
+
+        A profile starts its counter there, so a card picked up again never repeats an ATC the
+        issuer has recorded (EMV 4.4 Book 2 §8.1: each ATC is used once).
+        """
+        used = session.scalar(select(func.max(UsedATC.atc)).where(UsedATC.card_id == card.id))
+        logged = session.scalar(select(func.max(Transaction.atc)).where(Transaction.card_id == card.id))
+        return max(int(used or 0), int(logged or 0))
 
     def sealed_profile(self, session: Session, card: Card, device: Device) -> dict[str, str]:
         """The profile sealed to the device's public key."""
@@ -319,6 +379,18 @@ class Provisioner:
         device = owned_device(session, user.id, card.device_id)
         if device.status != "ACTIVE":
             raise DeviceLost(f"device {device.id} is marked lost")
+        self._check_key_limit(session, card)
+        document = {
+            "version": 1,
+            "type": "luk_batch",
+            "token_ref": card.token_ref,
+            "luks": self._issue_batch(session, card),
+        }
+        self.invalidate(session, card)
+        return seal(load_public_key(_b64(device.public_key)), document)
+
+    def _check_key_limit(self, session: Session, card: Card) -> None:
+        """``KeyLimitReached`` when the card had its daily number of key batches already."""
         since = self.clock() - dt.timedelta(days=1)
         recent = session.scalar(
             select(func.count())
@@ -330,14 +402,69 @@ class Provisioner:
                 f"at most {self.config.max_key_batches_per_day} key batches per card in 24 hours",
                 limit=self.config.max_key_batches_per_day,
             )
-        document = {
-            "version": 1,
-            "type": "luk_batch",
-            "token_ref": card.token_ref,
-            "luks": self._issue_batch(session, card),
-        }
+
+    def pickup(
+        self, session: Session, user: User, card_id: int, device_id: int, *, move: bool = False
+    ) -> PickupResult:
+        """Seal a fresh profile of an ACTIVE token to one of the user's devices (module docstring).
+
+        A move may also rescue a token that was suspended because its device was reported lost
+        (reason ``DEVICE_LOST``): it is rebound, reactivated (``DEVICE_FOUND``) and the lost
+        device's keys are expired.
+
+        Refusals: ``NotFound`` (not the user's card or device), ``DeviceLost`` (the requesting
+        device is marked lost), ``InvalidTransition`` (the token is not ACTIVE),
+        ``CardOnAnotherDevice`` (bound elsewhere and ``move`` not set), ``AlreadyExists`` (the
+        same funding card already has a live token on the requesting device),
+        ``KeyLimitReached`` (the daily key-batch limit, shared with replenishment).
+        """
+        card = self.owned_card(session, user.id, card_id, for_update=True)
+        device = owned_device(session, user.id, device_id)
+        if device.status != "ACTIVE":
+            raise DeviceLost(f"device {device.id} is marked lost")
+        elsewhere = card.device_id != device.id
+        rescued = (
+            elsewhere and card.status == TokenState.SUSPENDED.value and card.status_reason == "DEVICE_LOST"
+        )
+        if card.status != TokenState.ACTIVE.value and not (rescued and move):
+            raise InvalidTransition(
+                f"only ACTIVE tokens are delivered to a device; card {card.id} is {card.status}",
+                state=card.status,
+            )
+        moved_from: int | None = None
+        if elsewhere:
+            if not move:
+                raise CardOnAnotherDevice(
+                    f"card {card.id} is on device {card.device_id}; ask again with move to bring "
+                    f"it to device {device.id} (the other device loses it)",
+                    deviceId=card.device_id,
+                )
+            duplicate = session.scalar(
+                select(Card.id).where(
+                    Card.vault_id == card.vault_id,
+                    Card.device_id == device.id,
+                    Card.status.in_(LIVE_STATES),
+                )
+            )
+            if duplicate is not None:
+                raise AlreadyExists("this card is already on that device", cardId=duplicate)
+            moved_from = card.device_id
+        self._check_key_limit(session, card)
+        if rescued:
+            self._transition(card, "reactivate", "DEVICE_FOUND")
+        if moved_from is not None:
+            expired_at = int(self.clock().timestamp()) - 1
+            session.execute(
+                update(KeyBatch)
+                .where(KeyBatch.card_id == card.id, KeyBatch.not_after > expired_at)
+                .values(not_after=expired_at)
+            )
+            card.device_id = device.id
+            card.is_default = False
+            card.updated_at = self.clock()
+        sealed = self.sealed_profile(session, card, device)
         self.invalidate(session, card)
-        return seal(load_public_key(_b64(device.public_key)), document)
+        return PickupResult(card, device, sealed, moved_from)
 
 
 def _b64(point: bytes) -> str:

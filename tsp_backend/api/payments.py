@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from tsp_backend.api.common import (
     Services,
@@ -174,35 +175,30 @@ def authorize() -> Response:
     svc.idempotency.check_key(key)
     data = body(AuthorizeBody)
     fingerprint = svc.idempotency.fingerprint(data.model_dump(mode="json"))
-    outcome = svc.idempotency.begin(f"apikey:{key_id}", "POST /api/authorize", key, fingerprint)
+    scope, route = f"apikey:{key_id}", "POST /api/authorize"
+    auth_request = AuthorizationRequest(
+        emv=bytes.fromhex(data.emv),
+        amount=data.amount,
+        currency=data.currency,
+        channel=data.channel,
+        merchant_id=data.merchant.id,
+        merchant_name=data.merchant.name,
+        mcc=data.merchant.mcc or None,
+        terminal_id=data.terminal.id,
+        api_key_id=key_id,
+    )
+    session = db()
+    if svc.idempotency.claims_in_transaction(session):
+        return _authorize_in_one_transaction(svc, session, scope, route, key, fingerprint, auth_request)
+    outcome = svc.idempotency.begin(scope, route, key, fingerprint)
     if isinstance(outcome, Replay):
-        return Response(
-            outcome.body,
-            status=outcome.status,
-            mimetype=_problem_or_json(outcome.status),
-            headers={"Idempotent-Replayed": "true"},
-        )
+        return _replay(outcome)
     g.idempotency_claim = outcome
     try:
-        result = payments().authorizer.authorize(
-            db(),
-            AuthorizationRequest(
-                emv=bytes.fromhex(data.emv),
-                amount=data.amount,
-                currency=data.currency,
-                channel=data.channel,
-                merchant_id=data.merchant.id,
-                merchant_name=data.merchant.name,
-                mcc=data.merchant.mcc or None,
-                terminal_id=data.terminal.id,
-                api_key_id=key_id,
-            ),
-            actor=f"apikey:{key_id}",
-            origin=origin(),
-        )
+        result = payments().authorizer.authorize(session, auth_request, actor=scope, origin=origin())
         return commit_json(result.to_json())
     except TSPError as error:
-        db().rollback()
+        session.rollback()
         if 400 <= error.status < 500 and error.status not in (409, 429):
             svc.idempotency.complete_alone(
                 outcome, error.status, json.dumps(error.to_problem(instance=request.path))
@@ -211,9 +207,49 @@ def authorize() -> Response:
             svc.idempotency.release(outcome)
         raise
     except BaseException:
-        db().rollback()
+        session.rollback()
         svc.idempotency.release(outcome)
         raise
+
+
+def _replay(outcome: Replay) -> Response:
+    return Response(
+        outcome.body,
+        status=outcome.status,
+        mimetype=_problem_or_json(outcome.status),
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _authorize_in_one_transaction(
+    svc: Services,
+    session: Session,
+    scope: str,
+    route: str,
+    key: str,
+    fingerprint: str,
+    auth_request: AuthorizationRequest,
+) -> Response:
+    """The claim, the authorization, its rows and the stored answer in one transaction (PostgreSQL)."""
+    outcome = svc.idempotency.claim(session, scope, route, key, fingerprint)
+    if isinstance(outcome, Replay):
+        session.rollback()
+        return _replay(outcome)
+    try:
+        result = payments().authorizer.authorize(session, auth_request, actor=scope, origin=origin())
+        text = json.dumps(result.to_json())
+        svc.idempotency.complete(session, outcome, 200, text)
+        session.commit()
+    except TSPError as error:
+        session.rollback()
+        if 400 <= error.status < 500 and error.status not in (409, 429):
+            problem = json.dumps(error.to_problem(instance=request.path))
+            svc.idempotency.store(scope, route, key, fingerprint, error.status, problem)
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    return Response(text, status=200, mimetype="application/json")
 
 
 @bp.post("/api/payments/in-app")

@@ -73,7 +73,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from apdu.errors import DecodeError
@@ -84,8 +84,18 @@ from cryptogram.cvn import profile as cvn_profile
 from cryptogram.errors import CryptogramError
 from cryptogram.luk import derive_luk
 from tsp_backend.config import Config
+from tsp_backend.db import driver_execute
 from tsp_backend.errors import ValidationFailed
-from tsp_backend.models import Card, KeyBatch, LukUse, Transaction, UsedATC, VaultEntry, utcnow
+from tsp_backend.models import (
+    Base,
+    Card,
+    KeyBatch,
+    LukUse,
+    Transaction,
+    UsedATC,
+    VaultEntry,
+    utcnow,
+)
 from tsp_backend.services import audit
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services.cache import token_key
@@ -416,7 +426,6 @@ class AuthorizationService:
             raise _Decline("59", "the issuer application data is not this token's format") from None
         if iad.cvn != cvn.number:
             raise _Decline("59", "the cryptogram version is not this token's")
-        self._atc_window(session, token.card_id, atc)
         luk_index = iad.luk_index
         if luk_index is None:
             raise _Decline("59", "the cryptogram names no limited-use key")
@@ -442,7 +451,7 @@ class AuthorizationService:
             return cvn.issuer_authentication_data(luk, tlvs, arqc, arc=code.encode("ascii"))
 
         ctx.arpc_of = arpc_of
-        self._consume(session, token, atc, luk_index, batch[2])
+        entry = self._consume(session, token, atc, luk_index, batch[2])
 
         if bcd_value(tlvs[0x9F02]) != request.amount:
             raise _Decline("59", "the amount differs from the amount in the cryptogram")
@@ -451,7 +460,6 @@ class AuthorizationService:
         if request.amount > CVM_LIMIT and not device_cvm_performed(cvn, tlvs, iad.cvr):
             raise _Decline("1A", "the amount needs the holder to verify on the phone")
 
-        entry = session.get(VaultEntry, token.vault_id)
         if entry is None:
             raise _Decline("14", "the token has no funding card")
         ctx.reference = issuer_reference(token.token_ref, atc)
@@ -475,44 +483,81 @@ class AuthorizationService:
             raise _Decline("57", f"the token may not pay merchants of category {request.mcc}")
 
     @staticmethod
-    def _atc_window(session: Session, card_id: int, atc: int) -> None:
-        highest, same = session.execute(
-            select(func.max(UsedATC.atc), func.count().filter(UsedATC.atc == atc)).where(
-                UsedATC.card_id == card_id
-            )
-        ).one()
+    def _window_refusal(top: int | None, same: int, atc: int) -> _Decline | None:
         if same:
-            raise _Decline("59", "the cryptogram's ATC was used before (replay)")
-        top = int(highest or 0)
-        if highest is not None and atc < top - ATC_LOOKBACK:
-            raise _Decline("59", "the ATC is too far below the highest seen")
-        if atc > top + ATC_LOOKAHEAD:
-            raise _Decline("59", "the ATC jumped too far above the highest seen")
+            return _Decline("59", "the cryptogram's ATC was used before (replay)")
+        if top is not None and atc < top - ATC_LOOKBACK:
+            return _Decline("59", "the ATC is too far below the highest seen")
+        if atc > (top or 0) + ATC_LOOKAHEAD:
+            return _Decline("59", "the ATC jumped too far above the highest seen")
+        return None
 
     def _consume(
         self, session: Session, token: TokenSnapshot, atc: int, luk_index: int, max_uses: int
-    ) -> None:
-        insert = _dialect_insert(session)
-        used = session.execute(
-            insert(UsedATC)
-            .values(card_id=token.card_id, atc=atc, used_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["card_id", "atc"])
-            .returning(UsedATC.id)
-        ).scalar_one_or_none()
-        if used is None:
-            raise _Decline("59", "the cryptogram's ATC was used before (replay)")
-        uses = session.execute(
-            insert(LukUse)
-            .values(card_id=token.card_id, luk_index=luk_index, uses=1)
-            .on_conflict_do_update(
-                index_elements=["card_id", "luk_index"],
-                set_={"uses": LukUse.__table__.c.uses + 1},
-                where=LukUse.__table__.c.uses < max_uses,
+    ) -> VaultEntry | None:
+        """Check the ATC window, spend the ATC and one use of the LUK; the token's vault entry.
+
+        On PostgreSQL this is one statement (:data:`_CONSUME_PG`); elsewhere three.
+        """
+        if session.get_bind().dialect.name == "postgresql":
+            row = driver_execute(
+                session,
+                _CONSUME_PG,
+                {
+                    "card": token.card_id,
+                    "atc": atc,
+                    "now": utcnow(),
+                    "lookback": ATC_LOOKBACK,
+                    "lookahead": ATC_LOOKAHEAD,
+                    "luk": luk_index,
+                    "max_uses": max_uses,
+                    "vault": token.vault_id,
+                },
+            ).fetchone()
+            top, same, used, uses = row[0], int(row[1]), row[2], row[3]
+            entry = (
+                None
+                if row[4] is None
+                else VaultEntry(
+                    id=row[4], fingerprint=row[5], key_version=row[6], nonce=row[7], ciphertext=row[8]
+                )
             )
-            .returning(LukUse.uses)
-        ).scalar_one_or_none()
+        else:
+            top, same = session.execute(
+                select(func.max(UsedATC.atc), func.count().filter(UsedATC.atc == atc)).where(
+                    UsedATC.card_id == token.card_id
+                )
+            ).one()
+            refusal = self._window_refusal(top, int(same), atc)
+            if refusal is not None:
+                raise refusal
+            upsert = _dialect_insert(session)
+            used = session.execute(
+                upsert(UsedATC)
+                .values(card_id=token.card_id, atc=atc, used_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["card_id", "atc"])
+                .returning(UsedATC.id)
+            ).scalar_one_or_none()
+            uses = None
+            if used is not None:
+                uses = session.execute(
+                    upsert(LukUse)
+                    .values(card_id=token.card_id, luk_index=luk_index, uses=1)
+                    .on_conflict_do_update(
+                        index_elements=["card_id", "luk_index"],
+                        set_={"uses": LukUse.__table__.c.uses + 1},
+                        where=LukUse.__table__.c.uses < max_uses,
+                    )
+                    .returning(LukUse.uses)
+                ).scalar_one_or_none()
+            entry = session.get(VaultEntry, token.vault_id)
+        if used is None:
+            raise self._window_refusal(top, same, atc) or _Decline(
+                "59", "the cryptogram's ATC was used before (replay)"
+            )
         if uses is None:
             raise _Decline("65", "the limited-use key has made all its cryptograms; replenish")
+        return entry
 
     # ------------------------------------------------------------------ the record
 
@@ -532,42 +577,47 @@ class AuthorizationService:
         arpc = ctx.arpc_of(code) if ctx.arpc_of is not None else None
         public_id = "txn_" + secrets.token_hex(10)
         network = token.network if token is not None else None
-        session.add(
-            Transaction(
-                public_id=public_id,
-                card_id=token.card_id if token is not None else None,
-                amount=request.amount,
-                currency=request.currency.upper()[:3],
-                merchant_id=(request.merchant_id or None) and request.merchant_id[:64],
-                merchant_name=(request.merchant_name or None) and request.merchant_name[:120],
-                mcc=request.mcc,
-                terminal_id=(request.terminal_id or None) and request.terminal_id[:64],
-                channel=request.channel,
-                network=network,
-                atc=ctx.atc,
-                approved=approved,
-                response_code=code,
-                auth_code=auth_code,
-                reason=reason[:120],
-                status=status,
-                luk_index=ctx.luk_index,
-                issuer_ref=ctx.reference,
-                api_key_id=request.api_key_id,
-                created_at=utcnow(),
-                settled_at=None if status == "in_doubt" else utcnow(),
-            )
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action="payment.authorize",
-            target=f"txn:{public_id}",
-            outcome=f"{code} {status}",
-            origin=origin,
-            card=token.card_id if token is not None else None,
-            network=network,
-            channel=request.channel,
-        )
+        card_id = token.card_id if token is not None else None
+        now = utcnow()
+        row = {
+            "public_id": public_id,
+            "card_id": card_id,
+            "amount": request.amount,
+            "currency": request.currency.upper()[:3],
+            "merchant_id": (request.merchant_id or None) and request.merchant_id[:64],
+            "merchant_name": (request.merchant_name or None) and request.merchant_name[:120],
+            "mcc": request.mcc,
+            "terminal_id": (request.terminal_id or None) and request.terminal_id[:64],
+            "channel": request.channel,
+            "network": network,
+            "atc": ctx.atc,
+            "approved": approved,
+            "response_code": code,
+            "auth_code": auth_code,
+            "reason": reason[:120],
+            "status": status,
+            "luk_index": ctx.luk_index,
+            "issuer_ref": ctx.reference,
+            "api_key_id": request.api_key_id,
+            "created_at": now,
+            "settled_at": None if status == "in_doubt" else now,
+        }
+        event = {
+            "at": now,
+            "actor": actor,
+            "action": "payment.authorize",
+            "target": f"txn:{public_id}",
+            "outcome": f"{code} {status}",
+            "origin": origin[:200] if origin else None,
+            "detail": json.dumps(
+                {"card": card_id, "channel": request.channel, "network": network}, sort_keys=True
+            ),
+        }
+        if session.get_bind().dialect.name == "postgresql":
+            driver_execute(session, _RECORD_PG, {**row, **event})
+        else:
+            session.execute(_INSERT_TRANSACTION, row)
+            session.execute(_INSERT_AUDIT, event)
         return AuthorizationResult(
             approved=approved,
             response_code=code,
@@ -579,6 +629,56 @@ class AuthorizationService:
             arpc=arpc,
             card_id=token.card_id if token is not None else None,
         )
+
+
+_CONSUME_PG = """
+    WITH w AS (
+        SELECT max(atc) AS top, count(*) FILTER (WHERE atc = %(atc)s) AS same
+        FROM used_atcs WHERE card_id = %(card)s
+    ), a AS (
+        INSERT INTO used_atcs (card_id, atc, used_at)
+        SELECT %(card)s, %(atc)s, %(now)s FROM w
+        WHERE w.same = 0
+          AND (w.top IS NULL OR %(atc)s >= w.top - %(lookback)s)
+          AND %(atc)s <= coalesce(w.top, 0) + %(lookahead)s
+        ON CONFLICT (card_id, atc) DO NOTHING
+        RETURNING id
+    ), l AS (
+        INSERT INTO luk_uses (card_id, luk_index, uses)
+        SELECT %(card)s, %(luk)s, 1 FROM a
+        ON CONFLICT (card_id, luk_index) DO UPDATE SET uses = luk_uses.uses + 1
+        WHERE luk_uses.uses < %(max_uses)s
+        RETURNING uses
+    )
+    SELECT w.top, w.same, (SELECT id FROM a), (SELECT uses FROM l),
+           v.id, v.fingerprint, v.key_version, v.nonce, v.ciphertext
+    FROM w LEFT JOIN vault_entries v ON v.id = %(vault)s
+    """
+"""The ATC window, the ATC's insert, the LUK's use and the vault entry in one round trip.
+
+The ATC is inserted only inside the window and only once (unique (card, ATC)); the LUK's use
+count is raised only if the ATC went in and stays within ``max_uses``. A concurrent copy of the
+same cryptogram waits on the unique index and then finds the ATC taken."""
+
+_INSERT_TRANSACTION = insert(Base.metadata.tables["transactions"])
+_INSERT_AUDIT = insert(Base.metadata.tables["audit_events"])
+_RECORD_PG = """
+    WITH t AS (
+        INSERT INTO transactions (
+            public_id, card_id, amount, currency, merchant_id, merchant_name, mcc, terminal_id,
+            channel, network, atc, approved, response_code, auth_code, reason, status, luk_index,
+            issuer_ref, api_key_id, created_at, settled_at
+        ) VALUES (
+            %(public_id)s, %(card_id)s, %(amount)s, %(currency)s, %(merchant_id)s,
+            %(merchant_name)s, %(mcc)s, %(terminal_id)s, %(channel)s, %(network)s, %(atc)s,
+            %(approved)s, %(response_code)s, %(auth_code)s, %(reason)s, %(status)s, %(luk_index)s,
+            %(issuer_ref)s, %(api_key_id)s, %(created_at)s, %(settled_at)s
+        )
+    )
+    INSERT INTO audit_events (at, actor, action, target, outcome, origin, detail)
+    VALUES (%(at)s, %(actor)s, %(action)s, %(target)s, %(outcome)s, %(origin)s, %(detail)s)
+    """
+"""The transaction row and its audit row in one round trip (PostgreSQL)."""
 
 
 def _expired(expiry: str, now: float) -> bool:

@@ -12,6 +12,16 @@ A request with an ``Idempotency-Key`` goes through three steps:
 3. If the effect fails unexpectedly, :meth:`IdempotencyService.release` deletes the IN_FLIGHT row
    so the client may retry; a row whose owner died is taken over after ``lock_s`` seconds.
 
+On PostgreSQL a route may instead *claim in its own transaction*
+(:meth:`IdempotencyService.claim`): the IN_FLIGHT row is inserted with ``ON CONFLICT DO NOTHING``
+by the transaction that performs the effect, and completed and committed with it. The same
+statement first takes a transaction-scoped advisory lock on the key
+(``pg_try_advisory_xact_lock``): a concurrent request with the same key does not get it and is
+answered ``409 idempotency-request-in-flight`` at once, as with :meth:`begin`, instead of
+waiting on the unique index. One round trip and no commit of its own, and a request that dies
+leaves nothing behind to take over (its lock and its row go with its transaction). A refusal
+whose effect was rolled back is stored by :meth:`IdempotencyService.store`.
+
 Keys are scoped by client (``user:<id>``) and route (``POST /api/cards``) and expire after
 ``ttl_s`` (24 h); :meth:`IdempotencyService.reap` deletes expired rows. The request fingerprint is
 an HMAC of the canonical JSON body, so the stored row reveals nothing of a card number.
@@ -29,12 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tsp_backend.db import driver_execute
 from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused, ValidationFailed
-from tsp_backend.models import IdempotencyKey, utcnow
+from tsp_backend.models import Base, IdempotencyKey, utcnow
 
 MAX_KEY_LENGTH = 255
 
@@ -111,46 +122,103 @@ class IdempotencyService:
                 return outcome
         raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
 
+    @staticmethod
+    def claims_in_transaction(session: Session) -> bool:
+        """Whether :meth:`claim` works on ``session``'s database (PostgreSQL: advisory locks and
+        ``INSERT … ON CONFLICT``)."""
+        return session.get_bind().dialect.name == "postgresql"
+
+    def claim(self, session: Session, scope: str, route: str, key: str, request_hash: str) -> Claim | Replay:
+        """Claim the key inside ``session``'s transaction (module docstring; raises 409/422 problems).
+
+        The caller performs the effect, calls :meth:`complete` and commits in the same
+        transaction; on a :class:`Replay` or an error it rolls back.
+        """
+        now = self.clock()
+        params = {
+            "scope": scope,
+            "route": route,
+            "key": key,
+            "lock": f"{scope}\x1f{route}\x1f{key}",
+            "request_hash": request_hash,
+            "now": now,
+            "expires_at": now + dt.timedelta(seconds=self.ttl_s),
+        }
+        for _ in range(2):
+            locked, claimed = driver_execute(session, _CLAIM_PG, params).fetchone()
+            if not locked:
+                raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+            if claimed is not None:
+                return Claim(int(claimed), now)
+            outcome = self._decide_existing(session, scope, route, key, request_hash, now)
+            if outcome is not None:
+                return outcome
+        raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+
+    def store(self, scope: str, route: str, key: str, request_hash: str, status: int, body: str) -> None:
+        """Store a finished answer under a key nobody holds (a refusal after :meth:`claim`'s rollback)."""
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            session.execute(
+                _STORE_PG,
+                {
+                    "scope": scope,
+                    "route": route,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "now": now,
+                    "expires_at": now + dt.timedelta(seconds=self.ttl_s),
+                    "status": status,
+                    "body": body,
+                },
+            )
+
     def _existing(
         self, scope: str, route: str, key: str, request_hash: str, now: dt.datetime
     ) -> Claim | Replay | None:
         with self.sessions() as session, session.begin():
-            row = session.scalar(
-                select(IdempotencyKey)
-                .where(
-                    IdempotencyKey.scope == scope, IdempotencyKey.route == route, IdempotencyKey.key == key
-                )
-                .with_for_update()
+            return self._decide_existing(session, scope, route, key, request_hash, now)
+
+    def _decide_existing(
+        self, session: Session, scope: str, route: str, key: str, request_hash: str, now: dt.datetime
+    ) -> Claim | Replay | None:
+        row = session.scalar(
+            select(IdempotencyKey)
+            .where(
+                IdempotencyKey.scope == scope, IdempotencyKey.route == route, IdempotencyKey.key == key
             )
-            if row is None:
-                return None
-            if row.expires_at <= now:
-                session.delete(row)
-                return None
-            if not hmac.compare_digest(row.request_hash, request_hash):
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was already used with a different request body"
-                )
-            if row.state == "DONE":
-                return Replay(int(row.response_status or 200), row.response_body or "")
-            locked = row.locked_at or row.created_at
-            if locked + dt.timedelta(seconds=self.lock_s) <= now:
-                row.locked_at = now
-                return Claim(row.id, now)
-            raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        if row.expires_at <= now:
+            session.delete(row)
+            return None
+        if not hmac.compare_digest(row.request_hash, request_hash):
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request body"
+            )
+        if row.state == "DONE":
+            return Replay(int(row.response_status or 200), row.response_body or "")
+        locked = row.locked_at or row.created_at
+        if locked + dt.timedelta(seconds=self.lock_s) <= now:
+            row.locked_at = now
+            return Claim(row.id, now)
+        raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
 
     def complete(self, session: Session, claim: Claim, status: int, body: str) -> None:
         """Store the response in the effect's transaction (``409`` if the claim was taken over)."""
-        result = session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.id == claim.id,
-                IdempotencyKey.state == "IN_FLIGHT",
-                IdempotencyKey.locked_at == claim.locked_at,
-            )
-            .values(state="DONE", response_status=status, response_body=body)
-            .execution_options(synchronize_session=False)
-        )
+        params = {
+            "claim_id": claim.id,
+            "claim_locked_at": claim.locked_at,
+            "answer_status": status,
+            "answer": body,
+        }
+        if self.claims_in_transaction(session):
+            session.flush()
+            result = driver_execute(session, _COMPLETE_PG, params)
+        else:
+            result = session.execute(_COMPLETE, params)
         if getattr(result, "rowcount", 1) != 1:
             raise IdempotencyInFlight("this request's Idempotency-Key was taken over by a retry")
 
@@ -175,3 +243,47 @@ class IdempotencyService:
                 delete(IdempotencyKey).where(IdempotencyKey.expires_at <= (now or self.clock()))
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+_CLAIM_PG = """
+    WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock)s, 0)) AS got),
+    claim AS (
+        INSERT INTO idempotency_keys
+            (scope, route, key, request_hash, state, created_at, locked_at, expires_at)
+        SELECT %(scope)s, %(route)s, %(key)s, %(request_hash)s, 'IN_FLIGHT', %(now)s, %(now)s, %(expires_at)s
+        FROM lock WHERE lock.got
+        ON CONFLICT (scope, route, key) DO NOTHING
+        RETURNING id
+    )
+    SELECT lock.got, (SELECT id FROM claim) FROM lock
+    """
+"""Claim a key in the caller's transaction: (got the key's lock, id of the new row or NULL)."""
+
+_STORE_PG = text(
+    """
+    INSERT INTO idempotency_keys (scope, route, key, request_hash, state, response_status,
+                                  response_body, created_at, locked_at, expires_at)
+    VALUES (:scope, :route, :key, :request_hash, 'DONE', :status, :body, :now, :now, :expires_at)
+    ON CONFLICT (scope, route, key) DO NOTHING
+    """
+)
+"""Store a finished answer unless the key is taken."""
+
+_TABLE = Base.metadata.tables["idempotency_keys"]
+_COMPLETE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("claim_id"),
+        _TABLE.c.state == "IN_FLIGHT",
+        _TABLE.c.locked_at == bindparam("claim_locked_at"),
+    )
+    .values(state="DONE", response_status=bindparam("answer_status"), response_body=bindparam("answer"))
+)
+"""Mark a claim DONE with its answer, if it is still this request's."""
+
+_COMPLETE_PG = """
+    UPDATE idempotency_keys
+    SET state = 'DONE', response_status = %(answer_status)s, response_body = %(answer)s
+    WHERE id = %(claim_id)s AND state = 'IN_FLIGHT' AND locked_at = %(claim_locked_at)s
+    """
+""":data:`_COMPLETE` as a prepared statement on PostgreSQL."""

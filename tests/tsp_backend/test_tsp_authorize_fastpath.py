@@ -1,0 +1,167 @@
+"""The authorization's short path: the Idempotency-Key claimed in the effect's transaction, the
+ATC window and key use in one statement, the transaction and audit rows written by Core."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from tsp_helpers import Wallet
+from tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
+
+from tsp_backend.db import driver_execute
+from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused
+from tsp_backend.models import AuditEvent, IdempotencyKey, LukUse, Transaction, UsedATC
+from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
+
+ROUTE = "POST /api/authorize"
+
+
+@pytest.fixture
+def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
+    """An authorizer with a fresh terminal key."""
+    return FlaskHost(client, terminal_key(wallet))
+
+
+def _service(app: Flask) -> IdempotencyService:
+    service: IdempotencyService = app.extensions["hcekit"].idempotency
+    return service
+
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "backend", [pytest.param("postgres", marks=pytest.mark.integration)], indirect=True
+)
+"""Claims in the effect's transaction are a PostgreSQL path: these tests run on PostgreSQL only."""
+
+
+@POSTGRES_ONLY
+def test_claim_then_complete_commits_with_the_effect(app: Flask) -> None:
+    """A claim completed and committed in one transaction replays its answer afterwards."""
+    service, factory = _service(app), app.extensions["hcekit"].sessions_factory
+    with factory() as session:
+        claim = service.claim(session, "apikey:1", ROUTE, "k-commit", "h1")
+        assert isinstance(claim, Claim)
+        service.complete(session, claim, 200, '{"approved": true}')
+        session.commit()
+    with factory() as session:
+        again = service.claim(session, "apikey:1", ROUTE, "k-commit", "h1")
+        session.rollback()
+    assert again == Replay(200, '{"approved": true}')
+
+
+@POSTGRES_ONLY
+def test_claim_rolled_back_leaves_the_key_free(app: Flask) -> None:
+    """A rolled-back claim leaves nothing behind: the next request owns the key."""
+    service, factory = _service(app), app.extensions["hcekit"].sessions_factory
+    with factory() as session:
+        assert isinstance(service.claim(session, "apikey:1", ROUTE, "k-rollback", "h1"), Claim)
+        session.rollback()
+    with factory() as session:
+        assert isinstance(service.claim(session, "apikey:1", ROUTE, "k-rollback", "h1"), Claim)
+        session.rollback()
+
+
+@POSTGRES_ONLY
+def test_claim_with_another_body_is_422(app: Flask) -> None:
+    """A finished key sent with another request body is idempotency-key-reused."""
+    service, factory = _service(app), app.extensions["hcekit"].sessions_factory
+    service.store("apikey:1", ROUTE, "k-body", "h1", 400, "{}")
+    with factory() as session, pytest.raises(IdempotencyKeyReused):
+        service.claim(session, "apikey:1", ROUTE, "k-body", "h2")
+
+
+@POSTGRES_ONLY
+def test_stored_refusal_is_replayed_and_never_overwritten(app: Flask) -> None:
+    """store() keeps the first answer; a later claim replays it."""
+    service, factory = _service(app), app.extensions["hcekit"].sessions_factory
+    service.store("apikey:1", ROUTE, "k-store", "h1", 400, '{"first": 1}')
+    service.store("apikey:1", ROUTE, "k-store", "h1", 400, '{"second": 2}')
+    with factory() as session:
+        assert service.claim(session, "apikey:1", ROUTE, "k-store", "h1") == Replay(400, '{"first": 1}')
+        session.rollback()
+
+
+@POSTGRES_ONLY
+def test_concurrent_claim_is_409_while_the_first_is_open_then_replays(app: Flask) -> None:
+    """A claim of a key held by an open transaction is 409 at once; after the commit it replays."""
+    service, factory = _service(app), app.extensions["hcekit"].sessions_factory
+    outcome: list[Any] = []
+    first = factory()
+    claim = service.claim(first, "apikey:1", ROUTE, "k-wait", "h1")
+    assert isinstance(claim, Claim)
+
+    def second() -> None:
+        with factory() as session:
+            try:
+                outcome.append(service.claim(session, "apikey:1", ROUTE, "k-wait", "h1"))
+            except IdempotencyInFlight as exc:
+                outcome.append(exc)
+            session.rollback()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the second claim waited instead of answering"
+    assert len(outcome) == 1 and isinstance(outcome[0], IdempotencyInFlight)
+    service.complete(first, claim, 200, '{"ok": 1}')
+    first.commit()
+    first.close()
+    with factory() as session:
+        assert service.claim(session, "apikey:1", ROUTE, "k-wait", "h1") == Replay(200, '{"ok": 1}')
+        session.rollback()
+
+
+@POSTGRES_ONLY
+def test_driver_execute_runs_inside_the_session_transaction(app: Flask) -> None:
+    """A statement run on the driver connection is undone by the session's rollback."""
+    factory = app.extensions["hcekit"].sessions_factory
+    with factory() as session:
+        driver_execute(
+            session,
+            "INSERT INTO idempotency_keys (scope, route, key, request_hash, state, created_at, expires_at) "
+            "VALUES (%(s)s, 'r', 'k', 'h', 'DONE', now(), now())",
+            {"s": "driver"},
+        )
+        inside = session.scalar(select(IdempotencyKey.id).where(IdempotencyKey.scope == "driver"))
+        session.rollback()
+    with factory() as session:
+        after = session.scalar(select(IdempotencyKey.id).where(IdempotencyKey.scope == "driver"))
+    assert inside is not None and after is None
+
+
+def test_approval_writes_rows_and_counts_once(app: Flask, wallet: Wallet, host: FlaskHost) -> None:
+    """An approval writes one transaction, one audit row, one used ATC and one key use."""
+    card_id, profile = provision_profile(wallet)
+    answer = tap(applet(profile), 1250, host).outcome.host
+    assert answer is not None and answer.approved
+    factory = app.extensions["hcekit"].sessions_factory
+    with factory() as session:
+        txn = session.scalars(select(Transaction)).one()
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "payment.authorize")).one()
+        atcs = session.scalars(select(UsedATC).where(UsedATC.card_id == card_id)).all()
+        uses = session.scalars(select(LukUse).where(LukUse.card_id == card_id)).one()
+    assert (txn.status, txn.response_code, txn.card_id, txn.amount) == ("approved", "00", card_id, 1250)
+    assert txn.settled_at is not None and txn.created_at.tzinfo is not None
+    assert audit.target == f"txn:{txn.public_id}" and audit.outcome == "00 approved"
+    assert json.loads(audit.detail or "{}") == {"card": card_id, "channel": "contactless", "network": "visa"}
+    assert [a.atc for a in atcs] == [txn.atc] and uses.uses == 1
+
+
+def test_replayed_cryptogram_spends_nothing_more(app: Flask, wallet: Wallet, host: FlaskHost) -> None:
+    """A second copy of a tap under a new key is 59 (replay) and leaves the key's use count at one."""
+    card_id, profile = provision_profile(wallet)
+    result = tap(applet(profile), 700, host)
+    body = host.requests[-1]
+    second = host.post(body, str(uuid.uuid4())).get_json()
+    assert result.outcome.host is not None and result.outcome.host.approved
+    assert (second["approved"], second["responseCode"]) == (False, "59") and "replay" in second["reason"]
+    factory = app.extensions["hcekit"].sessions_factory
+    with factory() as session:
+        uses = session.scalars(select(LukUse).where(LukUse.card_id == card_id)).one()
+    assert uses.uses == 1

@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pybreaker
 
@@ -51,6 +51,42 @@ from apdu.pan import luhn_check_digit
 from tsp_backend.errors import NetworkUnavailable
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest, IssuerSimulator
 from tsp_backend.services.netsim import CircuitOpen, HttpSwitch, Latency, Switch, SwitchSimulator
+
+T = TypeVar("T")
+
+
+def call_through(breaker: pybreaker.CircuitBreaker, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``func`` under ``breaker`` without holding the breaker's lock during the call.
+
+    ``pybreaker.CircuitBreaker.call`` keeps one lock for the whole call, so one slow network
+    call would hold up every other thread of the process (pybreaker#55). Here a closed breaker
+    lets the call run outside the lock, and its outcome is then recorded through
+    ``breaker.call`` with a function that only returns or raises it: pybreaker's own state
+    rules decide, under its lock, for microseconds. An open or half-open breaker takes the usual
+    path — fail fast, or the one trial call of half-open. If the breaker opened while a call
+    was in flight and that call was answered, the answer stands.
+    """
+    if breaker.current_state != pybreaker.STATE_CLOSED:
+        return breaker.call(func, *args, **kwargs)
+    failure: BaseException | None = None
+    result: Any = None
+    try:
+        result = func(*args, **kwargs)
+    except Exception as exc:
+        failure = exc
+
+    def outcome() -> Any:
+        if failure is not None:
+            raise failure
+        return result
+
+    try:
+        recorded: T = breaker.call(outcome)
+    except pybreaker.CircuitBreakerError:
+        if failure is not None:
+            raise failure from None
+        return result  # type: ignore[no-any-return]
+    return recorded
 
 
 @dataclass(frozen=True)
@@ -231,8 +267,12 @@ class NetworkClients:
         breaker = self.breakers[network]
         simulator = self.simulators[network]
         try:
-            return breaker.call(
-                simulator.request_token, fingerprint=fingerprint, funding_expiry=funding_expiry, now=now
+            return call_through(
+                breaker,
+                simulator.request_token,
+                fingerprint=fingerprint,
+                funding_expiry=funding_expiry,
+                now=now,
             )
         except pybreaker.CircuitBreakerError as exc:
             raise NetworkUnavailable(
@@ -251,8 +291,8 @@ class NetworkClients:
         :class:`~tsp_backend.services.netsim.SwitchTimeout` when it did not answer in time.
         """
         try:
-            decision: IssuerDecision = self.breakers[network].call(
-                self.switches[network].authorize, request, self.auth_timeout_s
+            decision: IssuerDecision = call_through(
+                self.breakers[network], self.switches[network].authorize, request, self.auth_timeout_s
             )
         except pybreaker.CircuitBreakerError as exc:
             raise CircuitOpen(f"the {network} circuit is open; failing fast") from exc

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from flask import Flask, jsonify, request
-from terminal_cards import visa_card
 from werkzeug.serving import make_server
 
 from terminal.errors import HostError, HostRejected
 from terminal.host import AuthorizationClient, parse_answer
 from terminal.outcome import Outcome
 from terminal.testing import CardTerminalPair, ScriptedTransport
+from tests.terminal.terminal_cards import visa_card
 
 API_KEY = "term_test_key"
 

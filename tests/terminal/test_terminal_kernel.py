@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from terminal_cards import (
+
+from apdu.command import CommandAPDU
+from apdu.response import ResponseAPDU
+from terminal.config import Limits, TerminalConfig, Transaction
+from terminal.errors import KernelError
+from terminal.kernel import Kernel, State, parse_afl
+from terminal.outcome import SEE_PHONE, Outcome
+from terminal.tap import TapResult
+from terminal.testing import CardTerminalPair, ScriptedTransport
+from tests.terminal.terminal_cards import (
     MAESTRO_AID,
     MC_AID,
     SELECT_PPSE,
@@ -18,15 +27,6 @@ from terminal_cards import (
     t,
     visa_card,
 )
-
-from apdu.command import CommandAPDU
-from apdu.response import ResponseAPDU
-from terminal.config import Limits, TerminalConfig, Transaction
-from terminal.errors import KernelError
-from terminal.kernel import Kernel, State, parse_afl
-from terminal.outcome import SEE_PHONE, Outcome
-from terminal.tap import TapResult
-from terminal.testing import CardTerminalPair, ScriptedTransport
 
 UN = "0A0B0C0D"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from terminal_cards import visa_card
 
 from apdu.command import ReadRecord, Select
 from apdu.trace import TraceRecord, TraceRecorder, read_trace
@@ -21,6 +20,7 @@ from terminal.transmission import MAX_GET_RESPONSE, Transmission
 from terminal.transports import parse_reader
 from terminal.transports.local import LocalTransport
 from terminal.transports.replay import ReplayTransport
+from tests.terminal.terminal_cards import visa_card
 
 
 def test_transmission_traces_each_wire_apdu() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from tsp_helpers import Servers, Wallet, dispose, make_config, make_wallet
 
+from tests.tsp_backend.tsp_helpers import Servers, Wallet, dispose, make_config, make_wallet
 from tsp_backend.app import create_app
 from tsp_backend.config import Config
 

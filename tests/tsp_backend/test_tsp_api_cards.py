@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tsp_helpers import Wallet
 
 from apdu.pan import luhn_valid
+from tests.tsp_backend.tsp_helpers import Wallet
 from tsp_backend.services.networks import NETWORKS
 
 PROBLEMS = "https://hcekit.dev/problems/"

@@ -11,10 +11,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from tsp_helpers import Wallet, make_wallet
-from tsp_pay_helpers import FlaskHost, applet, in_app_emv, provision_profile, tap, terminal_key
 
 from cryptogram.cvn import profile as cvn_profile
+from tests.tsp_backend.tsp_helpers import Wallet, make_wallet
+from tests.tsp_backend.tsp_pay_helpers import (
+    FlaskHost,
+    applet,
+    in_app_emv,
+    provision_profile,
+    tap,
+    terminal_key,
+)
 from tsp_backend.models import Transaction
 
 

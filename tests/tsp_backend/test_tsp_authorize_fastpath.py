@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from tsp_helpers import Wallet
-from tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 
+from tests.tsp_backend.tsp_helpers import Wallet
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.db import driver_execute
 from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused
 from tsp_backend.models import AuditEvent, IdempotencyKey, LukUse, Transaction, UsedATC

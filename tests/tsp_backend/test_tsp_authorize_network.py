@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from tsp_helpers import dispose, make_config, make_wallet
-from tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 
+from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerAccount, IssuerRequest, IssuerSimulator, MemoryLedger
 from tsp_backend.services.netsim import (

@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from tsp_helpers import PASSWORD, Wallet, make_wallet
 from werkzeug.serving import make_server
 
+from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, make_wallet
 from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused
 from tsp_backend.models import Card, IdempotencyKey
 from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
@@ -111,7 +111,7 @@ def test_twenty_parallel_requests_create_one_card(app: Flask) -> None:
             token = http.post(
                 "/api/auth/login", json={"email": "race@example.com", "password": PASSWORD}
             ).json()
-            from tsp_helpers import new_device_key
+            from tests.tsp_backend.tsp_helpers import new_device_key
 
             _, public = new_device_key()
             headers = {"Authorization": f"Bearer {token['token']}"}

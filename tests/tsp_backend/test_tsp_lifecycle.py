@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from tsp_helpers import FAST, make_wallet
 
+from tests.tsp_backend.tsp_helpers import FAST, make_wallet
 from tsp_backend.app import create_app
 from tsp_backend.config import Config
 from tsp_backend.errors import InvalidTransition, ValidationFailed

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import inspect
-from tsp_helpers import Wallet
 
 from cli.main import cli
+from tests.tsp_backend.tsp_helpers import Wallet
 from tsp_backend.db import downgrade, make_engine, upgrade
 from tsp_backend.models import Base, VaultEntry
 
@@ -85,7 +85,7 @@ def test_migrations_upgrade_and_downgrade(config) -> None:  # type: ignore[no-un
 
 def test_vault_rotate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`hcekit vault rotate` re-encrypts entries under the newest key version."""
-    from tsp_helpers import FAST, make_wallet
+    from tests.tsp_backend.tsp_helpers import FAST, make_wallet
 
     from tsp_backend.app import create_app
     from tsp_backend.config import Config

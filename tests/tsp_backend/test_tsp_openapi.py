@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from tsp_helpers import PASSWORD, Wallet, make_wallet, new_device_key
-from tsp_pay_helpers import applet, in_app_emv, provision_profile, terminal_key
 
+from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, make_wallet, new_device_key
+from tests.tsp_backend.tsp_pay_helpers import applet, in_app_emv, provision_profile, terminal_key
 from tsp_backend.errors import PROBLEM_MEDIA_TYPE
 
 openapi_spec_validator = pytest.importorskip("openapi_spec_validator")

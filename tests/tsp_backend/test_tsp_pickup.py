@@ -9,9 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from tsp_helpers import PASSWORD, Wallet, make_wallet, new_device_key
-from tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 
+from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, make_wallet, new_device_key
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.models import AuditEvent, KeyBatch, User
 
 PROBLEMS = "https://hcekit.dev/problems/"

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from tsp_helpers import PASSWORD, Wallet, dispose, make_config, make_wallet
 
+from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, dispose, make_config, make_wallet
 from tsp_backend.app import create_app
 from tsp_backend.models import Base
 

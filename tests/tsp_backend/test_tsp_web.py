@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from tsp_helpers import PASSWORD, dispose, make_config, new_device_key
 
+from tests.tsp_backend.tsp_helpers import PASSWORD, dispose, make_config, new_device_key
 from tsp_backend.app import create_app
 from tsp_backend.web.security import CONTENT_SECURITY_POLICY
 

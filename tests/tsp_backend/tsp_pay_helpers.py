@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask.testing import FlaskClient
-from tsp_helpers import Wallet
 
 from hce.applet import CardApplet
 from hce.profile import CardProfile
@@ -16,6 +15,7 @@ from terminal.host import parse_answer
 from terminal.outcome import HostAnswer
 from terminal.tap import TapResult
 from terminal.testing import CardTerminalPair
+from tests.tsp_backend.tsp_helpers import Wallet
 
 
 def terminal_key(wallet: Wallet, name: str = "T-1") -> str:

@@ -86,7 +86,6 @@ def test_migrations_upgrade_and_downgrade(config) -> None:  # type: ignore[no-un
 def test_vault_rotate_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`hcekit vault rotate` re-encrypts entries under the newest key version."""
     from tests.tsp_backend.tsp_helpers import FAST, make_wallet
-
     from tsp_backend.app import create_app
     from tsp_backend.config import Config
 

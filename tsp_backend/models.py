@@ -63,6 +63,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.timezone.utc)  # type: ignore[no-any-return]
 
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an integer primary key holds on every supported database (PostgreSQL ``integer``).
+
+An id from a request above it can name no row: lookups answer 404 before asking the database,
+which would otherwise fail to bind it (SQLite, PostgreSQL overflow)."""
+
+
 class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention (stable migration names)."""
 

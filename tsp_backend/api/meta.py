@@ -22,6 +22,7 @@ from sqlalchemy import text
 from tsp_backend.api import payments, schemas
 from tsp_backend.api.common import CSRF_HEADER, SESSION_COOKIE, db, json_response, services
 from tsp_backend.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from tsp_backend.models import MAX_ROW_ID
 
 bp = Blueprint("meta", __name__)
 
@@ -213,7 +214,7 @@ ROUTES: tuple[Route, ...] = (
         query=(
             Query(
                 "cardId",
-                {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID},
                 "Only this card's transactions",
             ),
             Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (default 20)"),
@@ -346,7 +347,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = []
     if "{id}" in route.path:
         id_schema: dict[str, Any] = (
-            {"type": "integer", "format": "int32", "minimum": 1, "maximum": 2**31 - 1}
+            {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_ROW_ID}
             if route.id_type == "integer"
             else {"type": "string"}
         )

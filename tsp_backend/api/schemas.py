@@ -12,8 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-MAX_ID = 2**31 - 1
-"""The largest row id (an integer primary key on every supported database)."""
+from tsp_backend.models import MAX_ROW_ID as MAX_ID
 
 
 class _Body(BaseModel):

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from cryptogram.sealing import SealingError, key_id, load_public_key, point_bytes
 from tsp_backend.errors import NotFound, ValidationFailed
-from tsp_backend.models import Device
+from tsp_backend.models import MAX_ROW_ID, Device
 
 
 def register_device(session: Session, user_id: int, name: str, public_key: str) -> Device:
@@ -30,6 +30,8 @@ def register_device(session: Session, user_id: int, name: str, public_key: str) 
 
 def owned_device(session: Session, user_id: int, device_id: int, *, for_update: bool = False) -> Device:
     """The user's device; ``NotFound`` if it does not exist or belongs to someone else."""
+    if not 0 < device_id <= MAX_ROW_ID:
+        raise NotFound(f"no device {device_id}")
     query = select(Device).where(Device.id == device_id, Device.user_id == user_id)
     if for_update:
         query = query.with_for_update()

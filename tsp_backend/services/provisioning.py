@@ -60,7 +60,7 @@ from tsp_backend.errors import (
     VerificationExhausted,
     VerificationFailed,
 )
-from tsp_backend.models import Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
+from tsp_backend.models import MAX_ROW_ID, Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
 from tsp_backend.services.cardnumbers import validate_card
@@ -70,9 +70,6 @@ from tsp_backend.services.networks import NETWORKS, NetworkClients
 from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
 from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import Store
-
-MAX_ROW_ID = 2**31 - 1
-"""The largest id an integer primary key holds on every supported database (PostgreSQL ``integer``)."""
 
 LIVE_STATES = (TokenState.INACTIVE.value, TokenState.ACTIVE.value, TokenState.SUSPENDED.value)
 

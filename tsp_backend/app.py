@@ -20,11 +20,10 @@ from werkzeug.exceptions import HTTPException
 
 from tsp_backend import web
 from tsp_backend.api import auth, cards, dev, devices, meta, payments, terminals, transactions
-from tsp_backend.api.common import Services, problem_response, request_token
+from tsp_backend.api.common import Services, audit_refusal, problem_response, request_token
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
 from tsp_backend.errors import PROBLEM_MEDIA_TYPE, TSPError, http_problem
-from tsp_backend.services import audit
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.idempotency import IdempotencyService
 from tsp_backend.services.networks import NetworkClients
@@ -163,22 +162,6 @@ def _install_limiter(app: Flask, cfg: Config, svc: Services) -> None:
     app.extensions["hcekit_limiter"] = limiter
 
 
-def _audit_refusal(status: int, slug: str) -> None:
-    from tsp_backend.api.common import actor, origin, services
-
-    try:
-        audit.record_now(
-            services().sessions_factory,
-            actor=actor(),
-            action="access.refused",
-            target=f"{request.method} {request.path}"[:64],
-            outcome=f"{status} {slug}"[:64],
-            origin=origin(),
-        )
-    except Exception:
-        log.exception("could not write the audit row of a refused request")
-
-
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(TSPError)
     def _service_error(error: TSPError) -> Response:
@@ -186,7 +169,7 @@ def _install_error_handlers(app: Flask) -> None:
         if session is not None:
             session.rollback()
         if error.status in _AUDITED_REFUSALS:
-            _audit_refusal(error.status, error.slug)
+            audit_refusal(error.status, error.slug)
         return problem_response(error)
 
     @app.errorhandler(HTTPException)

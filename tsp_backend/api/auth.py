@@ -7,19 +7,21 @@ from flask import Blueprint, Response, g, request
 from tsp_backend.api.common import (
     SESSION_COOKIE,
     body,
+    clear_session_cookie,
     commit_json,
     current_user,
     db,
     json_response,
+    log_in,
     login_required,
     origin,
     request_token,
     services,
+    set_session_cookie,
 )
 from tsp_backend.api.schemas import LoginBody, RegisterBody
-from tsp_backend.errors import InvalidCredentials, NotFound
 from tsp_backend.services import audit
-from tsp_backend.services.devices import device_json, list_devices, owned_device
+from tsp_backend.services.devices import device_json, list_devices
 
 bp = Blueprint("auth", __name__)
 
@@ -48,66 +50,20 @@ def register() -> Response:
 def login() -> Response:
     """Check credentials and open a new session (the old one, if any, is revoked)."""
     data = body(LoginBody)
-    svc = services()
-    session = db()
-    try:
-        user = svc.users.authenticate(session, data.email, data.password)
-    except InvalidCredentials:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor="anonymous",
-            action="user.login",
-            outcome="refused",
-            origin=origin(),
-            reason="invalid_credentials",
-        )
-        raise
-    if data.device_id is not None:
-        try:
-            owned_device(session, user.id, data.device_id)
-        except NotFound:
-            session.rollback()
-            audit.record_now(
-                svc.sessions_factory,
-                actor=f"user:{user.id}",
-                action="user.login",
-                outcome="refused",
-                origin=origin(),
-                reason="unknown_device",
-            )
-            raise
     old, _ = request_token()
-    if old:
-        svc.sessions.revoke(old)
-    token, sess = svc.sessions.create(user.id, data.device_id)
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="user.login",
-        target=f"user:{user.id}",
-        outcome="success",
-        origin=origin(),
-        device=data.device_id,
+    user, token, sess = log_in(
+        data.email, data.password, old, device_id=data.device_id, device=data.device_id
     )
-    session.commit()
+    ttl_s = services().config.session_ttl_s
     response = json_response(
         {
             "token": token,
             "csrfToken": sess.csrf,
-            "expiresIn": svc.config.session_ttl_s,
+            "expiresIn": ttl_s,
             "user": {"id": user.id, "email": user.email},
         }
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=svc.config.session_ttl_s,
-        httponly=True,
-        samesite="Lax",
-        secure=svc.config.secure_cookies,
-        path="/",
-    )
+    set_session_cookie(response, token)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -123,7 +79,7 @@ def logout() -> Response:
     )
     db().commit()
     response = Response(status=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    clear_session_cookie(response)
     return response
 
 

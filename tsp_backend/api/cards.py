@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g
 
 from tsp_backend.api.common import (
+    audit_card_change,
     body,
     commit_json,
     current_user,
@@ -15,10 +16,11 @@ from tsp_backend.api.common import (
     json_response,
     login_required,
     origin,
+    provision_card,
     services,
 )
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReasonBody, VerifyBody
-from tsp_backend.errors import Forbidden, ProvisioningDeclined, TSPError, ValidationFailed
+from tsp_backend.errors import Forbidden, TSPError, ValidationFailed
 from tsp_backend.services import audit
 from tsp_backend.services.provisioning import card_json
 
@@ -38,34 +40,8 @@ def list_cards() -> Response:
 def create_card() -> Response:
     """Provision a card (Idempotency-Key required): 201 with the sealed profile, or 202 to verify."""
     data = body(ProvisionBody)
-    user = current_user()
-    svc = services()
-    session = db()
-    try:
-        result = svc.provisioner.provision(session, user, data.device_id, data.pan, data.expiry, data.cvv)
-    except TSPError as error:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=f"user:{user.id}",
-            action="card.provision",
-            target=f"device:{data.device_id}",
-            origin=origin(),
-            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
-            problem=error.slug,
-        )
-        raise
+    result = provision_card(current_user(), data.device_id, data.pan, data.expiry, data.cvv)
     card = result.card
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="card.provision",
-        target=f"card:{card.id}",
-        outcome=result.decision.colour,
-        origin=origin(),
-        network=card.network,
-        device=card.device_id,
-    )
     payload: dict[str, Any] = {"card": card_json(card), "decision": result.decision.value}
     if result.sealed_profile is not None:
         payload["profile"] = result.sealed_profile
@@ -110,22 +86,16 @@ def verify_card(card_id: int) -> Response:
     return response
 
 
-def _lifecycle(card_id: int, action: str) -> Response:
+def _change(card_id: int, action: str) -> Response:
+    """Suspend, reactivate, delete or make default: the change, its audit row, the card."""
     user = current_user()
-    reason = body(ReasonBody).reason if action != "delete" else "CUSTOMER_REQUEST"
-    cards = services().cards
-    operation = {"suspend": cards.suspend, "reactivate": cards.reactivate, "delete": cards.delete}[action]
-    card = operation(db(), user.id, card_id, reason)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action=f"card.{action}",
-        target=f"card:{card.id}",
-        outcome="success",
-        origin=origin(),
-        reason=reason,
-        status=card.status,
-    )
+    if action == "default":
+        card = services().cards.change(db(), user.id, card_id, action)
+        audit_card_change(user.id, action, card.id)
+    else:
+        reason = body(ReasonBody).reason if action != "delete" else "CUSTOMER_REQUEST"
+        card = services().cards.change(db(), user.id, card_id, action, reason)
+        audit_card_change(user.id, action, card.id, reason=reason, status=card.status)
     return commit_json(card_json(card))
 
 
@@ -133,38 +103,28 @@ def _lifecycle(card_id: int, action: str) -> Response:
 @login_required
 def delete_card(card_id: int) -> Response:
     """Deactivate a token for good."""
-    return _lifecycle(card_id, "delete")
+    return _change(card_id, "delete")
 
 
 @bp.post("/api/cards/<int:card_id>/suspend")
 @login_required
 def suspend_card(card_id: int) -> Response:
     """ACTIVE → SUSPENDED with a reason code."""
-    return _lifecycle(card_id, "suspend")
+    return _change(card_id, "suspend")
 
 
 @bp.post("/api/cards/<int:card_id>/reactivate")
 @login_required
 def reactivate_card(card_id: int) -> Response:
     """SUSPENDED → ACTIVE with a reason code."""
-    return _lifecycle(card_id, "reactivate")
+    return _change(card_id, "reactivate")
 
 
 @bp.put("/api/cards/<int:card_id>/default")
 @login_required
 def default_card(card_id: int) -> Response:
     """Make a token its device's default."""
-    user = current_user()
-    card = services().cards.set_default(db(), user.id, card_id)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="card.default",
-        target=f"card:{card.id}",
-        outcome="success",
-        origin=origin(),
-    )
-    return commit_json(card_json(card))
+    return _change(card_id, "default")
 
 
 @bp.post("/api/cards/<int:card_id>/keys")
@@ -174,15 +134,7 @@ def replenish_keys(card_id: int) -> Response:
     user = current_user()
     sealed = services().provisioner.replenish(db(), user, card_id)
     card = services().provisioner.owned_card(db(), user.id, card_id)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="card.keys",
-        target=f"card:{card_id}",
-        outcome="success",
-        origin=origin(),
-        next_index=card.next_luk_index,
-    )
+    audit_card_change(user.id, "keys", card_id, next_index=card.next_luk_index)
     return commit_json({"card": card_json(card), "keys": sealed})
 
 

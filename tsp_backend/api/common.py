@@ -1,5 +1,7 @@
 """What every blueprint shares: the request's database session, authentication, CSRF, bodies,
-JSON and problem responses, the idempotency wrapper and the audit origin.
+JSON and problem responses, the idempotency wrapper and the audit origin — and the steps the JSON
+API and the wallet's pages both take (log in, provision a card, change a card, record a refused
+request), each written once with its audit rows; a page passes ``via="web"`` for its rows.
 
 Authentication: ``Authorization: Bearer <session token>`` (API clients, no CSRF token needed),
 or the ``hcekit_session`` cookie, in which case every unsafe request (POST, PUT, PATCH,
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Response as BaseResponse
 
 from tsp_backend.config import Config
 from tsp_backend.errors import (
@@ -25,16 +28,21 @@ from tsp_backend.errors import (
     CSRFFailed,
     IdempotencyInFlight,
     IdempotencyKeyMissing,
+    InvalidCredentials,
+    NotFound,
+    ProvisioningDeclined,
     TooManyRequests,
     TSPError,
     Unauthorized,
     ValidationFailed,
 )
 from tsp_backend.models import User
+from tsp_backend.services import audit
 from tsp_backend.services.cards import CardService
+from tsp_backend.services.devices import owned_device
 from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
 from tsp_backend.services.networks import NetworkClients
-from tsp_backend.services.provisioning import Provisioner
+from tsp_backend.services.provisioning import Provisioner, ProvisionResult
 from tsp_backend.services.sessions import SessionData, SessionManager
 from tsp_backend.services.users import UserService
 from tsp_backend.services.vault import Vault
@@ -214,12 +222,7 @@ def idempotent(view: F) -> F:
             return view(*args, **kwargs)
         except TSPError as error:
             db().rollback()
-            if 400 <= error.status < 500 and error.status not in (409, 429):
-                svc.idempotency.complete_alone(
-                    outcome, error.status, json.dumps(error.to_problem(instance=request.path))
-                )
-            else:
-                svc.idempotency.release(outcome)
+            settle_refused(outcome, error)
             raise
         except BaseException:
             db().rollback()
@@ -227,3 +230,175 @@ def idempotent(view: F) -> F:
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def settle_refused(claim: Claim, error: TSPError) -> dict[str, Any]:
+    """End the claim of a request refused with ``error``; the problem document.
+
+    A refusal (4xx other than 409/429) is stored and replayed like a success; a conflict, a rate
+    limit or a server error releases the key so the client may retry.
+    """
+    problem = error.to_problem(instance=request.path)
+    if 400 <= error.status < 500 and error.status not in (409, 429):
+        services().idempotency.complete_alone(claim, error.status, json.dumps(problem))
+    else:
+        services().idempotency.release(claim)
+    return problem
+
+
+def _via(via: str | None) -> dict[str, str]:
+    return {"via": via} if via is not None else {}
+
+
+def set_session_cookie(response: BaseResponse, token: str) -> None:
+    """Carry a new session token in the httpOnly, SameSite=Lax session cookie."""
+    cfg = services().config
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=cfg.session_ttl_s,
+        httponly=True,
+        samesite="Lax",
+        secure=cfg.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: BaseResponse) -> None:
+    """Tell the browser to forget the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+
+
+def log_in(
+    email: str,
+    password: str,
+    old_token: str | None,
+    *,
+    device_id: int | None = None,
+    via: str | None = None,
+    **detail: Any,
+) -> tuple[User, str, SessionData]:
+    """Check the credentials, open a fresh session (bound to ``device_id`` if given) and commit.
+
+    ``old_token``, the session the caller came with, is revoked. A refusal — wrong credentials, or
+    a ``device_id`` that is not one of the user's devices — is rolled back, written to the audit
+    log in its own transaction with its reason, and raised. The success row carries ``detail``;
+    every row carries ``via`` when given. Returns the user, the new token and its session.
+    """
+    svc = services()
+    session = db()
+
+    def refused(actor_name: str, reason: str) -> None:
+        session.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor=actor_name,
+            action="user.login",
+            outcome="refused",
+            origin=origin(),
+            reason=reason,
+            **_via(via),
+        )
+
+    try:
+        user = svc.users.authenticate(session, email, password)
+    except InvalidCredentials:
+        refused("anonymous", "invalid_credentials")
+        raise
+    if device_id is not None:
+        try:
+            owned_device(session, user.id, device_id)
+        except NotFound:
+            refused(f"user:{user.id}", "unknown_device")
+            raise
+    if old_token:
+        svc.sessions.revoke(old_token)
+    token, data = svc.sessions.create(user.id, device_id)
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="user.login",
+        target=f"user:{user.id}",
+        outcome="success",
+        origin=origin(),
+        **detail,
+        **_via(via),
+    )
+    session.commit()
+    return user, token, data
+
+
+def provision_card(
+    user: User,
+    device_id: int,
+    pan: str,
+    expiry: str,
+    cvv: str,
+    *,
+    deliver: bool = True,
+    via: str | None = None,
+) -> ProvisionResult:
+    """Provision a card to one of the user's devices, with its audit row; the caller commits.
+
+    The success row's outcome is the risk colour. A refusal is rolled back, written to the audit
+    log in its own transaction — ``declined`` when the issuer declined, ``refused`` otherwise,
+    with the problem's slug and the target device — and raised.
+    """
+    svc = services()
+    session = db()
+    try:
+        result = svc.provisioner.provision(session, user, device_id, pan, expiry, cvv, deliver=deliver)
+    except TSPError as error:
+        session.rollback()
+        audit.record_now(
+            svc.sessions_factory,
+            actor=f"user:{user.id}",
+            action="card.provision",
+            target=f"device:{device_id}",
+            origin=origin(),
+            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
+            problem=error.slug,
+            **_via(via),
+        )
+        raise
+    card = result.card
+    audit.record(
+        session,
+        actor=f"user:{user.id}",
+        action="card.provision",
+        target=f"card:{card.id}",
+        outcome=result.decision.colour,
+        origin=origin(),
+        network=card.network,
+        device=card.device_id,
+        **_via(via),
+    )
+    return result
+
+
+def audit_card_change(user_id: int, action: str, card_id: int, **detail: Any) -> None:
+    """The audit row of a successful ``card.<action>`` on one of the user's cards (commits with it)."""
+    audit.record(
+        db(),
+        actor=f"user:{user_id}",
+        action=f"card.{action}",
+        target=f"card:{card_id}",
+        outcome="success",
+        origin=origin(),
+        **detail,
+    )
+
+
+def audit_refusal(status: int, slug: str, *, refused: str = "request") -> None:
+    """Record a refused request (401/403/404) in its own transaction; a failure to write is logged."""
+    try:
+        audit.record_now(
+            services().sessions_factory,
+            actor=actor(),
+            action="access.refused",
+            target=f"{request.method} {request.path}"[:64],
+            outcome=f"{status} {slug}"[:64],
+            origin=origin(),
+        )
+    except Exception:
+        current_app.logger.exception("could not write the audit row of a refused %s", refused)

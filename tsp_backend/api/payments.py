@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tsp_backend.api.common import (
     Services,
+    audit_card_change,
     body,
     commit_json,
     current_user,
@@ -44,14 +45,12 @@ from tsp_backend.errors import (
     ValidationFailed,
 )
 from tsp_backend.models import ApiKey
-from tsp_backend.services import audit
 from tsp_backend.services.authorization import (
     CHANNELS,
     AuthorizationRequest,
     AuthorizationService,
     Reconciler,
 )
-from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
 from tsp_backend.services.idempotency import Replay
 from tsp_backend.services.terminals import authenticate_api_key
 
@@ -323,19 +322,15 @@ def put_controls(card_id: int) -> Response:
         raise ValidationFailed("blockedMccs are 4-digit merchant category codes", field="blockedMccs")
     if data.merchants is not None and any("," in m or len(m) > 64 for m in data.merchants):
         raise ValidationFailed("merchant ids are at most 64 characters, without commas", field="merchants")
-    card = svc.provisioner.owned_card(db(), user.id, card_id, for_update=True)
-    card.allowed_channels = None if data.channels is None else ",".join(data.channels)
-    card.allowed_merchants = None if data.merchants is None else ",".join(data.merchants)
-    card.blocked_mccs = ",".join(data.blocked_mccs) or None
-    invalidate_after_commit(db(), svc.store, token_key(card.token_pan), card_list_key(user.id))
-    audit.record(
+    card = svc.cards.set_controls(
         db(),
-        actor=f"user:{user.id}",
-        action="card.controls",
-        target=f"card:{card.id}",
-        outcome="success",
-        origin=origin(),
+        user.id,
+        card_id,
+        channels=data.channels,
+        merchants=data.merchants,
+        blocked_mccs=data.blocked_mccs,
     )
+    audit_card_change(user.id, "controls", card.id)
     return commit_json(controls_json(card))
 
 

@@ -1,7 +1,8 @@
-"""Card lifecycle operations of the seed API: list, suspend, reactivate, delete, default, device lost.
+"""Card lifecycle operations of the seed API: list, suspend, reactivate, delete, default, controls,
+device lost.
 
-Every change goes through :func:`tsp_backend.services.lifecycle.next_state` and drops the caches
-of :mod:`tsp_backend.services.cache` after commit.
+Every change of state goes through :func:`tsp_backend.services.lifecycle.next_state`, and every
+change drops the caches of :mod:`tsp_backend.services.cache` after commit.
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class CardService:
         """Any live state → DEACTIVATED (terminal)."""
         return self._customer_change(session, user_id, card_id, TokenEvent.DEACTIVATE, reason)
 
+    def change(
+        self, session: Session, user_id: int, card_id: int, action: str, reason: str = "CUSTOMER_REQUEST"
+    ) -> Card:
+        """The customer's change named ``action``: ``suspend``, ``reactivate``, ``delete`` or ``default``.
+
+        ``reason`` is one of the event's customer reasons; ``default`` takes none.
+        """
+        if action == "default":
+            return self.set_default(session, user_id, card_id)
+        operations = {"suspend": self.suspend, "reactivate": self.reactivate, "delete": self.delete}
+        return operations[action](session, user_id, card_id, reason)
+
     def set_default(self, session: Session, user_id: int, card_id: int) -> Card:
         """Make an ACTIVE token the default of its device (the others on that device lose it)."""
         card = self.provisioner.owned_card(session, user_id, card_id, for_update=True)
@@ -91,6 +104,24 @@ class CardService:
         )
         card.is_default = True
         invalidate_after_commit(session, self.store, card_list_key(user_id))
+        return card
+
+    def set_controls(
+        self,
+        session: Session,
+        user_id: int,
+        card_id: int,
+        *,
+        channels: list[str] | None,
+        merchants: list[str] | None,
+        blocked_mccs: list[str],
+    ) -> Card:
+        """Set a token's domain controls (``None``: any channel, any merchant)."""
+        card = self.provisioner.owned_card(session, user_id, card_id, for_update=True)
+        card.allowed_channels = None if channels is None else ",".join(channels)
+        card.allowed_merchants = None if merchants is None else ",".join(merchants)
+        card.blocked_mccs = ",".join(blocked_mccs) or None
+        self.provisioner.invalidate(session, card)
         return card
 
     def device_lost(self, session: Session, user_id: int, device_id: int) -> tuple[Device, list[Card]]:

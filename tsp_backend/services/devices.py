@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cryptogram.sealing import SealingError, key_id, load_public_key, point_bytes
-from tsp_backend.errors import NotFound, ValidationFailed
-from tsp_backend.models import MAX_ROW_ID, Device
+from tsp_backend.errors import ValidationFailed
+from tsp_backend.models import Device
+from tsp_backend.services.ownership import owned
 
 
 def register_device(session: Session, user_id: int, name: str, public_key: str) -> Device:
@@ -30,15 +31,7 @@ def register_device(session: Session, user_id: int, name: str, public_key: str) 
 
 def owned_device(session: Session, user_id: int, device_id: int, *, for_update: bool = False) -> Device:
     """The user's device; ``NotFound`` if it does not exist or belongs to someone else."""
-    if not 0 < device_id <= MAX_ROW_ID:
-        raise NotFound(f"no device {device_id}")
-    query = select(Device).where(Device.id == device_id, Device.user_id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    device = session.scalar(query)
-    if device is None:
-        raise NotFound(f"no device {device_id}")
-    return device
+    return owned(session, Device, user_id, device_id, for_update=for_update)
 
 
 def list_devices(session: Session, user_id: int) -> list[Device]:

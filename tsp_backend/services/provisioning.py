@@ -54,19 +54,19 @@ from tsp_backend.errors import (
     DeviceLost,
     InvalidTransition,
     KeyLimitReached,
-    NotFound,
     ProvisioningDeclined,
     TSPError,
     VerificationExhausted,
     VerificationFailed,
 )
-from tsp_backend.models import MAX_ROW_ID, Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
+from tsp_backend.models import Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
 from tsp_backend.services.cardnumbers import validate_card
 from tsp_backend.services.devices import owned_device
 from tsp_backend.services.lifecycle import TokenState, next_state
 from tsp_backend.services.networks import NETWORKS, NetworkClients
+from tsp_backend.services.ownership import owned
 from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
 from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import Store
@@ -147,15 +147,7 @@ class Provisioner:
 
     def owned_card(self, session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
         """The user's token; ``NotFound`` if absent or someone else's (or an id no row can have)."""
-        if not 0 < card_id <= MAX_ROW_ID:
-            raise NotFound(f"no card {card_id}")
-        query = select(Card).where(Card.id == card_id, Card.user_id == user_id)
-        if for_update:
-            query = query.with_for_update()
-        card = session.scalar(query)
-        if card is None:
-            raise NotFound(f"no card {card_id}")
-        return card
+        return owned(session, Card, user_id, card_id, for_update=for_update)
 
     def invalidate(self, session: Session, card: Card) -> None:
         """Drop the caches a change to ``card`` makes stale (after commit)."""

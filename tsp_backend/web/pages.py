@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -41,18 +40,23 @@ from werkzeug.exceptions import HTTPException
 
 from tsp_backend.api.common import (
     SESSION_COOKIE,
-    actor,
+    audit_card_change,
+    audit_refusal,
+    clear_session_cookie,
     current_user,
     db,
+    log_in,
     origin,
+    provision_card,
     services,
+    set_session_cookie,
+    settle_refused,
 )
 from tsp_backend.errors import (
     CSRFFailed,
     IdempotencyInFlight,
     InvalidCredentials,
     NotFound,
-    ProvisioningDeclined,
     TSPError,
     Unauthorized,
     ValidationFailed,
@@ -158,7 +162,7 @@ def _service_error(error: TSPError) -> Response:
         next_page = request.path if request.method == "GET" else None
         return _see_other("web.login_form", next=next_page)
     if error.status in (403, 404):
-        _audit_refusal(error.status, error.slug)
+        audit_refusal(error.status, error.slug, refused="page")
     if isinstance(error, CSRFFailed):
         return error_page(403, "This form has expired", "Reload the page and send the form again.")
     return error_page(error.status, error.title, error.detail)
@@ -189,20 +193,6 @@ def _unexpected(error: Exception) -> Response:
 def error_page(status: int, title: str, detail: str) -> Response:
     """A friendly HTML error page (the JSON API answers problem documents instead)."""
     return _render("error.html", status, status=status, title=title, detail=detail)
-
-
-def _audit_refusal(status: int, slug: str) -> None:
-    try:
-        audit.record_now(
-            services().sessions_factory,
-            actor=actor(),
-            action="access.refused",
-            target=f"{request.method} {request.path}"[:64],
-            outcome=f"{status} {slug}"[:64],
-            origin=origin(),
-        )
-    except Exception:
-        current_app.logger.exception("could not write the audit row of a refused page")
 
 
 # --- visitors: register, log in, log out -------------------------------------------------------
@@ -266,49 +256,17 @@ def login() -> Response:
     """Check the credentials, open a fresh session (revoking any old one) and set its cookie."""
     if not anonymous_csrf_ok(request.form.get("csrf_token")):
         raise CSRFFailed("the login form lacks a valid CSRF token")
-    svc = services()
-    session_db = db()
     email = request.form.get("email", "")[:254]
     next_page = request.form.get("next", "")
     try:
-        user = svc.users.authenticate(session_db, email, request.form.get("password", "")[:1024])
-    except InvalidCredentials:
-        session_db.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor="anonymous",
-            action="user.login",
-            outcome="refused",
-            origin=origin(),
-            reason="invalid_credentials",
-            via="web",
+        _, token, _ = log_in(
+            email, request.form.get("password", "")[:1024], request.cookies.get(SESSION_COOKIE), via="web"
         )
+    except InvalidCredentials:
         return _render("login.html", 401, error="Email or password is wrong.", email=email, next=next_page)
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        svc.sessions.revoke(old)
-    token, _ = svc.sessions.create(user.id, None)
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action="user.login",
-        target=f"user:{user.id}",
-        outcome="success",
-        origin=origin(),
-        via="web",
-    )
-    session_db.commit()
     session.clear()
     response = redirect(safe_next(next_page, url_for("web.cards")), 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=svc.config.session_ttl_s,
-        httponly=True,
-        samesite="Lax",
-        secure=svc.config.secure_cookies,
-        path="/",
-    )
+    set_session_cookie(response, token)
     return response  # type: ignore[return-value]
 
 
@@ -324,7 +282,7 @@ def logout() -> Response:
     session.clear()
     flash("You are logged out.", "info")
     response = _see_other("web.login_form")
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    clear_session_cookie(response)
     return response
 
 
@@ -414,41 +372,14 @@ def add_card() -> Response:
         return _after_provisioning(outcome.status, json.loads(outcome.body))
     session_db = db()
     try:
-        result = svc.provisioner.provision(session_db, user, device_id, pan, expiry, cvv, deliver=False)
+        result = provision_card(user, device_id, pan, expiry, cvv, deliver=False, via="web")
     except TSPError as error:
-        session_db.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=f"user:{user.id}",
-            action="card.provision",
-            target=f"device:{device_id}",
-            origin=origin(),
-            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
-            problem=error.slug,
-            via="web",
-        )
-        problem = error.to_problem(instance=request.path)
-        if 400 <= error.status < 500 and error.status not in (409, 429):
-            svc.idempotency.complete_alone(outcome, error.status, json.dumps(problem))
-        else:
-            svc.idempotency.release(outcome)
-        return _after_provisioning(error.status, problem)
+        return _after_provisioning(error.status, settle_refused(outcome, error))
     except BaseException:
         session_db.rollback()
         svc.idempotency.release(outcome)
         raise
     card = result.card
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action="card.provision",
-        target=f"card:{card.id}",
-        outcome=result.decision.colour,
-        origin=origin(),
-        network=card.network,
-        device=card.device_id,
-        via="web",
-    )
     status = 201 if result.card.status == "ACTIVE" else 202
     payload = {"cardId": card.id, "network": card.network, "last4": card.funding_last4}
     svc.idempotency.complete(session_db, outcome, status, json.dumps(payload))
@@ -475,31 +406,19 @@ def card_detail(card_id: int) -> Response:
     )
 
 
-def _change(
-    card_id: int, verb: str, done: str, operation: Callable[[Session, int, int, str], Card]
-) -> Response:
+def _change(card_id: int, verb: str, done: str) -> Response:
     user = current_user()
     reason = request.form.get("reason", "CUSTOMER_REQUEST")[:32]
     session_db = db()
     try:
-        card = operation(session_db, user.id, card_id, reason)
+        card = services().cards.change(session_db, user.id, card_id, verb, reason)
     except NotFound:
         raise
     except TSPError as error:
         session_db.rollback()
         flash(_sentence(error.detail), "error")
         return _see_other("web.card_detail", card_id=card_id)
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action=f"card.{verb}",
-        target=f"card:{card.id}",
-        outcome="success",
-        origin=origin(),
-        reason=reason,
-        status=card.status,
-        via="web",
-    )
+    audit_card_change(user.id, verb, card.id, reason=reason, status=card.status, via="web")
     session_db.commit()
     flash(f"{network_name(card.network)} card ending {card.funding_last4} {done}.", "success")
     if verb == "delete":
@@ -510,30 +429,25 @@ def _change(
 @bp.post("/cards/<int:card_id>/suspend")
 def suspend(card_id: int) -> Response:
     """ACTIVE → SUSPENDED."""
-    return _change(card_id, "suspend", "suspended", services().cards.suspend)
+    return _change(card_id, "suspend", "suspended")
 
 
 @bp.post("/cards/<int:card_id>/reactivate")
 def reactivate(card_id: int) -> Response:
     """SUSPENDED → ACTIVE."""
-    return _change(card_id, "reactivate", "reactivated", services().cards.reactivate)
+    return _change(card_id, "reactivate", "reactivated")
 
 
 @bp.post("/cards/<int:card_id>/remove")
 def remove(card_id: int) -> Response:
     """Deactivate the token for good."""
-    return _change(card_id, "delete", "removed", services().cards.delete)
+    return _change(card_id, "delete", "removed")
 
 
 @bp.post("/cards/<int:card_id>/default")
 def make_default(card_id: int) -> Response:
     """Make the card its device's default."""
-    cards_service = services().cards
-
-    def operation(session_db: Session, user_id: int, card: int, _reason: str) -> Card:
-        return cards_service.set_default(session_db, user_id, card)
-
-    return _change(card_id, "default", "is now the default", operation)
+    return _change(card_id, "default", "is now the default")
 
 
 # --- one-time codes ----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ big-endian), which a card without SDA or CDA-based IDN leaves free. The index is
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,14 @@ def _element(tlvs: Mapping[int, bytes], tag: int) -> bytes:
     return bytes(value)
 
 
+@functools.cache
+def _expected_lengths(elements: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The length each element must have, in order; ``None`` when one has no fixed length."""
+    if any(tag not in ELEMENT_LENGTHS for tag in elements):
+        return None
+    return tuple(ELEMENT_LENGTHS[tag] for tag in elements)
+
+
 def _check_luk_index(luk_index: int | None) -> None:
     if luk_index is not None and not 1 <= luk_index <= _MAX_LUK_INDEX:
         raise InvalidInput(f"limited-use key index must be 1 to {_MAX_LUK_INDEX}, got {luk_index}")
@@ -195,9 +204,11 @@ class CVN:
             values = [tlvs[tag] for tag in self.elements]
         except KeyError:
             values = [_element(tlvs, tag) for tag in self.elements]
-        for tag, value in zip(self.elements, values, strict=True):
-            if len(value) != ELEMENT_LENGTHS.get(tag, len(value)):
-                _element(tlvs, tag)
+        expected = _expected_lengths(self.elements)
+        if expected is None or tuple(map(len, values)) != expected:
+            for tag, value in zip(self.elements, values, strict=True):
+                if len(value) != ELEMENT_LENGTHS.get(tag, len(value)):
+                    _element(tlvs, tag)
         return b"".join(values) + self.iad_part(_element(tlvs, 0x9F10))
 
     def generate(self, icc_mk: bytes, tlvs: Mapping[int, bytes]) -> ArqcResult:

@@ -326,6 +326,18 @@ class _Side:
     first: _Frame | None = None
     last_block: int | None = None
 
+    def add(self, frame: _Frame, inf: bytes, chaining: bool, number: int) -> tuple[_Frame, bytes] | None:
+        """Add one I-block; at the chain's last block, the chain's first frame and its whole INF."""
+        self.last_block = number
+        if self.first is None:
+            self.first = frame
+        self.buffer.extend(inf)
+        if chaining:
+            return None
+        first, raw = self.first, bytes(self.buffer)
+        self.buffer, self.first = bytearray(), None
+        return first, raw
+
 
 def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
     """Records from a Proxmark3 ``trace list -t 14a`` / ``hf 14a list`` table (see module docstring).
@@ -365,16 +377,11 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
             inf, chaining, number = block
             if number == reader.last_block and awaiting_response and not reader.buffer:
                 continue
-            reader.last_block = number
             reader_spoke = True
-            if reader.first is None:
-                reader.first = frame
-            reader.buffer.extend(inf)
-            if chaining:
+            chain = reader.add(frame, inf, chaining, number)
+            if chain is None:
                 continue
-            first = reader.first
-            raw = bytes(reader.buffer)
-            reader.buffer, reader.first = bytearray(), None
+            first, raw = chain
             if len(raw) < 4:
                 raise TraceError(
                     f"an I-block chain carries {len(raw)} bytes, not a command APDU", line=frame.line
@@ -391,16 +398,11 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
         inf, chaining, number = block
         if number == card.last_block and not reader_spoke:
             continue
-        card.last_block = number
         reader_spoke = False
-        if card.first is None:
-            card.first = frame
-        card.buffer.extend(inf)
-        if chaining:
+        chain = card.add(frame, inf, chaining, number)
+        if chain is None:
             continue
-        first = card.first
-        raw = bytes(card.buffer)
-        card.buffer, card.first = bytearray(), None
+        first, raw = chain
         if len(raw) < 2:
             raise TraceError(
                 f"an I-block chain carries {len(raw)} byte(s), not a response APDU", line=frame.line

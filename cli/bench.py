@@ -322,18 +322,22 @@ def bench(
             from terminal.host import AuthorizationClient
 
             client = stack.enter_context(AuthorizationClient(host_url, api_key))
+        def bench_taps(on_tap: Callable[[int], None] = lambda _: None) -> BenchResult:
+            return run_bench(
+                factory,
+                taps=taps,
+                warmup=warmup,
+                kernel=kernel,
+                amount=minor,
+                host=client,
+                reader=reader,
+                host_url=host_url,
+                on_tap=on_tap,
+            )
+
         try:
             if as_json:
-                result = run_bench(
-                    factory,
-                    taps=taps,
-                    warmup=warmup,
-                    kernel=kernel,
-                    amount=minor,
-                    host=client,
-                    reader=reader,
-                    host_url=host_url,
-                )
+                result = bench_taps()
             else:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -341,17 +345,7 @@ def bench(
                     TextColumn("tapping"), BarColumn(), MofNCompleteColumn(), console=console, transient=True
                 ) as progress:
                     task = progress.add_task("taps", total=taps)
-                    result = run_bench(
-                        factory,
-                        taps=taps,
-                        warmup=warmup,
-                        kernel=kernel,
-                        amount=minor,
-                        host=client,
-                        reader=reader,
-                        host_url=host_url,
-                        on_tap=lambda n: progress.update(task, completed=n),
-                    )
+                    result = bench_taps(lambda n: progress.update(task, completed=n))
         except TerminalError as exc:
             raise fail(str(exc)) from None
     if plot_path is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from flask import Flask
+from sqlalchemy import select
 
 from apdu.pan import luhn_valid
 from tests.tsp_backend.tsp_helpers import Wallet
+from tsp_backend.models import AuditEvent
 from tsp_backend.services.networks import NETWORKS
 
 PROBLEMS = "https://hcekit.dev/problems/"
@@ -197,3 +202,17 @@ def test_network_outage_is_503_and_releases_the_key(app, wallet: Wallet) -> None
     assert failed.status_code == 503 and failed.get_json()["type"] == PROBLEMS + "network-unavailable"
     simulator.error_rate = 0.0
     assert wallet.provision(key="retry-me").status_code == 201
+
+
+def test_device_lost_is_audited_with_the_cards_it_suspended(app: Flask, wallet: Wallet) -> None:
+    """Marking a device lost leaves one device.lost audit row naming the device and its cards."""
+    card_id = wallet.provision().get_json()["card"]["id"]
+    assert wallet.post(f"/api/devices/{wallet.device_id}/lost").status_code == 200
+    with app.extensions["hcekit"].sessions_factory() as session:
+        rows = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "device.lost")))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.actor, row.target, row.outcome) == (
+        f"user:{wallet.user_id}", f"device:{wallet.device_id}", "success"
+    )
+    assert json.loads(row.detail or "{}")["cards"] == [card_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import uuid
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests.tsp_backend.tsp_helpers import PASSWORD, dispose, make_config, new_device_key
 from tsp_backend.app import create_app
+from tsp_backend.models import AuditEvent
 from tsp_backend.web.security import CONTENT_SECURITY_POLICY
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -433,14 +436,18 @@ def test_web_card_waits_for_the_device(app: Flask, client: FlaskClient) -> None:
         assert session.scalar(select(func.count()).select_from(KeyBatch)) == 0
 
 
-def test_device_lost_suspends_its_cards(client: FlaskClient) -> None:
-    """Marking the device lost from the devices page suspends its cards."""
+def test_device_lost_suspends_its_cards(app: Flask, client: FlaskClient) -> None:
+    """Marking the device lost from the devices page suspends its cards, audited as from the web."""
     browser = sign_up(client)
     browser.add_card()
     response = browser.post(f"/wallet/devices/{browser.device_id}/lost")
     assert response.status_code == 303
     assert "marked lost" in client.get("/wallet/devices").get_data(as_text=True)
     assert browser.api_cards()[0]["status"] == "SUSPENDED"
+    with app.extensions["hcekit"].sessions_factory() as session:
+        row = session.scalars(select(AuditEvent).where(AuditEvent.action == "device.lost")).one()
+    assert row.target == f"device:{browser.device_id}"
+    assert json.loads(row.detail or "{}")["via"] == "web"
     add = client.get("/wallet/cards/add").get_data(as_text=True)
     assert "Register a device" in add
 

@@ -36,7 +36,7 @@ from tsp_backend.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from tsp_backend.models import User
+from tsp_backend.models import Card, Device, User
 from tsp_backend.services import audit
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.devices import owned_device
@@ -387,6 +387,25 @@ def audit_card_change(user_id: int, action: str, card_id: int, **detail: Any) ->
         origin=origin(),
         **detail,
     )
+
+
+def mark_device_lost(user_id: int, device_id: int, *, via: str | None = None) -> tuple[Device, list[Card]]:
+    """Mark the user's device lost (its tokens suspended, its sessions revoked), with its audit row.
+
+    Returns the device and the cards that changed; the caller commits.
+    """
+    device, changed = services().cards.device_lost(db(), user_id, device_id)
+    audit.record(
+        db(),
+        actor=f"user:{user_id}",
+        action="device.lost",
+        target=f"device:{device.id}",
+        outcome="success",
+        origin=origin(),
+        cards=[c.id for c in changed],
+        **_via(via),
+    )
+    return device, changed
 
 
 def audit_refusal(status: int, slug: str, *, refused: str = "request") -> None:

@@ -11,8 +11,8 @@ from tsp_backend.api.common import (
     db,
     json_response,
     login_required,
+    mark_device_lost,
     origin,
-    services,
 )
 from tsp_backend.api.schemas import DeviceBody
 from tsp_backend.services import audit
@@ -57,17 +57,7 @@ def get_device(device_id: int) -> Response:
 @login_required
 def device_lost(device_id: int) -> Response:
     """Mark a device lost: suspend its tokens and revoke its sessions."""
-    user = current_user()
-    device, changed = services().cards.device_lost(db(), user.id, device_id)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="device.lost",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-        cards=[c.id for c in changed],
-    )
+    device, changed = mark_device_lost(current_user().id, device_id)
     return commit_json(
         {"device": device_json(device), "cards": [{"id": c.id, "status": c.status} for c in changed]}
     )

@@ -46,6 +46,7 @@ from tsp_backend.api.common import (
     current_user,
     db,
     log_in,
+    mark_device_lost,
     origin,
     provision_card,
     services,
@@ -607,20 +608,8 @@ def add_device() -> Response:
 @bp.post("/devices/<int:device_id>/lost")
 def device_lost(device_id: int) -> Response:
     """Mark a device lost: its cards are suspended and its sessions revoked."""
-    user = current_user()
-    session_db = db()
-    device, changed = services().cards.device_lost(session_db, user.id, device_id)
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action="device.lost",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-        cards=[c.id for c in changed],
-        via="web",
-    )
-    session_db.commit()
+    device, changed = mark_device_lost(current_user().id, device_id, via="web")
+    db().commit()
     flash(f"“{device.name}” is marked lost; {len(changed)} card(s) on it were suspended.", "success")
     return _see_other("web.devices")
 

@@ -44,12 +44,6 @@ def random_visa() -> str:
     return partial + luhn_check_digit(partial)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank q-quantile (0..1) of seconds, in milliseconds."""
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 @dataclass
 class Servers:
     """The PostgreSQL and Redis of the run and how to reach them."""

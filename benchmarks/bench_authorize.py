@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _servers import ROOT, Servers, percentile, random_visa, start_http, start_servers, stop_http
+from _servers import ROOT, Servers, random_visa, start_http, start_servers, stop_http
+
+from terminal.timing import percentile
 
 sys.path.insert(0, str(ROOT))
 
@@ -427,8 +429,8 @@ def measure(
     return {
         "requests": n,
         "rps": round(n / result["elapsed_s"], 1),
-        "p50_ms": round(percentile(result["latencies"], 0.50), 2),
-        "p99_ms": round(percentile(result["latencies"], 0.99), 2),
+        "p50_ms": round(1000 * percentile(result["latencies"], 50), 2),
+        "p99_ms": round(1000 * percentile(result["latencies"], 99), 2),
         "codes": result["codes"],
         "failures": sum(v for k, v in result["codes"].items() if k != "00"),
         "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},

@@ -11,7 +11,6 @@ Run: ``python benchmarks/bench_card.py [--taps N]``
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from dataclasses import replace
 
@@ -19,6 +18,7 @@ from apdu.command import PPSE, GenerateAC, GetProcessingOptions, ReadRecord, Sel
 from hce.applet import CardApplet
 from hce.keys import MemoryCounterStore
 from hce.testcard import builtin_profile
+from terminal.timing import percentile
 
 VISA_PDOL = bytes.fromhex("36000000000000001250000000000000025000000000000978250101" "00CAFEBABE")
 CDOL1 = bytes.fromhex(
@@ -60,9 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     for kernel in ("visa", "mastercard"):
         measure(kernel, 200)
-        times = sorted(measure(kernel, args.taps))
-        p50 = statistics.median(times)
-        p99 = times[int(len(times) * 0.99) - 1]
+        times = measure(kernel, args.taps)
+        p50, p99 = percentile(times, 50), percentile(times, 99)
         print(f"{kernel:10s} taps={args.taps} card time per tap: p50={p50:.3f} ms p99={p99:.3f} ms")
 
 

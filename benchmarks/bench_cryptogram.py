@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import pyemv
 from cryptography.utils import CryptographyDeprecationWarning
 
 from cryptogram import profile
+from terminal.timing import percentile
 
 warnings.simplefilter("ignore", CryptographyDeprecationWarning)
 
@@ -98,9 +98,8 @@ def _measure(
             best[name] = max(best[name], _round(operation, seconds / rounds, samples[name]))
     results = {}
     for name, values in samples.items():
-        values.sort()
-        p50 = statistics.median(values) / 1000
-        p99 = values[min(len(values) - 1, int(len(values) * 0.99))] / 1000
+        p50 = percentile(values, 50) / 1000
+        p99 = percentile(values, 99) / 1000
         results[name] = (best[name], p50, p99)
     return results
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import tempfile
 import threading
 import time
@@ -37,14 +36,8 @@ from hce.testcard import builtin_profile
 from terminal.config import Transaction
 from terminal.host import AuthorizationClient
 from terminal.tap import run_tap, today
+from terminal.timing import percentile
 from terminal.transports.local import LocalTransport
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by nearest rank."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def stub_host() -> tuple[str, Any]:
@@ -131,7 +124,7 @@ def bench(kernel: str, taps: int, client: AuthorizationClient | None,
         if result.timing.authorization_ms is not None:
             auth.append(result.timing.authorization_ms)
     out = {
-        "p50_ms": statistics.median(totals),
+        "p50_ms": percentile(totals, 50),
         "p99_ms": percentile(totals, 99),
         "max_ms": max(totals),
         "card_tap_p99_ms": percentile(taps_ms, 99),

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from terminal.timing import percentile
+
 DATA = Path(__file__).with_name("data") / "card_responses.json"
 
 
@@ -52,12 +54,6 @@ def latencies(decode: Callable[[bytes], Any], payloads: list[bytes], rounds: int
             decode(payload)
             out.append(clock() - t0)
     return out
-
-
-def percentile(values: list[int], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "decoders": {
             name: {
                 "ops_per_s": best[name],
-                "p50_us": percentile(samples[name], 0.50) / 1000,
-                "p99_us": percentile(samples[name], 0.99) / 1000,
+                "p50_us": percentile(samples[name], 50) / 1000,
+                "p99_us": percentile(samples[name], 99) / 1000,
                 "mean_us": statistics.fmean(samples[name]) / 1000,
             }
             for name in decoders

@@ -18,12 +18,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from _servers import ROOT, percentile, random_visa, start_http, start_servers, stop_http
+from _servers import ROOT, random_visa, start_http, start_servers, stop_http
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(ROOT))
 
 from cryptogram.sealing import point_bytes
+from terminal.timing import percentile
 
 
 def run_phase(name: str, count: int, clients: int, call) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -47,8 +48,8 @@ def run_phase(name: str, count: int, clients: int, call) -> dict[str, float]:  #
         "requests": count,
         "failures": failures,
         "rps": round(count / elapsed, 1),
-        "p50_ms": round(percentile(latencies, 0.50), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "p50_ms": round(1000 * percentile(latencies, 50), 2),
+        "p99_ms": round(1000 * percentile(latencies, 99), 2),
         "mean_ms": round(1000 * statistics.fmean(latencies), 2),
     }
     print(f"{name:<12} {json.dumps(result)}")

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.common import console, fail, print_json
+from terminal.timing import percentile
 
 __all__ = ["BenchResult", "bench", "percentile", "run_bench", "summarise"]
 
@@ -41,19 +42,6 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("authorization", "authorization"),
     ("total", "total"),
 )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) by nearest rank; ``nan`` for no values.
-
-    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50), percentile([5.0, 1.0, 3.0, 2.0, 4.0], 99)
-    (3.0, 5.0)
-    """
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def summarise(values: Sequence[float]) -> dict[str, float]:

@@ -22,6 +22,8 @@ here reads a clock.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,3 +190,18 @@ def phases_of(
     if authorization_ms is not None:
         phases.append(Phase("authorization", tap_ms, authorization_ms))
     return tuple(phases)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values`` by nearest rank; ``nan`` for no values.
+
+    Every latency figure hcekit prints (``hcekit bench``, ``benchmarks/``) uses this one definition.
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50), percentile([5.0, 1.0, 3.0, 2.0, 4.0], 99)
+    (3.0, 5.0)
+    """
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]

@@ -503,8 +503,8 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, 
     def on_checkout(*_args: Any) -> None:
         counts["checkouts"] += 1
 
-    import tsp_backend.services.authorization as authorization_module
     import tsp_backend.services.idempotency as idempotency_module
+    import tsp_backend.services.payment_rows as authorization_module
 
     for module in (authorization_module, idempotency_module):
         direct = module.driver_execute

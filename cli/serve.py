@@ -190,11 +190,16 @@ def network_sim(host: str, port: int, latency_ms: str, error_rate: float, down: 
 @click.option("--older-than", default=0.0, show_default=True, type=float, help="Seconds in doubt at least.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def reconcile(older_than: float, as_json: bool) -> None:
-    """Settle transactions left in doubt by network time-outs (reverse or void at the issuer)."""
+    """Settle authorizations whose answer never reached the terminal (reverse or void at the issuer).
+
+    Those in doubt after a network time-out, and those a request left pending when it died
+    before recording the issuer's answer (once the request deadline, HCEKIT_REQUEST_DEADLINE_MS,
+    has passed).
+    """
     from tsp_backend.config import Config
     from tsp_backend.db import make_engine, make_sessionmaker, upgrade
-    from tsp_backend.services.authorization import Reconciler
     from tsp_backend.services.networks import NetworkClients
+    from tsp_backend.services.reconcile import Reconciler
     from tsp_backend.stores import RedisStore, open_store
 
     config = Config.from_env()
@@ -204,13 +209,15 @@ def reconcile(older_than: float, as_json: bool) -> None:
         store = open_store(config.redis_url)
         client = store.client if isinstance(store, RedisStore) else None
         networks = NetworkClients(redis_client=client)
-        report = Reconciler(make_sessionmaker(engine), networks).reconcile(older_than_s=older_than)
+        report = Reconciler(
+            make_sessionmaker(engine), networks, deadline_s=config.request_deadline_s
+        ).reconcile(older_than_s=older_than)
     finally:
         engine.dispose()
     if as_json:
         print_json(report.to_json())
     else:
         click.echo(
-            f"checked {report.checked}: {report.reversed} reversed, {report.declined} declined, "
-            f"{report.still_in_doubt} still in doubt"
+            f"checked {report.checked} ({report.abandoned} left pending by a request that ended): "
+            f"{report.reversed} reversed, {report.declined} declined, {report.still_in_doubt} still in doubt"
         )

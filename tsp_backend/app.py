@@ -84,7 +84,7 @@ def build_services(config: Config) -> Services:
             factory,
             derive_subkey(config.secret_key, "idempotency"),
             ttl_s=config.idempotency_ttl_s,
-            lock_s=config.idempotency_lock_s,
+            lease_s=config.request_deadline_s,
         ),
     )
 

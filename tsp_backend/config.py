@@ -23,6 +23,8 @@ Environment variables
                             any user create terminal API keys
 ``HCEKIT_ADMIN_EMAILS``     comma-separated addresses that register as administrators
 ``HCEKIT_RATELIMIT``        ``0`` turns rate limiting off (benchmarks)
+``HCEKIT_NETWORK_LATENCY_MS``  simulated network latency of the in-process networks (0)
+``HCEKIT_REQUEST_DEADLINE_MS``  a request's deadline and an idempotency claim's lease (5000)
 ``HCEKIT_SECURE_COOKIES``   ``1`` marks the session cookie Secure (behind HTTPS)
 ``HCEKIT_INSTANCE``         the instance directory of the embedded default
 ==========================  ===============================================================
@@ -73,7 +75,9 @@ class Config:
     secure_cookies: bool = False
     session_ttl_s: int = 12 * 3600
     idempotency_ttl_s: int = 24 * 3600
-    idempotency_lock_s: int = 60
+    request_deadline_s: float = 5.0
+    """How long a request may take: an idempotency claim's lease, after which a retry takes over
+    and the reconciliation may settle an authorization the request left ``pending``."""
     card_cache_ttl_s: int = 300
     luk_batch_size: int = 5
     luk_max_uses: int = 10
@@ -144,10 +148,33 @@ class Config:
             )
         if env.get("HCEKIT_RATELIMIT"):
             values["ratelimit_enabled"] = env["HCEKIT_RATELIMIT"].lower() not in {"0", "false", "no", "off"}
+        if env.get("HCEKIT_NETWORK_LATENCY_MS"):
+            values["network_latency_s"] = _milliseconds(
+                env["HCEKIT_NETWORK_LATENCY_MS"], "HCEKIT_NETWORK_LATENCY_MS"
+            )
+        if env.get("HCEKIT_REQUEST_DEADLINE_MS"):
+            values["request_deadline_s"] = _milliseconds(
+                env["HCEKIT_REQUEST_DEADLINE_MS"], "HCEKIT_REQUEST_DEADLINE_MS"
+            )
         if env.get("HCEKIT_SECURE_COOKIES"):
             values["secure_cookies"] = env["HCEKIT_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
         values.update(overrides)
         return base.with_(**values)
+
+
+def _milliseconds(text: str, name: str) -> float:
+    """A non-negative number of milliseconds from the environment, in seconds.
+
+    >>> _milliseconds("40", "X")
+    0.04
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60_000:
+        raise ConfigError(f"{name}: a number of milliseconds from 0 to 60000")
+    return value / 1000.0
 
 
 def parse_vault_keys(spec: str) -> dict[int, bytes]:

@@ -195,15 +195,18 @@ class UsedATC(Base):
 class Transaction(Base):
     """An authorization decision on a token (written by the authorization service).
 
-    ``status`` is ``approved``, ``declined``, ``in_doubt`` (the issuer did not answer in time;
-    the reconciliation settles it) or ``reversed`` (approved by the issuer after the time-out,
-    then reversed). ``issuer_ref`` is the stable reference the issuer knows it by.
+    ``status`` is ``pending`` (written before the issuer was asked; its answer not yet
+    recorded), ``approved``, ``declined``, ``in_doubt`` (the issuer did not answer in time, or
+    the request died after asking; the reconciliation settles it) or ``reversed`` (approved by
+    the issuer but never delivered, then reversed). ``issuer_ref`` is the stable reference the
+    issuer knows it by: one row per reference.
     """
 
     __tablename__ = "transactions"
     __table_args__ = (
         Index("ix_transactions_card_id_created_at", "card_id", "created_at"),
         Index("ix_transactions_status_created_at", "status", "created_at"),
+        Index("uq_transactions_issuer_ref", "issuer_ref", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -283,3 +286,5 @@ class IdempotencyKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    transaction_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    """The transaction the claiming request wrote (an authorization's pending row)."""

@@ -110,11 +110,14 @@ def test_suspended_token_is_declined_57(wallet: Wallet, host: FlaskHost) -> None
     assert answer is not None and answer.response_code == "57" and "SUSPENDED" in answer.reason
 
 
-def test_unknown_token_is_declined_14(wallet: Wallet, host: FlaskHost) -> None:
-    """A token PAN the service never issued is an invalid card number."""
+def test_unknown_token_is_declined_like_a_forged_cryptogram(wallet: Wallet, host: FlaskHost) -> None:
+    """A token PAN nobody issued gets the answer of a cryptogram that does not verify: 59, no network."""
     _, profile = provision_profile(wallet)
-    answer = tap(applet(profile, pan="4895370000000007"), 1250, host).outcome.host
-    assert answer is not None and answer.response_code == "14"
+    unknown = tap(applet(profile, pan="4895370000000007"), 1250, host).outcome.host
+    forged = tap(applet(profile, luks=[{**luk, "key": "00" * 16} for luk in profile["luks"]]), 1250, host)
+    assert forged.outcome.host is not None and unknown is not None
+    seen = [(a.approved, a.response_code, a.reason, a.network) for a in (unknown, forged.outcome.host)]
+    assert seen == [(False, "59", "the cryptogram does not verify", "")] * 2
 
 
 def test_expired_luk_is_declined_54(app: Flask, wallet: Wallet, host: FlaskHost) -> None:

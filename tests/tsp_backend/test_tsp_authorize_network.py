@@ -111,7 +111,7 @@ def test_timeout_leaves_in_doubt_then_reversed(
         issuer = sim.simulators["mastercard"].issuer
         assert issuer.status(_reference(app, item["id"])).approved  # type: ignore[union-attr]
         report = wallet.post("/api/admin/reconcile").get_json()
-        assert report == {"checked": 1, "reversed": 1, "declined": 0, "stillInDoubt": 0}
+        assert report == {"checked": 1, "reversed": 1, "declined": 0, "stillInDoubt": 0, "abandoned": 0}
         assert wallet.get(f"/api/transactions/{item['id']}").get_json()["status"] == "reversed"
         sim.simulators["mastercard"].latency = Latency()
         codes = [tap(applet(profile, atc=10 + i), 3000, host).outcome.host.response_code for i in range(4)]  # type: ignore[union-attr]

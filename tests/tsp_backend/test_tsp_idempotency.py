@@ -83,13 +83,13 @@ def test_in_flight_then_done_then_reaped(app: Flask) -> None:
         assert session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
 
 
-def test_abandoned_claim_is_taken_over_after_the_lock(app: Flask) -> None:
-    """A claim whose owner died is taken over after lock_s; the old owner can no longer complete."""
+def test_abandoned_claim_is_taken_over_after_the_lease(app: Flask) -> None:
+    """A claim whose owner died is taken over after its lease; the old owner can no longer complete."""
     svc: IdempotencyService = app.extensions["hcekit"].idempotency
     first = svc.begin("user:1", "POST /x", "k", "h")
     assert isinstance(first, Claim)
     now = svc.clock()
-    svc.clock = lambda: now + dt.timedelta(seconds=svc.lock_s + 1)
+    svc.clock = lambda: now + dt.timedelta(seconds=svc.lease_s + 1)
     second = svc.begin("user:1", "POST /x", "k", "h")
     assert isinstance(second, Claim) and second.locked_at != first.locked_at
     with pytest.raises(IdempotencyInFlight):

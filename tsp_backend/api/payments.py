@@ -8,20 +8,21 @@
 * ``POST /api/admin/reconcile`` — an administrator (or dev mode): settle in-doubt transactions.
 
 Declines are ``200`` answers with ``approved: false`` and an ISO 8583 response code (see
-:mod:`tsp_backend.services.authorization`); problems (401, 400, 409, 422) are RFC 9457.
+:mod:`tsp_backend.services.authorization`); problems (401, 400, 409, 422) are RFC 9457. Both
+payment routes validate the whole request before anything is written, then hand it to
+:meth:`~tsp_backend.services.authorization.AuthorizationService.authorize`, which claims the
+``Idempotency-Key`` and writes the attempt before it asks the issuer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tsp_backend.api.common import (
     Services,
@@ -30,7 +31,6 @@ from tsp_backend.api.common import (
     commit_json,
     current_user,
     db,
-    idempotent,
     json_response,
     login_required,
     origin,
@@ -40,18 +40,19 @@ from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
     Forbidden,
     IdempotencyKeyMissing,
-    TSPError,
     Unauthorized,
     ValidationFailed,
 )
 from tsp_backend.models import ApiKey
 from tsp_backend.services.authorization import (
     CHANNELS,
+    Answer,
     AuthorizationRequest,
     AuthorizationService,
-    Reconciler,
+    IdempotentRequest,
+    currency_numeric,
 )
-from tsp_backend.services.idempotency import Replay
+from tsp_backend.services.reconcile import Reconciler
 from tsp_backend.services.terminals import authenticate_api_key
 
 bp = Blueprint("payments", __name__)
@@ -62,6 +63,14 @@ API_KEY_CACHE_S = 30.0
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        """Text that a database would refuse (NUL) or a log would garble is refused before any effect."""
+        if isinstance(value, str) and any(ch < " " or ch == "\x7f" for ch in value):
+            raise ValueError("control characters (such as NUL) are not allowed")
+        return value
 
 
 class MerchantBody(_Body):
@@ -113,8 +122,12 @@ class Payments:
     """The authorization service and the reconciler of one application."""
 
     def __init__(self, svc: Services) -> None:
-        self.authorizer = AuthorizationService(svc.config, svc.store, svc.vault, svc.networks)
-        self.reconciler = Reconciler(svc.sessions_factory, svc.networks)
+        self.authorizer = AuthorizationService(
+            svc.config, svc.store, svc.vault, svc.networks, svc.idempotency
+        )
+        self.reconciler = Reconciler(
+            svc.sessions_factory, svc.networks, deadline_s=svc.config.request_deadline_s
+        )
         self._keys: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
@@ -159,22 +172,32 @@ def _terminal() -> int:
     return key_id
 
 
-def _problem_or_json(status: int) -> str:
-    return PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+def _answer(answer: Answer) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    mimetype = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
+    return Response(answer.body, status=answer.status, mimetype=mimetype, headers=headers)
+
+
+def _idempotency_key(route: str) -> str:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        raise IdempotencyKeyMissing(f"{route} requires an Idempotency-Key header")
+    return services().idempotency.check_key(key)
+
+
+def _idempotency(scope: str, route: str, key: str, data: BaseModel) -> IdempotentRequest:
+    fingerprint = services().idempotency.fingerprint(data.model_dump(mode="json"))
+    return IdempotentRequest(scope, route, key, fingerprint)
 
 
 @bp.post("/api/authorize")
 def authorize() -> Response:
     """Authorize a tap (terminal key, Idempotency-Key): 200 with the decision."""
     key_id = _terminal()
-    svc = services()
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        raise IdempotencyKeyMissing("POST /api/authorize requires an Idempotency-Key header")
-    svc.idempotency.check_key(key)
+    key = _idempotency_key("POST /api/authorize")
     data = body(AuthorizeBody)
-    fingerprint = svc.idempotency.fingerprint(data.model_dump(mode="json"))
-    scope, route = f"apikey:{key_id}", "POST /api/authorize"
+    scope = f"apikey:{key_id}"
+    idempotency = _idempotency(scope, "POST /api/authorize", key, data)
     auth_request = AuthorizationRequest(
         emv=bytes.fromhex(data.emv),
         amount=data.amount,
@@ -186,81 +209,23 @@ def authorize() -> Response:
         terminal_id=data.terminal.id,
         api_key_id=key_id,
     )
-    session = db()
-    if svc.idempotency.claims_in_transaction(session):
-        return _authorize_in_one_transaction(svc, session, scope, route, key, fingerprint, auth_request)
-    outcome = svc.idempotency.begin(scope, route, key, fingerprint)
-    if isinstance(outcome, Replay):
-        return _replay(outcome)
-    g.idempotency_claim = outcome
-    try:
-        result = payments().authorizer.authorize(session, auth_request, actor=scope, origin=origin())
-        return commit_json(result.to_json())
-    except TSPError as error:
-        session.rollback()
-        if 400 <= error.status < 500 and error.status not in (409, 429):
-            svc.idempotency.complete_alone(
-                outcome, error.status, json.dumps(error.to_problem(instance=request.path))
-            )
-        else:
-            svc.idempotency.release(outcome)
-        raise
-    except BaseException:
-        session.rollback()
-        svc.idempotency.release(outcome)
-        raise
-
-
-def _replay(outcome: Replay) -> Response:
-    return Response(
-        outcome.body,
-        status=outcome.status,
-        mimetype=_problem_or_json(outcome.status),
-        headers={"Idempotent-Replayed": "true"},
-    )
-
-
-def _authorize_in_one_transaction(
-    svc: Services,
-    session: Session,
-    scope: str,
-    route: str,
-    key: str,
-    fingerprint: str,
-    auth_request: AuthorizationRequest,
-) -> Response:
-    """The claim, the authorization, its rows and the stored answer in one transaction (PostgreSQL)."""
-    outcome = svc.idempotency.claim(session, scope, route, key, fingerprint)
-    if isinstance(outcome, Replay):
-        session.rollback()
-        return _replay(outcome)
-    try:
-        result = payments().authorizer.authorize(session, auth_request, actor=scope, origin=origin())
-        text = json.dumps(result.to_json())
-        svc.idempotency.complete(session, outcome, 200, text)
-        session.commit()
-    except TSPError as error:
-        session.rollback()
-        if 400 <= error.status < 500 and error.status not in (409, 429):
-            problem = json.dumps(error.to_problem(instance=request.path))
-            svc.idempotency.store(scope, route, key, fingerprint, error.status, problem)
-        raise
-    except BaseException:
-        session.rollback()
-        raise
-    return Response(text, status=200, mimetype="application/json")
+    currency_numeric(data.currency)
+    answer = payments().authorizer.authorize(db(), auth_request, idempotency, actor=scope, origin=origin())
+    return _answer(answer)
 
 
 @bp.post("/api/payments/in-app")
 @login_required
-@idempotent
 def pay_in_app() -> Response:
     """Pay in an app or on the web with a wallet card (session, Idempotency-Key): PaymentResult."""
+    key = _idempotency_key("POST /api/payments/in-app")
     data = body(PaymentRequestBody)
     user = current_user()
-    svc = services()
-    svc.provisioner.owned_card(db(), user.id, data.card_id)
-    result = payments().authorizer.authorize(
+    scope = f"user:{user.id}"
+    idempotency = _idempotency(scope, "POST /api/payments/in-app", key, data)
+    currency_numeric(data.currency)
+    services().provisioner.owned_card(db(), user.id, data.card_id)
+    answer = payments().authorizer.authorize(
         db(),
         AuthorizationRequest(
             emv=bytes.fromhex(data.emv),
@@ -272,19 +237,11 @@ def pay_in_app() -> Response:
             mcc=data.mcc or None,
             card_id=data.card_id,
         ),
-        actor=f"user:{user.id}",
+        idempotency,
+        actor=scope,
         origin=origin(),
     )
-    return commit_json(
-        {
-            "approved": result.approved,
-            "authCode": result.auth_code,
-            "network": result.network,
-            "transactionId": result.transaction_id,
-            "responseCode": result.response_code,
-            "reason": result.reason,
-        }
-    )
+    return _answer(answer)
 
 
 def controls_json(card: Any) -> dict[str, Any]:

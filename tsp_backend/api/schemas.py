@@ -283,7 +283,7 @@ class TransactionOut(_Out):
     currency: str
     merchant: MerchantOut
     channel: str
-    status: Literal["approved", "declined", "in_doubt", "reversed"]
+    status: Literal["pending", "approved", "declined", "in_doubt", "reversed"]
     response_code: str
     auth_code: str | None
     network: str | None
@@ -306,6 +306,7 @@ class ReconcileReport(_Out):
     reversed: int
     declined: int
     still_in_doubt: int
+    abandoned: int
 
 
 class OutboxMessage(_Out):

@@ -3,19 +3,43 @@
 Why the checks run in this order
 --------------------------------
 An authorization is a chain of refusals, cheapest and least revealing first, and nothing is
-written that a forger could spend. The token is looked up by the token PAN the card sent (Track
-2 equivalent data 57, else 5A) — never a funding PAN; its state, expiry and domain controls are
-plain comparisons. The ATC replay window and the limited-use key (LUK) batch are then read, the
-ARQC recomputed and compared in constant time, and the amount and currency *inside the
-cryptogram data* compared with the request's — so a terminal cannot authorise one amount with a
-cryptogram made for another. Only a cryptogram that verifies consumes anything: its ATC goes
-into ``used_atcs`` under the unique constraint (card, ATC) with ``INSERT … ON CONFLICT DO
-NOTHING``, and its key's use count in ``luk_uses`` is raised by one atomic conditional upsert,
-both in the same database transaction as the transaction row. A forged request therefore cannot
-burn a genuine card's counters, and two copies of one cryptogram never both pass. Then the
-consumer device CVM is checked against the CVM limit, the funding PAN is taken from the vault
-and the issuer asked through the network's circuit breaker. The answer carries the ARPC
-(tag 91 value, ``cvn.issuer_authentication_data``) whenever the cryptogram verified.
+written that a forger could spend or read. The EMV block is decoded and its required tags
+checked; the token is looked up by the token PAN the card sent (Track 2 equivalent data 57,
+else 5A) — never a funding PAN. Before anything about that token is said or written, its
+cryptogram must verify: the ARQC is recomputed with the token's limited-use key (LUK) and
+compared in constant time. A token PAN nobody issued and a cryptogram that does not verify get
+the same answer (59, "the cryptogram does not verify"), and the row they leave names no card —
+so a terminal that sends ``5A`` with someone else's token PAN learns nothing and writes nothing
+into that person's history. An in-app payment names its card: the cryptogram must be that
+card's, or the refusal (14) is written against the requester's own card. Only then come the
+token's state, expiry, domain controls, the key batch, the amount and currency *inside the
+cryptogram data* against the request's (a terminal cannot authorise one amount with a
+cryptogram made for another) and the consumer device CVM against the CVM limit. None of these
+writes anything.
+
+A durable intent before the issuer
+----------------------------------
+Money moves at the issuer, so the issuer is asked only once the attempt is on disk
+(:meth:`AuthorizationService.authorize`):
+
+1. **Check** (above): reads only.
+2. **Intent**, one short transaction: claim the ``Idempotency-Key``
+   (:meth:`~tsp_backend.services.idempotency.IdempotencyService.claim`); spend the ATC under
+   the unique (card, ATC) and one use of the LUK; insert the transaction as ``pending`` with
+   its issuer reference; link the claim to it; commit. A refusal is written as a final row
+   instead, with the stored answer, in the same transaction.
+3. **Ask** the issuer through the network's circuit breaker, with the reference.
+4. **Settle**, one short transaction: the decision on the row — only if it is still
+   ``pending`` — its audit row and the stored answer; commit.
+
+A process that dies between 2 and 4 leaves a ``pending`` row and a claim whose lease is the
+request's deadline. The client's retry with the same key takes the claim over after the
+lease, finds the row through the claim and runs 3 and 4 for it: the issuer, asked again with
+the same reference, gives back the decision it made the first time — never a second hold,
+never a 59 for an ATC that the first attempt spent. A client that never retries leaves the row
+to the reconciliation (:mod:`tsp_backend.services.reconcile`), which turns ``pending`` rows past
+the deadline into ``in_doubt`` and reverses or voids them at the issuer. Whoever settles a row
+first wins; every other writer reads the row and answers with what it says.
 
 Response codes (ISO 8583 field 39)
 ----------------------------------
@@ -25,8 +49,8 @@ code  meaning                                when
 ====  =====================================  =================================================
 00    approved                               the issuer approved
 05    do not honour                          issuer refusal; the card sent no ARQC
-14    invalid card number                    no token has this token PAN; the cryptogram is
-                                             not from the card the in-app payment names
+14    invalid card number                    the cryptogram is not from the card the in-app
+                                             payment names; the token has no funding card
 1A    additional customer authentication     amount above the CVM limit without a consumer
       required                               device CVM (Visa CTQ byte 2 bit 8; Mastercard CVR
                                              byte 1 bits 3 and 1, or DF4B byte 2 bit 5)
@@ -35,8 +59,9 @@ code  meaning                                when
 54    expired card                           the token or its limited-use key has expired
 57    transaction not permitted              token not ACTIVE; channel, merchant or MCC
                                              outside the token's domain controls
-59    suspected fraud                        cryptogram does not verify; ATC replayed or out
-                                             of the window; amount or currency differ from the
+59    suspected fraud                        no token has this token PAN, or the cryptogram
+                                             does not verify; ATC replayed or out of the
+                                             window; amount or currency differ from the
                                              cryptogram's; LUK index not issued to the token
 61    exceeds amount limit                   issuer per-transaction limit
 65    exceeds frequency limit                issuer velocity; the LUK has made ``max_uses``
@@ -53,18 +78,17 @@ lets cryptograms that arrive out of order pass, :data:`ATC_LOOKAHEAD` (100) refu
 that jumped further than a wallet plausibly taps without going online (cryptograms declined on
 the phone also consume ATCs).
 
-Time-outs and reversals
------------------------
+Time-outs
+---------
 The issuer knows each request by a reference derived from the token reference and the ATC, so
 a retried request gets the first decision back (:mod:`tsp_backend.services.issuers`). A call
-that times out leaves the transaction ``in_doubt`` and answers 91; :class:`Reconciler` later
+that times out leaves the transaction ``in_doubt`` and answers 91; the reconciliation later
 asks the issuer what it recorded and reverses an approval the terminal never learnt of
 (status ``reversed``) or voids the reference (``declined``): never charged twice.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import secrets
@@ -73,8 +97,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from apdu.errors import DecodeError
 from apdu.tags import CURRENCIES
@@ -84,21 +108,12 @@ from cryptogram.cvn import profile as cvn_profile
 from cryptogram.errors import CryptogramError
 from cryptogram.luk import derive_luk
 from tsp_backend.config import Config
-from tsp_backend.db import driver_execute
-from tsp_backend.errors import ValidationFailed
-from tsp_backend.models import (
-    Base,
-    Card,
-    KeyBatch,
-    LukUse,
-    Transaction,
-    UsedATC,
-    VaultEntry,
-    utcnow,
-)
-from tsp_backend.services import audit
+from tsp_backend.errors import IdempotencyInFlight, ValidationFailed
+from tsp_backend.models import Card, KeyBatch, Transaction, VaultEntry, utcnow
 from tsp_backend.services import keys as card_keys
+from tsp_backend.services import payment_rows
 from tsp_backend.services.cache import token_key
+from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest
 from tsp_backend.services.lifecycle import TokenState
 from tsp_backend.services.netsim import CircuitOpen, SwitchError, SwitchTimeout
@@ -295,6 +310,55 @@ class AuthorizationResult:
             "reason": self.reason,
         }
 
+    def to_payment_json(self) -> dict[str, Any]:
+        """The body of ``POST /api/payments/in-app``'s 200 answer (a PaymentResult: no ARPC)."""
+        return {
+            "approved": self.approved,
+            "authCode": self.auth_code,
+            "network": self.network,
+            "transactionId": self.transaction_id,
+            "responseCode": self.response_code,
+            "reason": self.reason,
+        }
+
+
+ANSWER_FORMATS: dict[str, Callable[[AuthorizationResult], dict[str, Any]]] = {
+    "POST /api/authorize": AuthorizationResult.to_json,
+    "POST /api/payments/in-app": AuthorizationResult.to_payment_json,
+}
+"""The 200 body of each payment route, by the route an idempotency key is scoped to: the
+answer stored under the key by the request, or by the reconciliation when no request is left
+to store it."""
+
+
+def stored_answer(route: str, result: AuthorizationResult) -> str:
+    """The JSON text stored under an idempotency key of ``route`` for ``result``."""
+    return json.dumps(ANSWER_FORMATS.get(route, AuthorizationResult.to_json)(result))
+
+
+NO_MATCH = "the cryptogram does not verify"
+"""The one reason given for a token PAN nobody issued and for a cryptogram that does not verify."""
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """Who asks, on which route, under which ``Idempotency-Key``, with which body fingerprint."""
+
+    scope: str
+    route: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the route sends: status, JSON body, and whether it is a stored answer replayed."""
+
+    status: int
+    body: str
+    replayed: bool = False
+    result: AuthorizationResult | None = None
+
 
 class _Decline(Exception):
     """A refusal inside :meth:`AuthorizationService.authorize`, turned into a transaction row."""
@@ -307,16 +371,26 @@ class _Decline(Exception):
 
 @dataclass
 class _Context:
+    """What the check learnt; the refusal's row is written with what is known by then."""
+
     request: AuthorizationRequest
+    card_id: int | None = None
+    """The card a row is written against: the token once its cryptogram verified, or the card
+    an in-app payment names (its owner's own); ``None`` before either."""
+    network: str | None = None
     token: TokenSnapshot | None = None
     atc: int | None = None
     luk_index: int | None = None
+    max_uses: int = 0
     arpc_of: Callable[[str], bytes] | None = None
-    reference: str | None = None
+
+    def attribute(self, card_id: int, network: str) -> None:
+        """From now on, rows are written against ``card_id``."""
+        self.card_id, self.network = card_id, network
 
 
 class AuthorizationService:
-    """Verifies cryptograms, asks issuers, writes transactions (module docstring)."""
+    """Verifies cryptograms, writes the intent, asks issuers, settles (module docstring)."""
 
     def __init__(
         self,
@@ -324,12 +398,14 @@ class AuthorizationService:
         store: Store,
         vault: Vault,
         networks: NetworkClients,
+        idempotency: IdempotencyService,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.store = store
         self.vault = vault
         self.networks = networks
+        self.idempotency = idempotency
         self.clock = clock
 
     # ------------------------------------------------------------------ tokens
@@ -365,113 +441,144 @@ class AuthorizationService:
         self.store.set(key, snapshot.to_json().encode(), self.config.card_cache_ttl_s)
         return snapshot
 
-    # ------------------------------------------------------------------ the checks
+    # ------------------------------------------------------------------ the whole authorization
 
     def authorize(
-        self, session: Session, request: AuthorizationRequest, *, actor: str, origin: str | None = None
-    ) -> AuthorizationResult:
-        """Decide one authorization and add its transaction and audit rows to ``session``.
+        self,
+        session: Session,
+        request: AuthorizationRequest,
+        idempotency: IdempotentRequest,
+        *,
+        actor: str,
+        origin: str | None = None,
+    ) -> Answer:
+        """Check, write the intent, ask the issuer, settle (module docstring); the route's answer.
 
-        The caller commits (with the idempotent response, see :mod:`tsp_backend.api.payments`).
+        ``session`` is the request's; this method commits it at each step. The 200 body is the
+        route's format (:data:`ANSWER_FORMATS`); it is stored under the key and replayed.
+        Raises 409/422 problems for a key in flight or reused.
         """
+        route = idempotency.route
         ctx = _Context(request)
         try:
-            decision = self._decide(session, ctx)
-        except _Decline as decline:
-            return self._record(session, ctx, decline.code, decline.reason, None, "declined", actor, origin)
-        except SwitchTimeout as exc:
-            return self._record(session, ctx, "91", str(exc), None, "in_doubt", actor, origin)
-        except SwitchError as exc:
-            reason = str(exc) if isinstance(exc, CircuitOpen) else f"{exc}; try again later"
-            return self._record(session, ctx, "91", reason, None, "declined", actor, origin)
-        status = "approved" if decision.approved else "declined"
-        return self._record(
-            session, ctx, decision.code, decision.reason, decision.auth_code, status, actor, origin
-        )
+            self._check(session, ctx)
+            decline: _Decline | None = None
+        except _Decline as refusal:
+            decline = refusal
+        session.rollback()
 
-    def _decide(self, session: Session, ctx: _Context) -> IssuerDecision:
+        claim = self.idempotency.claim(
+            session, idempotency.scope, idempotency.route, idempotency.key, idempotency.fingerprint
+        )
+        if isinstance(claim, Replay):
+            session.rollback()
+            return Answer(claim.status, claim.body, replayed=True)
+        if claim.transaction_id is not None:
+            session.commit()
+            return self._ask_and_settle(session, claim, claim.transaction_id, ctx, None, actor, origin, route)
+
+        entry: VaultEntry | None = None
+        if decline is None:
+            try:
+                entry = self._spend(session, ctx)
+            except _Decline as refusal:
+                decline = refusal
+        if decline is not None:
+            result = self._write_final(session, ctx, decline, actor, origin)
+            body = stored_answer(route, result)
+            self.idempotency.complete(session, claim, 200, body)
+            session.commit()
+            return Answer(200, body, result=result)
+
+        token = ctx.token
+        assert token is not None and ctx.atc is not None
+        transaction_id = payment_rows.insert_transaction(
+            session,
+            self._row(
+                ctx,
+                status="pending",
+                code="",
+                reason="waiting for the issuer's answer",
+                reference=issuer_reference(token.token_ref, ctx.atc),
+            ),
+        )
+        self.idempotency.attach(session, claim, transaction_id)
+        session.commit()
+        return self._ask_and_settle(session, claim, transaction_id, ctx, entry, actor, origin, route)
+
+    # ------------------------------------------------------------------ 1. the check
+
+    def _check(self, session: Session, ctx: _Context) -> None:
+        """Every refusal that needs no write (module docstring, "Why the checks run in this order")."""
         request = ctx.request
         currency = currency_numeric(request.currency)
+        if request.card_id is not None:
+            chosen = session.scalar(select(Card.network).where(Card.id == request.card_id))
+            if chosen is not None:
+                ctx.attribute(request.card_id, chosen)
         try:
             tlvs = parse_emv(request.emv)
         except DecodeError:
             raise _Decline("30", "the EMV data is not valid BER-TLV") from None
-        pan = token_pan_of(tlvs)
-        if pan is None:
-            raise _Decline("30", "the EMV data has no token PAN (57 or 5A)")
-        token = self.token(session, pan)
-        if token is None:
-            raise _Decline("14", "no token has this token PAN")
-        ctx.token = token
-        if request.card_id is not None and request.card_id != token.card_id:
-            raise _Decline("14", "the cryptogram was not made by the chosen card")
-        if token.status != TokenState.ACTIVE.value:
-            raise _Decline("57", f"the token is {token.status}")
-        if _expired(token.token_expiry, self.clock()):
-            raise _Decline("54", "the token has expired")
-        self._domain_controls(token, request)
-
         for tag in (0x9F26, 0x9F36, 0x9F10, 0x9F02, 0x5F2A):
             if tag not in tlvs:
                 raise _Decline("30", f"the EMV data lacks tag {tag:02X}")
+        pan = token_pan_of(tlvs)
+        if pan is None:
+            raise _Decline("30", "the EMV data has no token PAN (57 or 5A)")
         cid = tlvs.get(0x9F27)
         if cid is not None and (len(cid) != 1 or cid[0] & 0xC0 != 0x80):
             raise _Decline("05", "the card did not ask for online authorization (no ARQC)")
+
+        token = self.token(session, pan)
+        if request.card_id is not None and (token is None or token.card_id != request.card_id):
+            raise _Decline("14", "the cryptogram was not made by the chosen card")
+        if token is None:
+            raise _Decline("59", NO_MATCH)
+
         atc = int.from_bytes(tlvs[0x9F36], "big")
-        ctx.atc = atc
         cvn = cvn_profile(NETWORKS[token.network].cvn)
         try:
             iad = cvn.parse_iad(tlvs[0x9F10])
         except CryptogramError:
-            raise _Decline("59", "the issuer application data is not this token's format") from None
-        if iad.cvn != cvn.number:
-            raise _Decline("59", "the cryptogram version is not this token's")
+            raise _Decline("59", NO_MATCH) from None
         luk_index = iad.luk_index
-        if luk_index is None:
-            raise _Decline("59", "the cryptogram names no limited-use key")
-        ctx.luk_index = luk_index
-        batch = token.batch_of(luk_index)
-        if batch is None:
-            raise _Decline("59", "the limited-use key was never issued to this token")
-        now = self.clock()
-        if batch[3] < now:
-            raise _Decline("54", "the limited-use key has expired")
-
+        if iad.cvn != cvn.number or luk_index is None:
+            raise _Decline("59", NO_MATCH)
         tmk = card_keys.token_master_key(self.config.issuer_master_keys, pan, token.psn)
         luk = derive_luk(tmk, luk_index)
         arqc = tlvs[0x9F26]
         try:
             genuine = cvn.verify(luk, tlvs, arqc)
         except CryptogramError:
-            raise _Decline("30", "the EMV data lacks a data element of the cryptogram") from None
+            genuine = False
         if not genuine:
-            raise _Decline("59", "the cryptogram does not verify")
+            raise _Decline("59", NO_MATCH)
+
+        ctx.token, ctx.atc, ctx.luk_index = token, atc, luk_index
+        ctx.attribute(token.card_id, token.network)
 
         def arpc_of(code: str) -> bytes:
             return cvn.issuer_authentication_data(luk, tlvs, arqc, arc=code.encode("ascii"))
 
         ctx.arpc_of = arpc_of
-        entry = self._consume(session, token, atc, luk_index, batch[2])
-
+        batch = token.batch_of(luk_index)
+        if batch is None:
+            raise _Decline("59", "the limited-use key was never issued to this token")
+        if batch[3] < self.clock():
+            raise _Decline("54", "the limited-use key has expired")
+        ctx.max_uses = batch[2]
+        if token.status != TokenState.ACTIVE.value:
+            raise _Decline("57", f"the token is {token.status}")
+        if _expired(token.token_expiry, self.clock()):
+            raise _Decline("54", "the token has expired")
+        self._domain_controls(token, request)
         if bcd_value(tlvs[0x9F02]) != request.amount:
             raise _Decline("59", "the amount differs from the amount in the cryptogram")
         if bcd_value(tlvs[0x5F2A]) != currency:
             raise _Decline("59", "the currency differs from the currency in the cryptogram")
         if request.amount > CVM_LIMIT and not device_cvm_performed(cvn, tlvs, iad.cvr):
             raise _Decline("1A", "the amount needs the holder to verify on the phone")
-
-        if entry is None:
-            raise _Decline("14", "the token has no funding card")
-        ctx.reference = issuer_reference(token.token_ref, atc)
-        issuer_request = IssuerRequest(
-            reference=ctx.reference,
-            pan=self.vault.decrypt(entry),
-            amount=request.amount,
-            currency=request.currency.upper(),
-            merchant_id=request.merchant_id or "",
-            mcc=request.mcc or "",
-        )
-        return self.networks.authorize(token.network, issuer_request)
 
     @staticmethod
     def _domain_controls(token: TokenSnapshot, request: AuthorizationRequest) -> None:
@@ -482,106 +589,45 @@ class AuthorizationService:
         if request.mcc and request.mcc in token.blocked_mccs:
             raise _Decline("57", f"the token may not pay merchants of category {request.mcc}")
 
-    @staticmethod
-    def _window_refusal(top: int | None, same: int, atc: int) -> _Decline | None:
-        if same:
-            return _Decline("59", "the cryptogram's ATC was used before (replay)")
-        if top is not None and atc < top - ATC_LOOKBACK:
-            return _Decline("59", "the ATC is too far below the highest seen")
-        if atc > (top or 0) + ATC_LOOKAHEAD:
-            return _Decline("59", "the ATC jumped too far above the highest seen")
-        return None
+    # ------------------------------------------------------------------ 2. the intent
 
-    def _consume(
-        self, session: Session, token: TokenSnapshot, atc: int, luk_index: int, max_uses: int
-    ) -> VaultEntry | None:
-        """Check the ATC window, spend the ATC and one use of the LUK; the token's vault entry.
-
-        On PostgreSQL this is one statement (:data:`_CONSUME_PG`); elsewhere three.
-        """
-        if session.get_bind().dialect.name == "postgresql":
-            row = driver_execute(
-                session,
-                _CONSUME_PG,
-                {
-                    "card": token.card_id,
-                    "atc": atc,
-                    "now": utcnow(),
-                    "lookback": ATC_LOOKBACK,
-                    "lookahead": ATC_LOOKAHEAD,
-                    "luk": luk_index,
-                    "max_uses": max_uses,
-                    "vault": token.vault_id,
-                },
-            ).fetchone()
-            top, same, used, uses = row[0], int(row[1]), row[2], row[3]
-            entry = (
-                None
-                if row[4] is None
-                else VaultEntry(
-                    id=row[4], fingerprint=row[5], key_version=row[6], nonce=row[7], ciphertext=row[8]
-                )
-            )
-        else:
-            top, same = session.execute(
-                select(func.max(UsedATC.atc), func.count().filter(UsedATC.atc == atc)).where(
-                    UsedATC.card_id == token.card_id
-                )
-            ).one()
-            refusal = self._window_refusal(top, int(same), atc)
-            if refusal is not None:
-                raise refusal
-            upsert = _dialect_insert(session)
-            used = session.execute(
-                upsert(UsedATC)
-                .values(card_id=token.card_id, atc=atc, used_at=utcnow())
-                .on_conflict_do_nothing(index_elements=["card_id", "atc"])
-                .returning(UsedATC.id)
-            ).scalar_one_or_none()
-            uses = None
-            if used is not None:
-                uses = session.execute(
-                    upsert(LukUse)
-                    .values(card_id=token.card_id, luk_index=luk_index, uses=1)
-                    .on_conflict_do_update(
-                        index_elements=["card_id", "luk_index"],
-                        set_={"uses": LukUse.__table__.c.uses + 1},
-                        where=LukUse.__table__.c.uses < max_uses,
-                    )
-                    .returning(LukUse.uses)
-                ).scalar_one_or_none()
-            entry = session.get(VaultEntry, token.vault_id)
-        if used is None:
-            raise self._window_refusal(top, same, atc) or _Decline(
-                "59", "the cryptogram's ATC was used before (replay)"
-            )
-        if uses is None:
+    def _spend(self, session: Session, ctx: _Context) -> VaultEntry:
+        """Spend the ATC and one use of the LUK (``payment_rows.consume``); the token's vault entry."""
+        token, atc, luk_index = ctx.token, ctx.atc, ctx.luk_index
+        assert token is not None and atc is not None and luk_index is not None
+        spent = payment_rows.consume(
+            session,
+            card_id=token.card_id,
+            atc=atc,
+            luk_index=luk_index,
+            max_uses=ctx.max_uses,
+            vault_id=token.vault_id,
+            lookback=ATC_LOOKBACK,
+            lookahead=ATC_LOOKAHEAD,
+        )
+        if not spent.inserted:
+            if spent.replayed or spent.top is None:
+                raise _Decline("59", "the cryptogram's ATC was used before (replay)")
+            if atc < spent.top - ATC_LOOKBACK:
+                raise _Decline("59", "the ATC is too far below the highest seen")
+            if atc > spent.top + ATC_LOOKAHEAD:
+                raise _Decline("59", "the ATC jumped too far above the highest seen")
+            raise _Decline("59", "the cryptogram's ATC was used before (replay)")
+        if spent.uses is None:
             raise _Decline("65", "the limited-use key has made all its cryptograms; replenish")
-        return entry
+        if spent.entry is None:
+            raise _Decline("14", "the token has no funding card")
+        return spent.entry
 
-    # ------------------------------------------------------------------ the record
-
-    def _record(
-        self,
-        session: Session,
-        ctx: _Context,
-        code: str,
-        reason: str,
-        auth_code: str | None,
-        status: str,
-        actor: str,
-        origin: str | None,
-    ) -> AuthorizationResult:
-        request, token = ctx.request, ctx.token
-        approved = status == "approved"
-        arpc = ctx.arpc_of(code) if ctx.arpc_of is not None else None
-        public_id = "txn_" + secrets.token_hex(10)
-        network = token.network if token is not None else None
-        card_id = token.card_id if token is not None else None
+    @staticmethod
+    def _row(
+        ctx: _Context, *, status: str, code: str, reason: str, reference: str | None
+    ) -> dict[str, Any]:
+        request = ctx.request
         now = utcnow()
-        row = {
-            "public_id": public_id,
-            "card_id": card_id,
+        return {
+            "public_id": "txn_" + secrets.token_hex(10),
+            "card_id": ctx.card_id,
             "amount": request.amount,
             "currency": request.currency.upper()[:3],
             "merchant_id": (request.merchant_id or None) and request.merchant_id[:64],
@@ -589,96 +635,143 @@ class AuthorizationService:
             "mcc": request.mcc,
             "terminal_id": (request.terminal_id or None) and request.terminal_id[:64],
             "channel": request.channel,
-            "network": network,
-            "atc": ctx.atc,
-            "approved": approved,
+            "network": ctx.network,
+            "atc": ctx.atc if ctx.token is not None else None,
+            "approved": status == "approved",
             "response_code": code,
-            "auth_code": auth_code,
+            "auth_code": None,
             "reason": reason[:120],
             "status": status,
-            "luk_index": ctx.luk_index,
-            "issuer_ref": ctx.reference,
+            "luk_index": ctx.luk_index if ctx.token is not None else None,
+            "issuer_ref": reference,
             "api_key_id": request.api_key_id,
             "created_at": now,
-            "settled_at": None if status == "in_doubt" else now,
+            "settled_at": None if status in ("pending", "in_doubt") else now,
         }
-        event = {
-            "at": now,
-            "actor": actor,
-            "action": "payment.authorize",
-            "target": f"txn:{public_id}",
-            "outcome": f"{code} {status}",
-            "origin": origin[:200] if origin else None,
-            "detail": json.dumps(
-                {"card": card_id, "channel": request.channel, "network": network}, sort_keys=True
+
+    def _write_final(
+        self, session: Session, ctx: _Context, decline: _Decline, actor: str, origin: str | None
+    ) -> AuthorizationResult:
+        """A refusal's row and audit row (in the claim's transaction)."""
+        row = self._row(ctx, status="declined", code=decline.code, reason=decline.reason, reference=None)
+        payment_rows.insert_transaction(session, row)
+        payment_rows.insert_audit(
+            session,
+            payment_rows.audit_event(
+                actor=actor,
+                public_id=row["public_id"],
+                code=decline.code,
+                status="declined",
+                origin=origin,
+                detail={"card": ctx.card_id, "channel": ctx.request.channel, "network": ctx.network},
             ),
-        }
-        if session.get_bind().dialect.name == "postgresql":
-            driver_execute(session, _RECORD_PG, {**row, **event})
-        else:
-            session.execute(_INSERT_TRANSACTION, row)
-            session.execute(_INSERT_AUDIT, event)
+        )
+        arpc = ctx.arpc_of(decline.code) if ctx.arpc_of is not None else None
         return AuthorizationResult(
-            approved=approved,
-            response_code=code,
-            reason=reason,
-            transaction_id=public_id,
-            status=status,
-            network=network,
-            auth_code=auth_code,
+            approved=False,
+            response_code=decline.code,
+            reason=decline.reason,
+            transaction_id=row["public_id"],
+            status="declined",
+            network=ctx.network,
             arpc=arpc,
-            card_id=token.card_id if token is not None else None,
+            card_id=ctx.card_id,
         )
 
+    # ------------------------------------------------------------------ 3. and 4. ask and settle
 
-_CONSUME_PG = """
-    WITH w AS (
-        SELECT max(atc) AS top, count(*) FILTER (WHERE atc = %(atc)s) AS same
-        FROM used_atcs WHERE card_id = %(card)s
-    ), a AS (
-        INSERT INTO used_atcs (card_id, atc, used_at)
-        SELECT %(card)s, %(atc)s, %(now)s FROM w
-        WHERE w.same = 0
-          AND (w.top IS NULL OR %(atc)s >= w.top - %(lookback)s)
-          AND %(atc)s <= coalesce(w.top, 0) + %(lookahead)s
-        ON CONFLICT (card_id, atc) DO NOTHING
-        RETURNING id
-    ), l AS (
-        INSERT INTO luk_uses (card_id, luk_index, uses)
-        SELECT %(card)s, %(luk)s, 1 FROM a
-        ON CONFLICT (card_id, luk_index) DO UPDATE SET uses = luk_uses.uses + 1
-        WHERE luk_uses.uses < %(max_uses)s
-        RETURNING uses
-    )
-    SELECT w.top, w.same, (SELECT id FROM a), (SELECT uses FROM l),
-           v.id, v.fingerprint, v.key_version, v.nonce, v.ciphertext
-    FROM w LEFT JOIN vault_entries v ON v.id = %(vault)s
-    """
-"""The ATC window, the ATC's insert, the LUK's use and the vault entry in one round trip.
+    def _ask_and_settle(
+        self,
+        session: Session,
+        claim: Claim,
+        transaction_id: int,
+        ctx: _Context,
+        entry: VaultEntry | None,
+        actor: str,
+        origin: str | None,
+        route: str,
+    ) -> Answer:
+        """Ask the issuer for a ``pending`` row and record its decision; answer from the row."""
+        txn = payment_rows.load(session, transaction_id)
+        if txn is None:
+            raise RuntimeError(f"transaction {transaction_id} of an idempotency claim is missing")
+        if txn.status == "pending":
+            if entry is None:
+                entry = self._vault_entry(session, txn)
+            session.rollback()
+            status, code, reason, auth_code = self._ask(txn, entry)
+            if payment_rows.settle(
+                session, transaction_id, status=status, code=code, reason=reason, auth_code=auth_code
+            ):
+                payment_rows.insert_audit(
+                    session,
+                    payment_rows.audit_event(
+                        actor=actor,
+                        public_id=txn.public_id,
+                        code=code,
+                        status=status,
+                        origin=origin,
+                        detail={"card": txn.card_id, "channel": txn.channel, "network": txn.network},
+                    ),
+                )
+            txn = payment_rows.load(session, transaction_id)
+            assert txn is not None
+        verified = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == txn.card_id
+        arpc = ctx.arpc_of(txn.response_code) if verified and ctx.arpc_of and txn.response_code else None
+        result = result_of(txn, arpc)
+        body = stored_answer(route, result)
+        try:
+            self.idempotency.complete(session, claim, 200, body)
+        except IdempotencyInFlight:
+            session.rollback()
+            stored = self.idempotency.answer_of(session, claim)
+            session.rollback()
+            if stored is None:
+                raise
+            return Answer(stored.status, stored.body)
+        session.commit()
+        return Answer(200, body, result=result)
 
-The ATC is inserted only inside the window and only once (unique (card, ATC)); the LUK's use
-count is raised only if the ATC went in and stays within ``max_uses``. A concurrent copy of the
-same cryptogram waits on the unique index and then finds the ATC taken."""
+    def _vault_entry(self, session: Session, txn: Transaction) -> VaultEntry | None:
+        vault_id = session.scalar(select(Card.vault_id).where(Card.id == txn.card_id))
+        return None if vault_id is None else session.get(VaultEntry, vault_id)
 
-_INSERT_TRANSACTION = insert(Base.metadata.tables["transactions"])
-_INSERT_AUDIT = insert(Base.metadata.tables["audit_events"])
-_RECORD_PG = """
-    WITH t AS (
-        INSERT INTO transactions (
-            public_id, card_id, amount, currency, merchant_id, merchant_name, mcc, terminal_id,
-            channel, network, atc, approved, response_code, auth_code, reason, status, luk_index,
-            issuer_ref, api_key_id, created_at, settled_at
-        ) VALUES (
-            %(public_id)s, %(card_id)s, %(amount)s, %(currency)s, %(merchant_id)s,
-            %(merchant_name)s, %(mcc)s, %(terminal_id)s, %(channel)s, %(network)s, %(atc)s,
-            %(approved)s, %(response_code)s, %(auth_code)s, %(reason)s, %(status)s, %(luk_index)s,
-            %(issuer_ref)s, %(api_key_id)s, %(created_at)s, %(settled_at)s
+    def _ask(self, txn: Transaction, entry: VaultEntry | None) -> tuple[str, str, str, str | None]:
+        """The issuer's decision on ``txn``: (status, response code, reason, auth code)."""
+        if entry is None or txn.network is None or txn.issuer_ref is None:
+            return "declined", "14", "the token has no funding card", None
+        issuer_request = IssuerRequest(
+            reference=txn.issuer_ref,
+            pan=self.vault.decrypt(entry),
+            amount=txn.amount,
+            currency=txn.currency,
+            merchant_id=txn.merchant_id or "",
+            mcc=txn.mcc or "",
         )
+        try:
+            decision: IssuerDecision = self.networks.authorize(txn.network, issuer_request)
+        except SwitchTimeout as exc:
+            return "in_doubt", "91", str(exc), None
+        except SwitchError as exc:
+            reason = str(exc) if isinstance(exc, CircuitOpen) else f"{exc}; try again later"
+            return "declined", "91", reason, None
+        status = "approved" if decision.approved else "declined"
+        return status, decision.code, decision.reason, decision.auth_code
+
+
+def result_of(txn: Transaction, arpc: bytes | None = None) -> AuthorizationResult:
+    """The answer a transaction row stands for."""
+    return AuthorizationResult(
+        approved=txn.status == "approved",
+        response_code=txn.response_code,
+        reason=txn.reason or "",
+        transaction_id=txn.public_id,
+        status=txn.status,
+        network=txn.network,
+        auth_code=txn.auth_code,
+        arpc=arpc,
+        card_id=txn.card_id,
     )
-    INSERT INTO audit_events (at, actor, action, target, outcome, origin, detail)
-    VALUES (%(at)s, %(actor)s, %(action)s, %(target)s, %(outcome)s, %(origin)s, %(detail)s)
-    """
-"""The transaction row and its audit row in one round trip (PostgreSQL)."""
 
 
 def _expired(expiry: str, now: float) -> bool:
@@ -687,91 +780,3 @@ def _expired(expiry: str, now: float) -> bool:
         return True
     moment = time.gmtime(now)
     return (2000 + int(expiry[:2]), int(expiry[2:])) < (moment.tm_year, moment.tm_mon)
-
-
-def _dialect_insert(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-# ---------------------------------------------------------------------- reconciliation
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    """What one reconciliation run did."""
-
-    checked: int = 0
-    reversed: int = 0
-    declined: int = 0
-    still_in_doubt: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        """As JSON."""
-        return {
-            "checked": self.checked,
-            "reversed": self.reversed,
-            "declined": self.declined,
-            "stillInDoubt": self.still_in_doubt,
-        }
-
-
-class Reconciler:
-    """Settles ``in_doubt`` transactions with the issuer (module docstring, "Time-outs").
-
-    The terminal was told 91, so nothing may stay charged: an approval the issuer recorded is
-    reversed (status ``reversed``), an unknown or declined reference is voided (``declined``).
-    A network that still fails leaves the transaction in doubt for the next run.
-    """
-
-    def __init__(self, sessions: sessionmaker[Session], networks: NetworkClients) -> None:
-        self.sessions = sessions
-        self.networks = networks
-
-    def reconcile(self, *, older_than_s: float = 0.0, limit: int = 500) -> ReconcileReport:
-        """Settle up to ``limit`` transactions in doubt for at least ``older_than_s`` seconds."""
-        cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-        counts = {"checked": 0, "reversed": 0, "declined": 0, "still_in_doubt": 0}
-        with self.sessions() as session:
-            rows = session.scalars(
-                select(Transaction)
-                .where(Transaction.status == "in_doubt", Transaction.created_at <= cutoff)
-                .order_by(Transaction.id)
-                .limit(limit)
-            ).all()
-            for txn in rows:
-                counts["checked"] += 1
-                if txn.network is None or txn.issuer_ref is None:
-                    continue
-                try:
-                    prior = self.networks.reverse(txn.network, txn.issuer_ref)
-                except SwitchError:
-                    counts["still_in_doubt"] += 1
-                    continue
-                if prior is not None and prior.approved:
-                    txn.status = "reversed"
-                    txn.reason = "approved by the issuer after the time-out; reversed"
-                    counts["reversed"] += 1
-                else:
-                    txn.status = "declined"
-                    txn.reason = (
-                        "the issuer never received it; voided"
-                        if prior is None
-                        else f"the issuer declined ({prior.code}) after the time-out"
-                    )
-                    counts["declined"] += 1
-                txn.settled_at = utcnow()
-                audit.record(
-                    session,
-                    actor="system:reconciler",
-                    action="payment.reconcile",
-                    target=f"txn:{txn.public_id}",
-                    outcome=txn.status,
-                )
-                session.commit()
-        return ReconcileReport(**counts)

@@ -10,17 +10,21 @@ A request with an ``Idempotency-Key`` goes through three steps:
 2. The effect runs, and :meth:`IdempotencyService.complete` stores the response **in the same
    transaction as the effect**: either both commit or neither does.
 3. If the effect fails unexpectedly, :meth:`IdempotencyService.release` deletes the IN_FLIGHT row
-   so the client may retry; a row whose owner died is taken over after ``lock_s`` seconds.
+   so the client may retry. A claim is a *lease* of ``lease_s`` seconds — the request's own
+   deadline — so a row whose owner died (a worker killed mid-request) is taken over by the
+   first retry after the deadline, never held for longer.
 
-On PostgreSQL a route may instead *claim in its own transaction*
-(:meth:`IdempotencyService.claim`): the IN_FLIGHT row is inserted with ``ON CONFLICT DO NOTHING``
-by the transaction that performs the effect, and completed and committed with it. The same
-statement first takes a transaction-scoped advisory lock on the key
-(``pg_try_advisory_xact_lock``): a concurrent request with the same key does not get it and is
-answered ``409 idempotency-request-in-flight`` at once, as with :meth:`begin`, instead of
-waiting on the unique index. One round trip and no commit of its own, and a request that dies
-leaves nothing behind to take over (its lock and its row go with its transaction). A refusal
-whose effect was rolled back is stored by :meth:`IdempotencyService.store`.
+A route may instead *claim in its own transaction* (:meth:`IdempotencyService.claim`): the
+IN_FLIGHT row is inserted with ``INSERT … ON CONFLICT DO NOTHING`` by the transaction that
+performs the first step of the effect. On PostgreSQL the same statement first takes a
+transaction-scoped advisory lock on the key (``pg_try_advisory_xact_lock``): a concurrent request
+with the same key does not get it and is answered ``409 idempotency-request-in-flight`` at once
+instead of waiting on the unique index; on SQLite the database's single writer orders the claims.
+An effect that must outlive its transaction — an authorization, which commits its intent before
+it asks the issuer — links the claim to what it wrote (:meth:`IdempotencyService.attach`); the
+retry that takes the claim over after the lease finds that link in :attr:`Claim.transaction_id`
+and finishes the same effect instead of starting another. A refusal whose effect was rolled back
+is stored by :meth:`IdempotencyService.store`.
 
 Keys are scoped by client (``user:<id>``) and route (``POST /api/cards``) and expire after
 ``ttl_s`` (24 h); :meth:`IdempotencyService.reap` deletes expired rows. The request fingerprint is
@@ -39,7 +43,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,14 +54,20 @@ from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused, Valida
 from tsp_backend.models import Base, IdempotencyKey, utcnow
 
 MAX_KEY_LENGTH = 255
+_IN_FLIGHT = "a request with this Idempotency-Key is in progress; retry later"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """This request owns the key; finish with :meth:`IdempotencyService.complete`."""
+    """This request owns the key; finish with :meth:`IdempotencyService.complete`.
+
+    ``transaction_id`` is set when the claim was taken over from a request that died after it
+    had written a transaction (:meth:`IdempotencyService.attach`): the retry finishes that one.
+    """
 
     id: int
     locked_at: dt.datetime
+    transaction_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,13 +87,13 @@ class IdempotencyService:
         secret: bytes,
         *,
         ttl_s: int = 24 * 3600,
-        lock_s: int = 60,
+        lease_s: float = 5.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self._secret = secret
         self.ttl_s = ttl_s
-        self.lock_s = lock_s
+        self.lease_s = lease_s
         self.clock = clock
 
     def fingerprint(self, body: Any) -> str:
@@ -120,19 +132,14 @@ class IdempotencyService:
             outcome = self._existing(scope, route, key, request_hash, now)
             if outcome is not None:
                 return outcome
-        raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
-
-    @staticmethod
-    def claims_in_transaction(session: Session) -> bool:
-        """Whether :meth:`claim` works on ``session``'s database (PostgreSQL: advisory locks and
-        ``INSERT … ON CONFLICT``)."""
-        return session.get_bind().dialect.name == "postgresql"
+        raise IdempotencyInFlight(_IN_FLIGHT)
 
     def claim(self, session: Session, scope: str, route: str, key: str, request_hash: str) -> Claim | Replay:
         """Claim the key inside ``session``'s transaction (module docstring; raises 409/422 problems).
 
         The caller performs the effect, calls :meth:`complete` and commits in the same
-        transaction; on a :class:`Replay` or an error it rolls back.
+        transaction (or links the claim to what it committed with :meth:`attach`); on a :class:`Replay`
+        or an error it rolls back.
         """
         now = self.clock()
         params = {
@@ -144,23 +151,36 @@ class IdempotencyService:
             "now": now,
             "expires_at": now + dt.timedelta(seconds=self.ttl_s),
         }
+        postgres = session.get_bind().dialect.name == "postgresql"
         for _ in range(2):
-            locked, claimed = driver_execute(session, _CLAIM_PG, params).fetchone()
-            if not locked:
-                raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+            if postgres:
+                locked, claimed = driver_execute(session, _CLAIM_PG, params).fetchone()
+                if not locked:
+                    raise IdempotencyInFlight(_IN_FLIGHT)
+            else:
+                claimed = session.execute(_CLAIM, params).scalar_one_or_none()
             if claimed is not None:
                 return Claim(int(claimed), now)
             outcome = self._decide_existing(session, scope, route, key, request_hash, now)
             if outcome is not None:
                 return outcome
-        raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+        raise IdempotencyInFlight(_IN_FLIGHT)
+
+    @staticmethod
+    def attach(session: Session, claim: Claim, transaction_id: int) -> None:
+        """Link the claim to the transaction its request wrote, in that transaction (module docstring)."""
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == claim.id, _TABLE.c.locked_at == claim.locked_at)
+            .values(transaction_id=transaction_id)
+        )
 
     def store(self, scope: str, route: str, key: str, request_hash: str, status: int, body: str) -> None:
         """Store a finished answer under a key nobody holds (a refusal after :meth:`claim`'s rollback)."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             session.execute(
-                _STORE_PG,
+                _store(session.get_bind().dialect.name),
                 {
                     "scope": scope,
                     "route": route,
@@ -201,10 +221,11 @@ class IdempotencyService:
         if row.state == "DONE":
             return Replay(int(row.response_status or 200), row.response_body or "")
         locked = row.locked_at or row.created_at
-        if locked + dt.timedelta(seconds=self.lock_s) <= now:
+        if locked + dt.timedelta(seconds=self.lease_s) <= now:
             row.locked_at = now
-            return Claim(row.id, now)
-        raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+            session.flush()
+            return Claim(row.id, now, row.transaction_id)
+        raise IdempotencyInFlight(_IN_FLIGHT)
 
     def complete(self, session: Session, claim: Claim, status: int, body: str) -> None:
         """Store the response in the effect's transaction (``409`` if the claim was taken over)."""
@@ -214,13 +235,25 @@ class IdempotencyService:
             "answer_status": status,
             "answer": body,
         }
-        if self.claims_in_transaction(session):
+        if session.get_bind().dialect.name == "postgresql":
             session.flush()
             result = driver_execute(session, _COMPLETE_PG, params)
         else:
             result = session.execute(_COMPLETE, params)
         if getattr(result, "rowcount", 1) != 1:
             raise IdempotencyInFlight("this request's Idempotency-Key was taken over by a retry")
+
+    @staticmethod
+    def answer_of(session: Session, claim: Claim) -> Replay | None:
+        """The answer stored under the claim's key by someone else (a retry, the reconciliation)."""
+        row = session.execute(
+            select(_TABLE.c.state, _TABLE.c.response_status, _TABLE.c.response_body).where(
+                _TABLE.c.id == claim.id
+            )
+        ).one_or_none()
+        if row is None or row[0] != "DONE":
+            return None
+        return Replay(int(row[1] or 200), row[2] or "")
 
     def complete_alone(self, claim: Claim, status: int, body: str) -> None:
         """Store a response in its own transaction (a refusal with no effect to commit)."""
@@ -259,17 +292,46 @@ _CLAIM_PG = """
     """
 """Claim a key in the caller's transaction: (got the key's lock, id of the new row or NULL)."""
 
-_STORE_PG = text(
-    """
-    INSERT INTO idempotency_keys (scope, route, key, request_hash, state, response_status,
-                                  response_body, created_at, locked_at, expires_at)
-    VALUES (:scope, :route, :key, :request_hash, 'DONE', :status, :body, :now, :now, :expires_at)
-    ON CONFLICT (scope, route, key) DO NOTHING
-    """
-)
-"""Store a finished answer unless the key is taken."""
-
 _TABLE = Base.metadata.tables["idempotency_keys"]
+
+_CLAIM = (
+    sqlite_insert(_TABLE)
+    .values(
+        scope=bindparam("scope"),
+        route=bindparam("route"),
+        key=bindparam("key"),
+        request_hash=bindparam("request_hash"),
+        state="IN_FLIGHT",
+        created_at=bindparam("now"),
+        locked_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
+    )
+    .on_conflict_do_nothing(index_elements=["scope", "route", "key"])
+    .returning(_TABLE.c.id)
+)
+"""Claim a key in the caller's transaction (SQLite): the id of the new row, or no row."""
+
+
+def _store(dialect: str) -> Any:
+    """Store a finished answer unless the key is taken (``INSERT … ON CONFLICT DO NOTHING``)."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(_TABLE)
+        .values(
+            scope=bindparam("scope"),
+            route=bindparam("route"),
+            key=bindparam("key"),
+            request_hash=bindparam("request_hash"),
+            state="DONE",
+            response_status=bindparam("status"),
+            response_body=bindparam("body"),
+            created_at=bindparam("now"),
+            locked_at=bindparam("now"),
+            expires_at=bindparam("expires_at"),
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "route", "key"])
+    )
+
 _COMPLETE = (
     update(_TABLE)
     .where(

@@ -11,7 +11,10 @@ an error rate and an outage switch, so that slow, failing and dead networks can 
 
 Latency is log-normal, given by its median and 99th percentile (``p50,p99`` in milliseconds):
 ``mu = ln p50`` and ``sigma = ln(p99 / p50) / 2.326``, 2.326 being the standard normal's 99th
-percentile. An outage answers at once (HTTP 503); an error answers 503 after the latency.
+percentile. Half the latency passes on the way to the issuer and half on the way back, so a
+caller can die after the issuer has decided and before the answer arrives — the window that
+the token service's durable intent exists for. An outage answers at once (HTTP 503); an error
+answers 503 after the latency.
 
 HTTP interface of ``hcekit network-sim``
 ----------------------------------------
@@ -155,12 +158,16 @@ class SwitchSimulator:
             self._sleep(min(delay, timeout_s))
             raise SwitchDown(f"the {self.name} network failed")
         if delay > timeout_s:
+            self._sleep(min(delay / 2, timeout_s))
             self.issuer.decide(request)
-            self._sleep(timeout_s)
+            self._sleep(max(timeout_s - delay / 2, 0.0))
             raise SwitchTimeout(f"the {self.name} network did not answer in {timeout_s * 1000:.0f} ms")
         if delay:
-            self._sleep(delay)
-        return self.issuer.decide(request)
+            self._sleep(delay / 2)
+        decision = self.issuer.decide(request)
+        if delay:
+            self._sleep(delay / 2)
+        return decision
 
     def status(self, reference: str, timeout_s: float) -> IssuerDecision | None:
         """See :meth:`Switch.status`."""

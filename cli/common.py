@@ -10,18 +10,31 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    console: Console
+    """Standard output, through rich (colour only on a terminal)."""
+
+    err_console: Console
+    """Standard error, through rich."""
 
 _HEX_SEPARATORS = re.compile(r"[\s:]+")
 
-console = Console(highlight=False, soft_wrap=True)
-"""Standard output, through rich (colour only on a terminal)."""
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-"""Standard error, through rich."""
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console``, made on first use (rich costs start-up time)."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = Console(stderr=name == "err_console", highlight=False, soft_wrap=True)
+    globals()[name] = made
+    return made
 
 
 def parse_hex(text: str, *, what: str = "hex") -> bytes:

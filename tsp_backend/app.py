@@ -19,7 +19,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend import web
-from tsp_backend.api import auth, cards, dev, devices, meta, payments, terminals, transactions
+from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
 from tsp_backend.api.common import Services, audit_refusal, problem_response, request_token
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
@@ -110,6 +110,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     svc = build_services(cfg)
     app.extensions["hcekit"] = svc
+    crosssite.init_app(app)
 
     for blueprint in (auth.bp, devices.bp, cards.bp, terminals.bp, meta.bp):
         app.register_blueprint(blueprint)

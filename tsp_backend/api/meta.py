@@ -189,6 +189,13 @@ ROUTES: tuple[Route, ...] = (
         (("201", "Key created (shown once)", _S.TerminalKeyOut),),
     ),
     Route(
+        "delete",
+        "/api/terminals/{id}",
+        "Revoke a terminal or merchant API key (refused at once by every worker)",
+        None,
+        (("200", "Key revoked", _S.TerminalKeyRevoked),),
+    ),
+    Route(
         "post",
         "/api/authorize",
         "Authorize a tap with a terminal API key: 200 with the decision",

@@ -97,6 +97,7 @@ class Config:
     otp_attempts: int = 3
     otp_ttl_s: int = 600
     login_rate_limit: str = "10 per minute"
+    register_rate_limit: str = "5 per minute"
     provision_rate_limit: str = "30 per minute"
     verify_rate_limit: str = "10 per minute"
     ratelimit_enabled: bool = True
@@ -106,6 +107,10 @@ class Config:
     breaker_reset_s: int = 30
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    argon2_concurrency: int = 0
+    """Password hashes at once per process; 0: half the CPUs (at least one)."""
+    argon2_wait_s: float = 2.0
+    """How long a password check waits for a hashing slot before answering 429."""
     admin_emails: frozenset[str] = frozenset()
     extra: Mapping[str, Any] = field(default_factory=dict)
 

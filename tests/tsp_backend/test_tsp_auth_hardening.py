@@ -1,20 +1,24 @@
-"""Sign-in on a lost device, terminal key revocation across workers, registration limits."""
+"""Sign-in on a lost device, terminal key revocation across workers, registration and hashing limits."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.tsp_backend.tsp_helpers import PASSWORD, Servers, dispose, make_config, make_wallet
 from tsp_backend.app import create_app
+from tsp_backend.errors import HashingBusy
 from tsp_backend.models import AuditEvent
+from tsp_backend.services.users import HashSlots, UserService
 
 PROBLEMS = "https://hcekit.dev/problems/"
 _TAP = {"emv": "9F02060000000001009F2608", "amount": 100, "currency": "EUR"}
@@ -93,3 +97,123 @@ def test_revocation_is_seen_at_once_by_another_worker(two_workers: tuple[Flask, 
     assert owner.delete(f"/api/terminals/{key_id}").status_code == 200
     assert _authorize(b, key, "w-3").status_code == 401
     assert _authorize(a, key, "w-4").status_code == 401
+
+
+def test_registration_is_rate_limited_per_address(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The fourth registration in a minute from one address is 429 problem+json with Retry-After."""
+    app = create_app(make_config(backend, tmp_path, request, register_rate_limit="3 per minute"))
+    try:
+        client = app.test_client()
+        statuses = [
+            client.post("/api/auth/register", json={"email": f"r{i}@example.com", "password": PASSWORD})
+            for i in range(4)
+        ]
+        assert [r.status_code for r in statuses] == [201, 201, 201, 429]
+        limited = statuses[-1]
+        assert limited.mimetype == "application/problem+json"
+        assert limited.get_json()["type"] == PROBLEMS + "rate-limited"
+        assert int(limited.headers["Retry-After"]) > 0
+        other = client.post(
+            "/api/auth/register",
+            json={"email": "r9@example.com", "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        )
+        assert other.status_code == 201
+    finally:
+        dispose(app)
+
+
+class GatedHasher(PasswordHasher):
+    """A real Argon2id hasher that counts the hashes inside it and holds them until the gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8192, parallelism=1)
+        self.changed = threading.Condition()
+        self.inside = 0
+        self.most = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def close_gate(self) -> None:
+        """Hold every hash from now on until :attr:`gate` is set; count afresh."""
+        self.gate.clear()
+        self.most = 0
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        """Count the entry, wait for the gate, hash."""
+        with self.changed:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            self.changed.notify_all()
+        try:
+            self.gate.wait()
+            return super().hash(password, salt=salt)
+        finally:
+            with self.changed:
+                self.inside -= 1
+                self.changed.notify_all()
+
+
+def _hash_in_threads(users: UserService, count: int) -> tuple[list[threading.Thread], list[str]]:
+    outcomes: list[str] = []
+
+    def work() -> None:
+        try:
+            users.hash_password(PASSWORD)
+            outcomes.append("hashed")
+        except HashingBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, outcomes
+
+
+def test_hash_slots_bound_concurrent_hashes() -> None:
+    """With 2 slots and no wait, 8 simultaneous hashes: exactly 2 run, 6 are refused busy."""
+    hasher = GatedHasher()
+    users = UserService(hasher, HashSlots(2, 0))
+    hasher.close_gate()
+    threads, outcomes = _hash_in_threads(users, 8)
+    with hasher.changed:
+        assert hasher.changed.wait_for(lambda: hasher.inside + outcomes.count("busy") == 8, timeout=60)
+        assert hasher.inside == 2
+    hasher.gate.set()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["busy"] * 6 + ["hashed"] * 2
+    assert hasher.most == 2
+
+
+def test_hash_slots_queue_waiters() -> None:
+    """With 2 slots and a long wait, 8 hashes all finish, never more than 2 at once."""
+    hasher = GatedHasher()
+    users = UserService(hasher, HashSlots(2, 600))
+    hasher.close_gate()
+    threads, outcomes = _hash_in_threads(users, 8)
+    with hasher.changed:
+        assert hasher.changed.wait_for(lambda: hasher.inside == 2, timeout=60)
+    hasher.gate.set()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["hashed"] * 8
+    assert hasher.most == 2
+
+
+def test_register_answers_429_when_every_hashing_slot_is_busy(client: FlaskClient, app: Flask) -> None:
+    """All slots busy past the wait: registration and login are 429 password-hashing-busy, Retry-After."""
+    users: UserService = app.extensions["hcekit"].users
+    users.slots = HashSlots(1, 0)
+    body = {"email": "busy@example.com", "password": PASSWORD}
+    with users.slots.slot():
+        busy = client.post("/api/auth/register", json=body)
+        assert busy.status_code == 429, busy.get_json()
+        assert busy.get_json()["type"] == PROBLEMS + "password-hashing-busy"
+        assert int(busy.headers["Retry-After"]) >= 1
+    assert client.post("/api/auth/register", json=body).status_code == 201
+    with users.slots.slot():
+        assert client.post("/api/auth/login", json=body).status_code == 429
+    assert client.post("/api/auth/login", json=body).status_code == 200

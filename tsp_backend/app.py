@@ -71,6 +71,7 @@ def build_services(config: Config) -> Services:
         redis_client=redis_client,
         network_urls=config.extra.get("network_urls"),
         auth_timeout_s=config.extra.get("network_timeout_s"),
+        issuer_account_secret=derive_subkey(config.secret_key, "issuer-accounts"),
     )
     sessions = SessionManager(store, config.session_ttl_s)
     provisioner = Provisioner(config, store, vault, networks)

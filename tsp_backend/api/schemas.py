@@ -303,6 +303,13 @@ class TransactionOut(_Out):
     reason: str | None
 
 
+class CardPage(_Out):
+    """GET /api/cards: oldest first; ``nextCursor`` continues."""
+
+    items: list[CardOut]
+    next_cursor: str | None
+
+
 class TransactionPage(_Out):
     """GET /api/transactions: newest first; ``nextCursor`` continues."""
 

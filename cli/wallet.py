@@ -692,6 +692,19 @@ def keys_terminal(name: str, kind: str, wallet_dir: Path | None, host: str | Non
     click.echo(answer["apiKey"])
 
 
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@wallet_options
+def keys_revoke(key_id: int, wallet_dir: Path | None, host: str | None) -> None:
+    """Revoke terminal API key KEY_ID (administrators, or its creator); every worker refuses it at once."""
+    wallet = open_wallet(wallet_dir)
+    with errors(), session_client(wallet, host) as client:
+        answer = client.request("DELETE", f"/api/terminals/{key_id}")
+    console.print(
+        f"key {answer['id']} ({answer['prefix']}…, {answer['name']}) revoked at {answer['revokedAt']}"
+    )
+
+
 # ---------------------------------------------------------------------------- pay, transactions
 
 

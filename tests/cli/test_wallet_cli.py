@@ -351,3 +351,16 @@ def test_cards_list_follows_every_page(journey: Journey) -> None:
     listed = journey.json("cards", "list")
     assert [c["id"] for c in paged] == [c["id"] for c in listed]
     assert len({c["id"] for c in paged}) == 3
+
+
+def test_keys_revoke(journey: Journey) -> None:
+    """hcekit keys revoke ID ends a terminal key: the next tap with it is refused."""
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        created = client.post("/api/terminals", {"name": "T-revoke"})
+    result = journey.ok("keys", "revoke", str(created["id"]))
+    assert f"key {created['id']}" in result.output and "revoked" in result.output
+    journey.ok("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    tap = journey.run("tap", "--amount", "1.00", "--host", journey.tsp.url, "--api-key", created["apiKey"])
+    assert tap.exit_code == 1 and "401" in tap.output

@@ -30,7 +30,17 @@ from cli.common import fail, print_json
     "--dev/--no-dev", default=None, help="Development routes (/api/dev/outbox); default HCEKIT_DEV."
 )
 def serve(host: str, port: int, workers: int, dev: bool | None) -> None:
-    """Run the token service (provisioning, lifecycle, devices) on HOST:PORT."""
+    """Run the token service (provisioning, lifecycle, devices) on HOST:PORT.
+
+    \b
+    Production defaults (HCEKIT_DEV unset):
+    - issuer master keys come from HCEKIT_ISSUER_MASTER_KEYS; without it, fresh random
+      keys are generated on first start into <instance>/secrets.json (mode 0600) and the
+      log says so. The published development keys are used only with HCEKIT_DEV=1.
+    - session cookies are Secure; HCEKIT_SECURE_COOKIES=0 drops the flag for plain-http
+      test set-ups.
+    - the SQLite file and secrets.json are created mode 0600.
+    """
     from tsp_backend.app import create_app
     from tsp_backend.config import Config
 

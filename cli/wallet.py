@@ -398,6 +398,18 @@ def provision(
 # ---------------------------------------------------------------------------- cards
 
 
+def all_cards(client: TSPClient, *, page_size: int = 100) -> list[dict[str, Any]]:
+    """Every live card of the account, following ``nextCursor`` across pages of ``GET /api/cards``."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = client.get("/api/cards", limit=page_size, cursor=cursor)
+        found += page["items"]
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return found
+
+
 @click.group()
 def cards() -> None:
     """The cards of this account and this wallet."""
@@ -410,7 +422,7 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
     """The account's cards, with what this wallet holds for each."""
     wallet = open_wallet(wallet_dir)
     with errors(), session_client(wallet, host) as client:
-        remote = client.get("/api/cards")
+        remote = all_cards(client)
         local = {c.id: c for c in wallet.cards}
         rows = []
         for card in remote:
@@ -468,7 +480,7 @@ def sync_cards(client: TSPClient, wallet: Any, *, move: bool = False) -> dict[st
     if wallet.device_id is None:
         raise fail("this wallet has no registered device (hcekit login)")
     mine = int(wallet.device_id)
-    remote = client.get("/api/cards")
+    remote = all_cards(client)
     local = {c.id: c for c in wallet.cards}
     report: dict[str, list[dict[str, Any]]] = {"added": [], "dropped": [], "skipped": [], "failed": []}
 
@@ -680,6 +692,19 @@ def keys_terminal(name: str, kind: str, wallet_dir: Path | None, host: str | Non
     click.echo(answer["apiKey"])
 
 
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@wallet_options
+def keys_revoke(key_id: int, wallet_dir: Path | None, host: str | None) -> None:
+    """Revoke terminal API key KEY_ID (administrators, or its creator); every worker refuses it at once."""
+    wallet = open_wallet(wallet_dir)
+    with errors(), session_client(wallet, host) as client:
+        answer = client.request("DELETE", f"/api/terminals/{key_id}")
+    console.print(
+        f"key {answer['id']} ({answer['prefix']}…, {answer['name']}) revoked at {answer['revokedAt']}"
+    )
+
+
 # ---------------------------------------------------------------------------- pay, transactions
 
 
@@ -817,6 +842,7 @@ __all__ = [
     "DEFAULT_HOST",
     "TSPClient",
     "TSPProblem",
+    "all_cards",
     "cards",
     "device",
     "errors",

@@ -19,7 +19,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend import web
-from tsp_backend.api import auth, cards, dev, devices, meta, payments, terminals, transactions
+from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
 from tsp_backend.api.common import Services, audit_refusal, problem_response, request_token
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
@@ -29,7 +29,7 @@ from tsp_backend.services.idempotency import IdempotencyService
 from tsp_backend.services.networks import NetworkClients
 from tsp_backend.services.provisioning import Provisioner
 from tsp_backend.services.sessions import SessionManager
-from tsp_backend.services.users import UserService, make_hasher
+from tsp_backend.services.users import HashSlots, UserService, default_hash_concurrency, make_hasher
 from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import RedisStore, open_store
 
@@ -38,12 +38,17 @@ log = logging.getLogger("tsp_backend")
 #: endpoint -> the Config field holding its rate limit
 RATE_LIMITED: dict[str, str] = {
     "auth.login": "login_rate_limit",
+    "auth.register": "register_rate_limit",
     "cards.create_card": "provision_rate_limit",
     "cards.verify_card": "verify_rate_limit",
     "web.login": "login_rate_limit",
+    "web.register": "register_rate_limit",
     "web.add_card": "provision_rate_limit",
     "web.verify_card": "verify_rate_limit",
 }
+
+#: endpoints limited per client address even for a signed-in caller (anonymous by nature)
+PER_ADDRESS = frozenset({"auth.login", "auth.register", "web.register"})
 
 #: refusals written to the audit log by the error handler
 _AUDITED_REFUSALS = frozenset({401, 403, 404})
@@ -66,6 +71,7 @@ def build_services(config: Config) -> Services:
         redis_client=redis_client,
         network_urls=config.extra.get("network_urls"),
         auth_timeout_s=config.extra.get("network_timeout_s"),
+        issuer_account_secret=derive_subkey(config.secret_key, "issuer-accounts"),
     )
     sessions = SessionManager(store, config.session_ttl_s)
     provisioner = Provisioner(config, store, vault, networks)
@@ -76,7 +82,10 @@ def build_services(config: Config) -> Services:
         store=store,
         vault=vault,
         networks=networks,
-        users=UserService(make_hasher(config.argon2_time_cost, config.argon2_memory_kib)),
+        users=UserService(
+            make_hasher(config.argon2_time_cost, config.argon2_memory_kib),
+            HashSlots(config.argon2_concurrency or default_hash_concurrency(), config.argon2_wait_s),
+        ),
         sessions=sessions,
         provisioner=provisioner,
         cards=CardService(provisioner, sessions, config.card_cache_ttl_s),
@@ -110,6 +119,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     svc = build_services(cfg)
     app.extensions["hcekit"] = svc
+    crosssite.init_app(app)
 
     for blueprint in (auth.bp, devices.bp, cards.bp, terminals.bp, meta.bp):
         app.register_blueprint(blueprint)
@@ -157,7 +167,7 @@ def _install_limiter(app: Flask, cfg: Config, svc: Services) -> None:
     )
     for endpoint, field in RATE_LIMITED.items():
         limit = getattr(cfg, field)
-        key_func = (lambda: f"ip:{get_remote_address()}") if endpoint == "auth.login" else client_key
+        key_func = (lambda: f"ip:{get_remote_address()}") if endpoint in PER_ADDRESS else client_key
         app.view_functions[endpoint] = limiter.limit(limit, key_func=key_func)(app.view_functions[endpoint])  # type: ignore[assignment]
     app.extensions["hcekit_limiter"] = limiter
 

@@ -3,8 +3,9 @@
 Two shapes of deployment share one code path:
 
 * **embedded** (no environment at all): a SQLite file, an in-process store and secrets generated
-  once and kept in ``<instance>/secrets.json`` (mode 0600), so ``hcekit serve`` runs with no
-  set-up. The instance directory is ``HCEKIT_INSTANCE`` or the user's data directory.
+  once and kept in ``<instance>/secrets.json`` (mode 0600, as is the SQLite file), so
+  ``hcekit serve`` runs with no set-up. The instance directory is ``HCEKIT_INSTANCE`` or the
+  user's data directory.
 * **production**: ``DATABASE_URL`` (``postgresql+psycopg://…``) and ``REDIS_URL`` (``redis://…``
   or ``unix:///path/to/redis.sock``); several processes on one PostgreSQL + Redis then behave as
   one service.
@@ -25,21 +26,32 @@ Environment variables
 ``HCEKIT_RATELIMIT``        ``0`` turns rate limiting off (benchmarks)
 ``HCEKIT_NETWORK_LATENCY_MS``  simulated network latency of the in-process networks (0)
 ``HCEKIT_REQUEST_DEADLINE_MS``  a request's deadline and an idempotency claim's lease (5000)
-``HCEKIT_SECURE_COOKIES``   ``1`` marks the session cookie Secure (behind HTTPS)
+``HCEKIT_SECURE_COOKIES``   ``0`` drops the Secure flag of the cookies outside dev mode (plain-http
+                            test set-ups only); default: Secure unless ``HCEKIT_DEV=1``
 ``HCEKIT_INSTANCE``         the instance directory of the embedded default
 ==========================  ===============================================================
 
-Development issuer master keys
-------------------------------
-Without ``HCEKIT_ISSUER_MASTER_KEYS`` the service uses :data:`DEV_ISSUER_MASTER_KEYS`, one
-published test key per simulated token BIN range. They are for development only: anyone can
-derive every card key from them.
+Issuer master keys
+------------------
+:data:`DEV_ISSUER_MASTER_KEYS` are published (one test key per simulated token BIN range):
+anyone can derive every card key from them, so they are used only in dev mode. The keys come
+from, in this order:
+
+1. ``HCEKIT_ISSUER_MASTER_KEYS`` (refused outside dev mode if it names a published key);
+2. in dev mode, :data:`DEV_ISSUER_MASTER_KEYS`, so the built-in test cards and ``hcekit demo``
+   work;
+3. otherwise the ``issuer_master_keys`` of ``secrets.json``: fresh random keys, one per BIN
+   range, generated on first start (the log says so in one line) and kept with the other
+   secrets at mode 0600. Tokens provisioned under them stay valid across restarts.
+
+:class:`Config` itself refuses a published key outside dev mode, however it was built.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -54,6 +66,9 @@ DEV_ISSUER_MASTER_KEYS: dict[str, str] = {
     "374245": "A1A2A3A4A5A6A7A8B1B2B3B4B5B6B7B8",
     "601156": "C0C1C2C3C4C5C6C7C8C9CACBCCCDCECF",
 }
+
+
+log = logging.getLogger("tsp_backend.config")
 
 
 class ConfigError(ValueError):
@@ -72,7 +87,7 @@ class Config:
     instance_path: Path | None = None
     dev_mode: bool = False
     auto_migrate: bool = True
-    secure_cookies: bool = False
+    secure_cookies: bool = True
     session_ttl_s: int = 12 * 3600
     idempotency_ttl_s: int = 24 * 3600
     request_deadline_s: float = 5.0
@@ -86,6 +101,7 @@ class Config:
     otp_attempts: int = 3
     otp_ttl_s: int = 600
     login_rate_limit: str = "10 per minute"
+    register_rate_limit: str = "5 per minute"
     provision_rate_limit: str = "30 per minute"
     verify_rate_limit: str = "10 per minute"
     ratelimit_enabled: bool = True
@@ -95,8 +111,21 @@ class Config:
     breaker_reset_s: int = 30
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    argon2_concurrency: int = 0
+    """Password hashes at once per process; 0: half the CPUs (at least one)."""
+    argon2_wait_s: float = 2.0
+    """How long a password check waits for a hashing slot before answering 429."""
     admin_emails: frozenset[str] = frozenset()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.dev_mode:
+            published = {prefix for prefix, key in self.issuer_master_keys.items() if key in _DEV_KEY_BYTES}
+            if published:
+                raise ConfigError(
+                    "HCEKIT_ISSUER_MASTER_KEYS: the published development key for "
+                    f"{', '.join(sorted(published))} is allowed only with HCEKIT_DEV=1"
+                )
 
     @property
     def active_vault_version(self) -> int:
@@ -109,17 +138,28 @@ class Config:
 
     @classmethod
     def embedded(cls, instance_path: str | Path, **overrides: Any) -> Config:
-        """The no-set-up configuration: SQLite and secrets kept under ``instance_path``."""
+        """The no-set-up configuration: SQLite and secrets kept under ``instance_path``.
+
+        Issuer master keys (unless given in ``overrides``): the published development keys when
+        ``dev_mode`` is true, else the random keys of ``secrets.json`` (generated on first use).
+        Cookies are Secure unless ``dev_mode`` is true or ``secure_cookies`` says otherwise.
+        """
         path = Path(instance_path)
         path.mkdir(parents=True, exist_ok=True)
-        stored = _load_or_create_secrets(path / "secrets.json")
+        dev_mode = bool(overrides.get("dev_mode", False))
+        stored = _load_or_create_secrets(
+            path / "secrets.json", issuer_keys="issuer_master_keys" not in overrides and not dev_mode
+        )
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{path / 'hcekit.db'}",
             "secret_key": base64.b64decode(stored["secret_key"]),
             "vault_keys": parse_vault_keys(stored["vault_keys"]),
-            "issuer_master_keys": parse_issuer_master_keys(_dev_imk_spec()),
             "instance_path": path,
+            "secure_cookies": not dev_mode,
         }
+        if "issuer_master_keys" not in overrides:
+            spec = _dev_imk_spec() if dev_mode else stored["issuer_master_keys"]
+            values["issuer_master_keys"] = parse_issuer_master_keys(spec)
         values.update(overrides)
         return cls(**values)
 
@@ -128,8 +168,15 @@ class Config:
         """Read the environment; anything missing falls back to the embedded default."""
         env = os.environ if environ is None else environ
         instance = Path(env.get("HCEKIT_INSTANCE") or _default_instance())
-        base = cls.embedded(instance)
         values: dict[str, Any] = {}
+        if env.get("HCEKIT_DEV"):
+            values["dev_mode"] = env["HCEKIT_DEV"].lower() in {"1", "true", "yes"}
+        if "dev_mode" in overrides:
+            values["dev_mode"] = bool(overrides["dev_mode"])
+        if env.get("HCEKIT_ISSUER_MASTER_KEYS"):
+            values["issuer_master_keys"] = parse_issuer_master_keys(env["HCEKIT_ISSUER_MASTER_KEYS"])
+        if "issuer_master_keys" in overrides:
+            values["issuer_master_keys"] = overrides["issuer_master_keys"]
         if env.get("DATABASE_URL"):
             values["database_url"] = _normalise_db_url(env["DATABASE_URL"])
         if env.get("REDIS_URL"):
@@ -138,10 +185,6 @@ class Config:
             values["secret_key"] = env["HCEKIT_SECRET_KEY"].encode()
         if env.get("HCEKIT_VAULT_KEYS"):
             values["vault_keys"] = parse_vault_keys(env["HCEKIT_VAULT_KEYS"])
-        if env.get("HCEKIT_ISSUER_MASTER_KEYS"):
-            values["issuer_master_keys"] = parse_issuer_master_keys(env["HCEKIT_ISSUER_MASTER_KEYS"])
-        if env.get("HCEKIT_DEV"):
-            values["dev_mode"] = env["HCEKIT_DEV"].lower() in {"1", "true", "yes"}
         if env.get("HCEKIT_ADMIN_EMAILS"):
             values["admin_emails"] = frozenset(
                 e.strip().lower() for e in env["HCEKIT_ADMIN_EMAILS"].split(",") if e.strip()
@@ -159,7 +202,7 @@ class Config:
         if env.get("HCEKIT_SECURE_COOKIES"):
             values["secure_cookies"] = env["HCEKIT_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
         values.update(overrides)
-        return base.with_(**values)
+        return cls.embedded(instance, **values)
 
 
 def _milliseconds(text: str, name: str) -> float:
@@ -230,6 +273,14 @@ def generate_vault_key_spec(version: int = 1) -> str:
     return f"{version}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
 
+_DEV_KEY_BYTES = frozenset(bytes.fromhex(key) for key in DEV_ISSUER_MASTER_KEYS.values())
+
+
+def generate_issuer_master_key_spec() -> str:
+    """Fresh random issuer master keys, one per simulated BIN range, as ``HCEKIT_ISSUER_MASTER_KEYS``."""
+    return ",".join(f"{prefix}:{secrets.token_hex(16).upper()}" for prefix in DEV_ISSUER_MASTER_KEYS)
+
+
 def _dev_imk_spec() -> str:
     return ",".join(f"{prefix}:{key}" for prefix, key in DEV_ISSUER_MASTER_KEYS.items())
 
@@ -247,19 +298,40 @@ def _normalise_db_url(url: str) -> str:
     return url
 
 
-def _load_or_create_secrets(path: Path) -> dict[str, str]:
+def _load_or_create_secrets(path: Path, *, issuer_keys: bool) -> dict[str, str]:
+    """The instance's secrets, created (mode 0600) on first use; with ``issuer_keys``, issuer
+    master keys are added to a file that lacks them (and the log says so)."""
     if path.exists():
         data: dict[str, str] = json.loads(path.read_text())
+    else:
+        data = {
+            "secret_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "vault_keys": generate_vault_key_spec(1),
+        }
+        if issuer_keys:
+            data["issuer_master_keys"] = generate_issuer_master_key_spec()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _load_or_create_secrets(path, issuer_keys=issuer_keys)
+        with os.fdopen(fd, "w") as fp:
+            json.dump(data, fp)
+        if issuer_keys:
+            log.warning("generated new random issuer master keys in %s (no HCEKIT_ISSUER_MASTER_KEYS)", path)
         return data
-    data = {
-        "secret_key": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "vault_keys": generate_vault_key_spec(1),
-    }
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        existing: dict[str, str] = json.loads(path.read_text())
-        return existing
-    with os.fdopen(fd, "w") as fp:
-        json.dump(data, fp)
+    if issuer_keys and "issuer_master_keys" not in data:
+        data = {**data, "issuer_master_keys": generate_issuer_master_key_spec()}
+        _replace_secrets(path, data)
+        log.warning("generated new random issuer master keys in %s (no HCEKIT_ISSUER_MASTER_KEYS)", path)
     return data
+
+
+def _replace_secrets(path: Path, data: Mapping[str, str]) -> None:
+    """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fp:
+        json.dump(dict(data), fp)
+        fp.flush()
+        os.fsync(fp.fileno())
+    os.replace(temporary, path)

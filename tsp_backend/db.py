@@ -1,18 +1,22 @@
 """Engines, sessions and programmatic Alembic migrations.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout and foreign keys on, so
-threads of one process can write without "database is locked" errors; PostgreSQL is reached
+threads of one process can write without "database is locked" errors; its file is created (or
+narrowed to) mode 0600 before SQLite opens it, and SQLite gives its -wal and -shm files the
+same mode; PostgreSQL is reached
 through psycopg 3 (``postgresql+psycopg://``); :func:`driver_execute` runs a statement on the
 session's own psycopg connection, prepared on the server.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -22,6 +26,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the per-dialect settings the service relies on."""
     if url.startswith("sqlite"):
+        _private_sqlite_file(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -37,6 +42,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the SQLite file with mode 0600 (or take group and other access away from it)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = os.stat(database).st_mode & 0o777
+        if mode & 0o077:
+            with contextlib.suppress(PermissionError):
+                os.chmod(database, mode & 0o700)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

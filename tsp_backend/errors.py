@@ -15,6 +15,7 @@ any of them into a problem document. Messages never contain a PAN, a CVV or a ke
     ├── Unauthorized (401)              unauthorized
     │   └── InvalidCredentials          invalid-credentials
     ├── Forbidden (403)                 forbidden
+    │   └── CrossSiteRequest            cross-site-request
     ├── NotFound (404)                  not-found
     ├── Conflict (409)                  conflict
     │   ├── IdempotencyInFlight         idempotency-request-in-flight
@@ -27,8 +28,10 @@ any of them into a problem document. Messages never contain a PAN, a CVV or a ke
     │   ├── ProvisioningDeclined        provisioning-declined
     │   ├── VerificationFailed          verification-code-invalid
     │   └── VerificationExhausted       verification-attempts-exhausted
+    ├── UnsupportedMediaType (415)      unsupported-media-type
     ├── TooManyRequests (429)           rate-limited
-    │   └── KeyLimitReached             key-replenishment-limit
+    │   ├── KeyLimitReached             key-replenishment-limit
+    │   └── HashingBusy                 password-hashing-busy
     └── ServiceUnavailable (503)        service-unavailable
         └── NetworkUnavailable          network-unavailable
 """
@@ -121,6 +124,12 @@ class Forbidden(TSPError):
     status, slug, title = 403, "forbidden", "Forbidden"
 
 
+class CrossSiteRequest(Forbidden):
+    """A state-changing request sent by a page of another site (Fetch Metadata, RFC 6454 Origin)."""
+
+    slug, title = "cross-site-request", "Cross-site request refused"
+
+
 class NotFound(TSPError):
     """No such resource, or not the caller's (the two are indistinguishable on purpose)."""
 
@@ -193,6 +202,12 @@ class VerificationExhausted(Unprocessable):
     slug, title = "verification-attempts-exhausted", "Verification attempts exhausted"
 
 
+class UnsupportedMediaType(TSPError):
+    """A state-changing API request whose body is not ``application/json`` (RFC 9110 §15.5.16)."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class TooManyRequests(TSPError):
     """A rate limit was reached."""
 
@@ -203,6 +218,12 @@ class KeyLimitReached(TooManyRequests):
     """Limited-use key replenishment is bounded per token and day."""
 
     slug, title = "key-replenishment-limit", "Key replenishment limit reached"
+
+
+class HashingBusy(TooManyRequests):
+    """Every password-hashing slot stayed busy for the whole wait; retry shortly (``Retry-After``)."""
+
+    slug, title = "password-hashing-busy", "Password hashing busy"
 
 
 class ServiceUnavailable(TSPError):

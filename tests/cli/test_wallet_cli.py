@@ -334,3 +334,33 @@ def test_sync_reports_a_refusal_as_one_error_line(journey: Journey) -> None:
     assert result.exit_code == 1
     assert "failed" in result.output and "Key replenishment limit" in result.output
     assert journey.wallet.cards == ()
+
+
+def test_cards_list_follows_every_page(journey: Journey) -> None:
+    """The wallet commands read the whole card list, page after page of GET /api/cards."""
+    from cli.wallet import all_cards
+
+    for pan in (GREEN_VISA, "4242424242424242", "5555555555554444"):
+        journey.ok("provision", "--pan", pan, "--expiry", "12/30", "--cvv", "123")
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        first = client.get("/api/cards", limit=2)
+        assert len(first["items"]) == 2 and first["nextCursor"]
+        paged = all_cards(client, page_size=2)
+    listed = journey.json("cards", "list")
+    assert [c["id"] for c in paged] == [c["id"] for c in listed]
+    assert len({c["id"] for c in paged}) == 3
+
+
+def test_keys_revoke(journey: Journey) -> None:
+    """hcekit keys revoke ID ends a terminal key: the next tap with it is refused."""
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        created = client.post("/api/terminals", {"name": "T-revoke"})
+    result = journey.ok("keys", "revoke", str(created["id"]))
+    assert f"key {created['id']}" in result.output and "revoked" in result.output
+    journey.ok("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    tap = journey.run("tap", "--amount", "1.00", "--host", journey.tsp.url, "--api-key", created["apiKey"])
+    assert tap.exit_code == 1 and "401" in tap.output

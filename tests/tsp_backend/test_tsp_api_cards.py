@@ -86,7 +86,7 @@ def test_red_card_is_declined_and_nothing_stored(wallet: Wallet, pan: str) -> No
     assert response.status_code == 422
     assert response.content_type == "application/problem+json"
     assert response.get_json()["type"] == PROBLEMS + "provisioning-declined"
-    assert wallet.get("/api/cards").get_json() == []
+    assert wallet.get("/api/cards").get_json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -139,16 +139,16 @@ def test_suspend_reactivate_delete(wallet: Wallet) -> None:
         "status"
     ] == ("ACTIVE")
     assert wallet.delete(f"/api/cards/{card_id}").get_json()["status"] == "DEACTIVATED"
-    assert wallet.get("/api/cards").get_json() == []
+    assert wallet.get("/api/cards").get_json()["items"] == []
     assert wallet.post(f"/api/cards/{card_id}/reactivate", {}).status_code == 409
 
 
 def test_card_list_cache_follows_changes(wallet: Wallet) -> None:
     """GET /api/cards reflects every change at once (cache dropped after commit)."""
     card_id = wallet.provision().get_json()["card"]["id"]
-    assert wallet.get("/api/cards").get_json()[0]["status"] == "ACTIVE"
+    assert wallet.get("/api/cards").get_json()["items"][0]["status"] == "ACTIVE"
     wallet.post(f"/api/cards/{card_id}/suspend", {"reason": "SUSPECTED_FRAUD"})
-    assert wallet.get("/api/cards").get_json()[0]["status"] == "SUSPENDED"
+    assert wallet.get("/api/cards").get_json()["items"][0]["status"] == "SUSPENDED"
 
 
 def test_default_card_is_unique_per_device(wallet: Wallet) -> None:
@@ -157,7 +157,7 @@ def test_default_card_is_unique_per_device(wallet: Wallet) -> None:
     second = wallet.provision("5555555555554444").get_json()["card"]["id"]
     assert wallet.put(f"/api/cards/{first}/default").get_json()["default"] is True
     assert wallet.put(f"/api/cards/{second}/default").get_json()["default"] is True
-    defaults = {c["id"]: c["default"] for c in wallet.get("/api/cards").get_json()}
+    defaults = {c["id"]: c["default"] for c in wallet.get("/api/cards").get_json()["items"]}
     assert defaults == {first: False, second: True}
     wallet.post(f"/api/cards/{first}/suspend", {"reason": "CUSTOMER_REQUEST"})
     assert wallet.put(f"/api/cards/{first}/default").status_code == 409

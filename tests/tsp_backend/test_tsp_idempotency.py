@@ -37,7 +37,7 @@ def test_replay_returns_first_status_and_body(wallet: Wallet) -> None:
     assert second.status_code == first.status_code == 201
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.get_data() == first.get_data()
-    assert len(wallet.get("/api/cards").get_json()) == 1
+    assert len(wallet.get("/api/cards").get_json()["items"]) == 1
 
 
 def test_refusals_are_replayed_too(wallet: Wallet) -> None:

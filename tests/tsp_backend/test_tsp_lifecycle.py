@@ -144,7 +144,7 @@ class TokenLifecycleMachine(RuleBasedStateMachine):
         """GET /api/cards shows exactly the model's live tokens with their states."""
         if not hasattr(self, "wallet"):
             return
-        listed = {c["id"]: c["status"] for c in self.wallet.get("/api/cards").get_json()}
+        listed = {c["id"]: c["status"] for c in self.wallet.get("/api/cards").get_json()["items"]}
         assert listed == {k: v for k, v in self.model.items() if v != "DEACTIVATED"}
 
     def teardown(self) -> None:

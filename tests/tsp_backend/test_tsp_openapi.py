@@ -19,7 +19,7 @@ jsonschema = pytest.importorskip("jsonschema")
 
 def api_path(rule: str) -> str:
     """A Flask rule in the document's spelling (every path parameter is ``{id}``)."""
-    for converter in ("<int:card_id>", "<int:device_id>", "<string:txn_id>"):
+    for converter in ("<int:card_id>", "<int:device_id>", "<int:key_id>", "<string:txn_id>"):
         rule = rule.replace(converter, "{id}")
     return rule
 
@@ -237,6 +237,8 @@ def test_real_answers_match_the_document(app: Flask, client: FlaskClient, docume
     assert page["nextCursor"] is not None
     check("get", "/api/transactions/{id}", wallet.get(f"/api/transactions/{page['items'][0]['id']}"))
     check("post", "/api/admin/reconcile", wallet.post("/api/admin/reconcile"))
+    revoked = wallet.post("/api/terminals", {"name": "T-2"}).get_json()["id"]
+    check("delete", "/api/terminals/{id}", wallet.delete(f"/api/terminals/{revoked}"))
     check("get", "/healthz", client.get("/healthz"))
 
     check(

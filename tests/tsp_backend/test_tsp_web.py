@@ -69,7 +69,7 @@ class Browser:
 
     def api_cards(self) -> list[dict[str, Any]]:
         """The card list as the JSON API sees it (cookie-authenticated GET)."""
-        cards: list[dict[str, Any]] = self.client.get("/api/cards").get_json()
+        cards: list[dict[str, Any]] = self.client.get("/api/cards").get_json()["items"]
         return cards
 
 
@@ -597,7 +597,7 @@ def test_unexpected_error_is_a_friendly_page(
     """An unexpected failure answers a 500 page and logs only the error type and path."""
     browser = sign_up(app.test_client())
 
-    def broken(*_: Any) -> Any:
+    def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr(app.extensions["hcekit"].cards, "list_cards", broken)

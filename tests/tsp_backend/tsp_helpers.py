@@ -19,8 +19,13 @@ from tsp_backend.config import Config
 
 PASSWORD = "correct horse battery"
 
-FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 8192, "dev_mode": True}
-"""Cheap password hashing for tests (the parameters are configuration)."""
+FAST = {
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 8192,
+    "dev_mode": True,
+    "register_rate_limit": "1000 per minute",
+}
+"""Cheap password hashing and room for many test users per address (both are configuration)."""
 
 _TABLES = (
     "audit_events, idempotency_keys, used_atcs, key_batches, transactions, cards, "

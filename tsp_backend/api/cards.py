@@ -1,10 +1,17 @@
-"""Cards (/api/cards): provisioning, ID&V, device pickup, lifecycle, default card, key replenishment."""
+"""Cards (/api/cards): provisioning, ID&V, device pickup, lifecycle, default card, key replenishment.
+
+``GET /api/cards`` is paginated like ``/api/transactions``: ``?limit=`` (1–100, default 20) and
+``?cursor=`` (the previous page's ``nextCursor``, opaque to clients: base64url of the last card's
+id); the answer is ``{"items": [...], "nextCursor": <string or null>}``, oldest card first.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, g, request
 
 from tsp_backend.api.common import (
     audit_card_change,
@@ -22,16 +29,56 @@ from tsp_backend.api.common import (
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReasonBody, VerifyBody
 from tsp_backend.errors import Forbidden, TSPError, ValidationFailed
 from tsp_backend.services import audit
+from tsp_backend.services.cards import MAX_PAGE
 from tsp_backend.services.provisioning import card_json
 
 bp = Blueprint("cards", __name__)
 
 
+DEFAULT_PAGE = 20
+"""Cards per page when ``limit`` is not given."""
+
+
+def encode_card_cursor(card_id: int) -> str:
+    """The cursor that continues after card ``card_id``.
+
+    >>> decode_card_cursor(encode_card_cursor(42))
+    42
+    """
+    return base64.urlsafe_b64encode(f"card:{card_id}".encode()).decode().rstrip("=")
+
+
+def decode_card_cursor(cursor: str) -> int:
+    """The inverse of :func:`encode_card_cursor` (``ValidationFailed`` when it is not one)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raw = ""
+    kind, _, ident = raw.partition(":")
+    if kind != "card" or not (ident.isascii() and ident.isdigit()) or not 0 < int(ident) < 2**31:
+        raise ValidationFailed("the cursor is not one this service issued", field="cursor")
+    return int(ident)
+
+
+def _limit() -> int:
+    text = request.args.get("limit")
+    if text is None or text == "":
+        return DEFAULT_PAGE
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PAGE:
+        raise ValidationFailed(f"limit is an integer from 1 to {MAX_PAGE}", field="limit")
+    return int(text)
+
+
 @bp.get("/api/cards")
 @login_required
 def list_cards() -> Response:
-    """The user's live tokens (cached)."""
-    return json_response(services().cards.list_cards(db(), current_user().id))
+    """One page of the user's live tokens, oldest first: ``?limit=&cursor=`` (module docstring)."""
+    limit = _limit()
+    cursor = request.args.get("cursor")
+    after = decode_card_cursor(cursor) if cursor else None
+    items, last = services().cards.list_cards(db(), current_user().id, after=after, limit=limit)
+    next_cursor = encode_card_cursor(last) if last is not None else None
+    return json_response({"items": items, "nextCursor": next_cursor})
 
 
 @bp.post("/api/cards")

@@ -26,6 +26,7 @@ from tsp_backend.config import Config
 from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
     CSRFFailed,
+    DeviceLost,
     IdempotencyInFlight,
     IdempotencyKeyMissing,
     InvalidCredentials,
@@ -281,9 +282,9 @@ def log_in(
     """Check the credentials, open a fresh session (bound to ``device_id`` if given) and commit.
 
     ``old_token``, the session the caller came with, is revoked. A refusal — wrong credentials, or
-    a ``device_id`` that is not one of the user's devices — is rolled back, written to the audit
-    log in its own transaction with its reason, and raised. The success row carries ``detail``;
-    every row carries ``via`` when given. Returns the user, the new token and its session.
+    a ``device_id`` that is not one of the user's devices or is marked lost — is rolled back,
+    written to the audit log in its own transaction with its reason, and raised. The success row
+    carries ``detail``; every row carries ``via`` when given. Returns the user, the new token and its session.
     """
     svc = services()
     session = db()
@@ -307,10 +308,15 @@ def log_in(
         raise
     if device_id is not None:
         try:
-            owned_device(session, user.id, device_id)
+            device = owned_device(session, user.id, device_id)
         except NotFound:
             refused(f"user:{user.id}", "unknown_device")
             raise
+        if device.status != "ACTIVE":
+            refused(f"user:{user.id}", "device_lost")
+            raise DeviceLost(
+                f"device {device_id} is marked lost: log in without deviceId, or with another device"
+            )
     if old_token:
         svc.sessions.revoke(old_token)
     token, data = svc.sessions.create(user.id, device_id)

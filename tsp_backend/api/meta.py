@@ -124,7 +124,17 @@ ROUTES: tuple[Route, ...] = (
         None,
         (("200", _OK, _S.DeviceLostResult),),
     ),
-    Route("get", "/api/cards", "List live tokens", None, (("200", _OK, _S.CardOut),), list_of=True),
+    Route(
+        "get",
+        "/api/cards",
+        "List live tokens, oldest first (cursor)",
+        None,
+        (("200", _OK, _S.CardPage),),
+        query=(
+            Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (default 20)"),
+            Query("cursor", {"type": "string"}, "nextCursor of the previous page"),
+        ),
+    ),
     Route(
         "post",
         "/api/cards",
@@ -187,6 +197,13 @@ ROUTES: tuple[Route, ...] = (
         "Create a terminal or merchant API key",
         _S.TerminalBody,
         (("201", "Key created (shown once)", _S.TerminalKeyOut),),
+    ),
+    Route(
+        "delete",
+        "/api/terminals/{id}",
+        "Revoke a terminal or merchant API key (refused at once by every worker)",
+        None,
+        (("200", "Key revoked", _S.TerminalKeyRevoked),),
     ),
     Route(
         "post",

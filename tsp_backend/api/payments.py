@@ -53,12 +53,13 @@ from tsp_backend.services.authorization import (
     currency_numeric,
 )
 from tsp_backend.services.reconcile import Reconciler
-from tsp_backend.services.terminals import authenticate_api_key
+from tsp_backend.services.terminals import authenticate_api_key, is_revoked
 
 bp = Blueprint("payments", __name__)
 
 API_KEY_CACHE_S = 30.0
-"""How long a process remembers a terminal key it authenticated (a revocation takes this long)."""
+"""How long a process remembers a terminal key it authenticated; a revocation is seen at once all
+the same, through the store's revocation marker checked on every use."""
 
 
 class _Body(BaseModel):
@@ -128,25 +129,36 @@ class Payments:
         self.reconciler = Reconciler(
             svc.sessions_factory, svc.networks, deadline_s=svc.config.request_deadline_s
         )
+        self._store = svc.store
         self._keys: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def terminal_key(self, key: str) -> int | None:
-        """The id of the live API key ``key`` (remembered for :data:`API_KEY_CACHE_S`)."""
+        """The id of the live API key ``key`` (remembered for :data:`API_KEY_CACHE_S`).
+
+        Every use checks the store's revocation marker, so a key revoked through any process is
+        refused here at once (:mod:`tsp_backend.services.terminals`).
+        """
         digest = hashlib.sha256(key.encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
             known = self._keys.get(digest)
         if known is not None and known[1] > now:
-            return known[0]
-        row: ApiKey | None = authenticate_api_key(db(), key)
-        if row is None:
+            key_id = known[0]
+        else:
+            row: ApiKey | None = authenticate_api_key(db(), key)
+            if row is None:
+                return None
+            key_id = row.id
+            with self._lock:
+                if len(self._keys) > 10_000:
+                    self._keys.clear()
+                self._keys[digest] = (key_id, now + API_KEY_CACHE_S)
+        if is_revoked(self._store, key_id):
+            with self._lock:
+                self._keys.pop(digest, None)
             return None
-        with self._lock:
-            if len(self._keys) > 10_000:
-                self._keys.clear()
-            self._keys[digest] = (row.id, now + API_KEY_CACHE_S)
-        return row.id
+        return key_id
 
 
 def init_app(app: Flask, svc: Services) -> Payments:

@@ -234,6 +234,17 @@ class TerminalKeyOut(_Out):
     prefix: str
 
 
+class TerminalKeyRevoked(_Out):
+    """DELETE /api/terminals/{id}: the revoked key (never the key itself)."""
+
+    id: int
+    name: str
+    kind: Literal["terminal", "merchant"]
+    prefix: str
+    created_at: str
+    revoked_at: str | None
+
+
 class AuthorizationOut(_Out):
     """POST /api/authorize: the decision (declines are 200 with an ISO 8583 response code)."""
 
@@ -290,6 +301,13 @@ class TransactionOut(_Out):
     atc: int | None
     created_at: str = Field(json_schema_extra={"format": "date-time"})
     reason: str | None
+
+
+class CardPage(_Out):
+    """GET /api/cards: oldest first; ``nextCursor`` continues."""
+
+    items: list[CardOut]
+    next_cursor: str | None
 
 
 class TransactionPage(_Out):

@@ -21,6 +21,9 @@ from tsp_backend.services.lifecycle import CUSTOMER_REASONS, TokenEvent, TokenSt
 from tsp_backend.services.provisioning import Provisioner, card_json
 from tsp_backend.services.sessions import SessionManager
 
+MAX_PAGE = 100
+"""The largest page of :meth:`CardService.list_cards`."""
+
 
 class CardService:
     """The wallet's view of its tokens."""
@@ -31,20 +34,41 @@ class CardService:
         self.store = provisioner.store
         self.cache_ttl_s = cache_ttl_s
 
-    def list_cards(self, session: Session, user_id: int) -> list[dict[str, Any]]:
-        """The user's tokens that are not deactivated (read through the card-list cache)."""
-        cached = self.store.get(card_list_key(user_id))
-        if cached is not None:
-            cards: list[dict[str, Any]] = json.loads(cached)
-            return cards
-        rows = session.scalars(
+    def list_cards(
+        self, session: Session, user_id: int, *, after: int | None = None, limit: int = MAX_PAGE
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the user's tokens that are not deactivated, oldest first.
+
+        ``after`` is the id of the last card of the previous page (``None``: the first page);
+        returns the page and the ``after`` of the next page (``None``: this was the last). The
+        first :data:`MAX_PAGE` + 1 cards are read through the card-list cache; later pages come
+        from the primary key index.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        if after is None:
+            cached = self.store.get(card_list_key(user_id))
+            if cached is not None:
+                head: list[dict[str, Any]] = json.loads(cached)
+            else:
+                head = self._rows(session, user_id, None, MAX_PAGE + 1)
+                self.store.set(card_list_key(user_id), json.dumps(head).encode(), self.cache_ttl_s)
+            rows = head[: limit + 1]
+        else:
+            rows = self._rows(session, user_id, after, limit + 1)
+        page = rows[:limit]
+        return page, (int(page[-1]["id"]) if len(rows) > limit else None)
+
+    @staticmethod
+    def _rows(session: Session, user_id: int, after: int | None, count: int) -> list[dict[str, Any]]:
+        query = (
             select(Card)
             .where(Card.user_id == user_id, Card.status != TokenState.DEACTIVATED.value)
             .order_by(Card.id)
+            .limit(count)
         )
-        cards = [card_json(card) for card in rows]
-        self.store.set(card_list_key(user_id), json.dumps(cards).encode(), self.cache_ttl_s)
-        return cards
+        if after is not None:
+            query = query.where(Card.id > after)
+        return [card_json(card) for card in session.scalars(query)]
 
     def _customer_change(
         self, session: Session, user_id: int, card_id: int, event: TokenEvent, reason: str

@@ -2,7 +2,7 @@
 
 After the token service has checked a cryptogram it asks the funding card's issuer for a
 decision (ISO 8583 0100 authorization request / 0110 response). The simulated issuer keeps,
-per account (the funding PAN, known only by its SHA-256), the amount already authorised and
+per account (the funding PAN, known only by a keyed hash), the amount already authorised and
 the number of recent requests, and decides in this order:
 
 =====  ==========================================  ===========================================
@@ -38,11 +38,19 @@ PAN               network     behaviour
 State lives in a :class:`Ledger`: in process (:class:`MemoryLedger`) or in Redis
 (:class:`RedisLedger`, one Lua script per decision, so several service processes and the
 HTTP simulator agree).
+
+The ledger names an account by HMAC-SHA256 of its PAN under a secret key
+(:func:`account_key`), never by a plain hash: a PAN has too little entropy (BIN and last four
+digits are often known, leaving about 10^6 candidates once the Luhn digit is checked), so an
+unkeyed digest found in Redis gives the PAN back in seconds. Processes that share one Redis
+ledger must share the key (the service derives it from its secret key); a simulator without
+one draws a random key, which suits a ledger that lives only in its own process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -134,9 +142,12 @@ REASONS: dict[str, str] = {
 """A reason phrase per issuer response code."""
 
 
-def account_key(pan: str) -> str:
-    """The ledger's name of an account: SHA-256 of the PAN (the ledger never holds a PAN)."""
-    return hashlib.sha256(pan.encode()).hexdigest()[:32]
+def account_key(pan: str, secret: bytes) -> str:
+    """The ledger's name of an account: HMAC-SHA256 of the PAN under ``secret`` (RFC 2104), 128 bits.
+
+    The ledger never holds a PAN, nor anything from which one can be found without ``secret``.
+    """
+    return hmac.new(secret, pan.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_auth_code() -> str:
@@ -308,15 +319,25 @@ class IssuerSimulator:
     """The issuers of every simulated network: rules per account, state in a :class:`Ledger`."""
 
     def __init__(
-        self, ledger: Ledger | None = None, accounts: dict[str, IssuerAccount] | None = None
+        self,
+        ledger: Ledger | None = None,
+        accounts: dict[str, IssuerAccount] | None = None,
+        *,
+        account_secret: bytes | None = None,
     ) -> None:
         self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self.accounts = dict(TEST_ACCOUNTS if accounts is None else accounts)
+        self._account_secret = account_secret if account_secret is not None else secrets.token_bytes(32)
 
     @classmethod
-    def for_redis(cls, redis_client: Any | None) -> IssuerSimulator:
-        """A simulator on Redis when a client is given, else in process."""
-        return cls(RedisLedger(redis_client) if redis_client is not None else MemoryLedger())
+    def for_redis(cls, redis_client: Any | None, account_secret: bytes | None = None) -> IssuerSimulator:
+        """A simulator on Redis when a client is given, else in process (module docstring on the key)."""
+        ledger: Ledger = RedisLedger(redis_client) if redis_client is not None else MemoryLedger()
+        return cls(ledger, account_secret=account_secret)
+
+    def account(self, pan: str) -> str:
+        """The ledger's name of the account of ``pan`` (:func:`account_key` under this simulator's key)."""
+        return account_key(pan, self._account_secret)
 
     def rules(self, pan: str) -> IssuerAccount:
         """The account's rules (the module table, else :data:`DEFAULT_ACCOUNT`)."""
@@ -326,7 +347,7 @@ class IssuerSimulator:
         """Decide once per reference (module table); a repeated reference gets the first decision."""
         recorded = self.ledger.decide(
             request.reference,
-            account_key(request.pan),
+            self.account(request.pan),
             request.amount,
             self.rules(request.pan),
             new_auth_code(),

@@ -214,7 +214,7 @@ class NetworkClients:
     (default: from the environment, see the module docstring); the other networks use in-process
     :class:`~tsp_backend.services.netsim.SwitchSimulator` objects in front of ``issuer``
     (default: an :class:`~tsp_backend.services.issuers.IssuerSimulator` in Redis when
-    ``redis_client`` is given, else in process).
+    ``redis_client`` is given, else in process, naming accounts under ``issuer_account_secret``).
     """
 
     def __init__(
@@ -228,12 +228,15 @@ class NetworkClients:
         network_urls: Mapping[str, str] | None = None,
         auth_timeout_s: float | None = None,
         issuer: IssuerSimulator | None = None,
+        issuer_account_secret: bytes | None = None,
     ) -> None:
         self.simulators = {
             name: TokenServiceSimulator(profile, latency_s=latency_s, error_rate=error_rate)
             for name, profile in NETWORKS.items()
         }
-        self.issuer = issuer if issuer is not None else IssuerSimulator.for_redis(redis_client)
+        self.issuer = (
+            issuer if issuer is not None else IssuerSimulator.for_redis(redis_client, issuer_account_secret)
+        )
         urls = network_urls_from_env() if network_urls is None else dict(network_urls)
         self.auth_timeout_s = auth_timeout_from_env() if auth_timeout_s is None else auth_timeout_s
         self.switch_simulators: dict[str, SwitchSimulator] = {}

@@ -2,6 +2,13 @@
 
 A key with 256 bits of entropy needs no slow hash (OWASP ASVS 4.0 §2.9); look-up is by
 digest and the comparison is constant-time.
+
+Revocation is immediate in every process. Each process may remember a key it authenticated
+(:class:`tsp_backend.api.payments.Payments` does, to spare the database a look-up per tap), so
+:func:`revoke_api_key` also writes a revocation marker into the shared store (Redis when
+configured) before the row's ``revoked_at`` commits, and every use of a remembered key checks
+that marker first (:func:`is_revoked`): one store read instead of a database query. The marker
+outlives any remembered entry; after it expires the row's ``revoked_at`` is what refuses the key.
 """
 
 from __future__ import annotations
@@ -13,9 +20,24 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tsp_backend.models import ApiKey
+from tsp_backend.errors import NotFound
+from tsp_backend.models import ApiKey, utcnow
+from tsp_backend.stores import Store
 
 KEY_PREFIX = "hk_"
+
+REVOCATION_MARKER_TTL_S = 7 * 24 * 3600
+"""How long the store keeps a revocation marker (far longer than any process remembers a key)."""
+
+
+def revocation_marker(key_id: int) -> str:
+    """The store key that marks API key ``key_id`` revoked."""
+    return f"apikey_revoked:{key_id}"
+
+
+def is_revoked(store: Store, key_id: int) -> bool:
+    """Whether the shared store marks API key ``key_id`` revoked."""
+    return store.get(revocation_marker(key_id)) is not None
 
 
 def _digest(key: str) -> str:
@@ -41,4 +63,19 @@ def authenticate_api_key(session: Session, key: str) -> ApiKey | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
         return None
+    return row
+
+
+def revoke_api_key(session: Session, store: Store, key_id: int, *, user_id: int, admin: bool) -> ApiKey:
+    """Revoke a key (the caller commits): the store's marker at once, ``revoked_at`` on the row.
+
+    Administrators revoke any key, other users the keys they created; any other key is
+    ``NotFound`` (nobody learns which ids exist). Revoking a revoked key changes nothing.
+    """
+    row = session.get(ApiKey, key_id, with_for_update=True)
+    if row is None or not (admin or row.created_by == user_id):
+        raise NotFound(f"no API key {key_id}")
+    store.set(revocation_marker(row.id), b"1", REVOCATION_MARKER_TTL_S)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
     return row

@@ -95,6 +95,9 @@ NETWORK_NAMES = {
 
 _ADD_CARD_ROUTE = "POST /wallet/cards/add"
 
+CARDS_PER_PAGE = 24
+"""Cards on one page of the card list (``?after=<last id>`` shows the next)."""
+
 
 def _csrf_token() -> str:
     auth = g.get("auth")
@@ -298,8 +301,11 @@ def _device_names(session_db: Session, user_id: int) -> dict[int, str]:
 def cards() -> Response:
     """The user's cards: network, last four digits of token and funding card, state, default."""
     user = current_user()
-    items = services().cards.list_cards(db(), user.id)
-    return _render("cards.html", cards=items, devices=_device_names(db(), user.id))
+    after = request.args.get("after", type=int)
+    items, more = services().cards.list_cards(
+        db(), user.id, after=after if after is not None and 0 <= after < 2**31 else None, limit=CARDS_PER_PAGE
+    )
+    return _render("cards.html", cards=items, devices=_device_names(db(), user.id), more=more)
 
 
 def _add_form(status: int = 200, error: str | None = None, fields: dict[str, str] | None = None) -> Response:

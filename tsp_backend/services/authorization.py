@@ -89,15 +89,17 @@ asks the issuer what it recorded and reverses an approval the terminal never lea
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from apdu.errors import DecodeError
@@ -336,6 +338,8 @@ def stored_answer(route: str, result: AuthorizationResult) -> str:
     return json.dumps(ANSWER_FORMATS.get(route, AuthorizationResult.to_json)(result))
 
 
+_WAITING = "waiting for the issuer's answer"
+
 NO_MATCH = "the cryptogram does not verify"
 """The one reason given for a token PAN nobody issued and for a cryptogram that does not verify."""
 
@@ -466,6 +470,13 @@ class AuthorizationService:
         except _Decline as refusal:
             decline = refusal
         session.rollback()
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if decline is None and postgres:
+            fast = self._intent_pg(session, ctx, idempotency, actor, origin)
+            if isinstance(fast, Answer):
+                return fast
+            if fast is not None:
+                return self._ask_and_settle(session, fast[0], fast[1], ctx, fast[2], actor, origin, route)
 
         claim = self.idempotency.claim(
             session, idempotency.scope, idempotency.route, idempotency.key, idempotency.fingerprint
@@ -474,8 +485,14 @@ class AuthorizationService:
             session.rollback()
             return Answer(claim.status, claim.body, replayed=True)
         if claim.transaction_id is not None:
+            txn = payment_rows.load(session, claim.transaction_id)
             session.commit()
-            return self._ask_and_settle(session, claim, claim.transaction_id, ctx, None, actor, origin, route)
+            if txn is not None:
+                if txn.status == "pending":
+                    return self._ask_and_settle(
+                        session, claim, payment_rows.Pending.of(txn), ctx, None, actor, origin, route
+                    )
+                return self._answer_from_row(session, claim, txn, ctx, route)
 
         entry: VaultEntry | None = None
         if decline is None:
@@ -484,27 +501,119 @@ class AuthorizationService:
             except _Decline as refusal:
                 decline = refusal
         if decline is not None:
-            result = self._write_final(session, ctx, decline, actor, origin)
-            body = stored_answer(route, result)
-            self.idempotency.complete(session, claim, 200, body)
-            session.commit()
-            return Answer(200, body, result=result)
+            return self._refuse(session, claim, ctx, decline, actor, origin, route)
 
         token = ctx.token
         assert token is not None and ctx.atc is not None
-        transaction_id = payment_rows.insert_transaction(
-            session,
-            self._row(
-                ctx,
-                status="pending",
-                code="",
-                reason="waiting for the issuer's answer",
-                reference=issuer_reference(token.token_ref, ctx.atc),
-            ),
+        row = self._row(
+            ctx,
+            status="pending",
+            code="",
+            reason=_WAITING,
+            reference=issuer_reference(token.token_ref, ctx.atc),
         )
+        transaction_id = payment_rows.insert_transaction(session, row)
         self.idempotency.attach(session, claim, transaction_id)
         session.commit()
-        return self._ask_and_settle(session, claim, transaction_id, ctx, entry, actor, origin, route)
+        pending = payment_rows.Pending(
+            transaction_id,
+            row["public_id"],
+            row["card_id"],
+            row["network"],
+            row["channel"],
+            row["amount"],
+            row["currency"],
+            row["merchant_id"],
+            row["mcc"],
+            row["issuer_ref"],
+        )
+        return self._ask_and_settle(session, claim, pending, ctx, entry, actor, origin, route)
+
+    def _intent_pg(
+        self,
+        session: Session,
+        ctx: _Context,
+        idempotency: IdempotentRequest,
+        actor: str,
+        origin: str | None,
+    ) -> tuple[Claim, payment_rows.Pending, VaultEntry | None] | Answer | None:
+        """The intent in one statement (:func:`~tsp_backend.services.payment_rows.intent_pg`).
+
+        The claim, the pending row and the vault entry; an :class:`Answer` when the spend was
+        refused (written here); ``None`` when the key was not new (the general path decides).
+        """
+        token = ctx.token
+        assert token is not None and ctx.atc is not None and ctx.luk_index is not None
+        now = self.idempotency.clock()
+        row = self._row(
+            ctx,
+            status="pending",
+            code="",
+            reason=_WAITING,
+            reference=issuer_reference(token.token_ref, ctx.atc),
+        )
+        params = {
+            **row,
+            "scope": idempotency.scope,
+            "route": idempotency.route,
+            "key": idempotency.key,
+            "lock": self.idempotency.lock_name(idempotency.scope, idempotency.route, idempotency.key),
+            "request_hash": idempotency.fingerprint,
+            "now": now,
+            "expires_at": now + dt.timedelta(seconds=self.idempotency.ttl_s),
+            "lookback": ATC_LOOKBACK,
+            "lookahead": ATC_LOOKAHEAD,
+            "max_uses": ctx.max_uses,
+            "vault_id": token.vault_id,
+        }
+        with _autocommit(session) as connection:
+            intent = payment_rows.intent_pg(connection, params)
+        if not intent.locked:
+            raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+        if intent.claim_id is None:
+            return None
+        claim = Claim(intent.claim_id, now, intent.transaction_id)
+        if not intent.inserted:
+            try:
+                self._refusal_of(intent.spent, ctx)
+                decline = _Decline("14", "the token has no funding card")
+            except _Decline as refusal:
+                decline = refusal
+            return self._refuse(
+                session, claim, ctx, decline, actor, origin, idempotency.route, row_id=intent.transaction_id
+            )
+        pending = payment_rows.Pending(
+            intent.transaction_id,
+            row["public_id"],
+            row["card_id"],
+            row["network"],
+            row["channel"],
+            row["amount"],
+            row["currency"],
+            row["merchant_id"],
+            row["mcc"],
+            row["issuer_ref"],
+        )
+        return claim, pending, intent.spent.entry
+
+    def _refuse(
+        self,
+        session: Session,
+        claim: Claim,
+        ctx: _Context,
+        decline: _Decline,
+        actor: str,
+        origin: str | None,
+        route: str,
+        *,
+        row_id: int | None = None,
+    ) -> Answer:
+        """Write a refusal's row and audit row, store the answer under the claim, commit."""
+        result = self._write_final(session, ctx, decline, actor, origin, row_id=row_id)
+        body = stored_answer(route, result)
+        self.idempotency.complete(session, claim, 200, body)
+        session.commit()
+        return Answer(200, body, result=result)
 
     # ------------------------------------------------------------------ 1. the check
 
@@ -605,6 +714,15 @@ class AuthorizationService:
             lookback=ATC_LOOKBACK,
             lookahead=ATC_LOOKAHEAD,
         )
+        self._refusal_of(spent, ctx)
+        if spent.entry is None:
+            raise _Decline("14", "the token has no funding card")
+        return spent.entry
+
+    @staticmethod
+    def _refusal_of(spent: payment_rows.Spent, ctx: _Context) -> None:
+        """Raise the refusal of a spend that did not go through (ATC window, replay, key uses)."""
+        atc = ctx.atc or 0
         if not spent.inserted:
             if spent.replayed or spent.top is None:
                 raise _Decline("59", "the cryptogram's ATC was used before (replay)")
@@ -615,9 +733,6 @@ class AuthorizationService:
             raise _Decline("59", "the cryptogram's ATC was used before (replay)")
         if spent.uses is None:
             raise _Decline("65", "the limited-use key has made all its cryptograms; replenish")
-        if spent.entry is None:
-            raise _Decline("14", "the token has no funding card")
-        return spent.entry
 
     @staticmethod
     def _row(
@@ -650,10 +765,19 @@ class AuthorizationService:
         }
 
     def _write_final(
-        self, session: Session, ctx: _Context, decline: _Decline, actor: str, origin: str | None
+        self,
+        session: Session,
+        ctx: _Context,
+        decline: _Decline,
+        actor: str,
+        origin: str | None,
+        *,
+        row_id: int | None = None,
     ) -> AuthorizationResult:
-        """A refusal's row and audit row (in the claim's transaction)."""
+        """A refusal's row and audit row (in the claim's transaction), with ``row_id`` if allocated."""
         row = self._row(ctx, status="declined", code=decline.code, reason=decline.reason, reference=None)
+        if row_id is not None:
+            row["id"] = row_id
         payment_rows.insert_transaction(session, row)
         payment_rows.insert_audit(
             session,
@@ -684,44 +808,86 @@ class AuthorizationService:
         self,
         session: Session,
         claim: Claim,
-        transaction_id: int,
+        pending: payment_rows.Pending,
         ctx: _Context,
         entry: VaultEntry | None,
         actor: str,
         origin: str | None,
         route: str,
     ) -> Answer:
-        """Ask the issuer for a ``pending`` row and record its decision; answer from the row."""
-        txn = payment_rows.load(session, transaction_id)
-        if txn is None:
-            raise RuntimeError(f"transaction {transaction_id} of an idempotency claim is missing")
-        if txn.status == "pending":
-            if entry is None:
-                entry = self._vault_entry(session, txn)
+        """Ask the issuer for a ``pending`` row and record its decision; the answer.
+
+        When someone else settled the row first (a retry, the reconciliation), the answer is
+        what the row says.
+        """
+        if entry is None:
+            entry = self._vault_entry(session, pending.card_id)
             session.rollback()
-            status, code, reason, auth_code = self._ask(txn, entry)
-            if payment_rows.settle(
-                session, transaction_id, status=status, code=code, reason=reason, auth_code=auth_code
-            ):
-                payment_rows.insert_audit(
-                    session,
-                    payment_rows.audit_event(
-                        actor=actor,
-                        public_id=txn.public_id,
-                        code=code,
-                        status=status,
-                        origin=origin,
-                        detail={"card": txn.card_id, "channel": txn.channel, "network": txn.network},
-                    ),
-                )
-            txn = payment_rows.load(session, transaction_id)
-            assert txn is not None
-        verified = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == txn.card_id
-        arpc = ctx.arpc_of(txn.response_code) if verified and ctx.arpc_of and txn.response_code else None
-        result = result_of(txn, arpc)
+        status, code, reason, auth_code = self._ask(pending, entry)
+        own = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == pending.card_id
+        arpc = ctx.arpc_of(code) if own and ctx.arpc_of is not None else None
+        result = AuthorizationResult(
+            approved=status == "approved",
+            response_code=code,
+            reason=reason,
+            transaction_id=pending.public_id,
+            status=status,
+            network=pending.network,
+            auth_code=auth_code,
+            arpc=arpc,
+            card_id=pending.card_id,
+        )
         body = stored_answer(route, result)
+        event = payment_rows.audit_event(
+            actor=actor,
+            public_id=pending.public_id,
+            code=code,
+            status=status,
+            origin=origin,
+            detail={"card": pending.card_id, "channel": pending.channel, "network": pending.network},
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            now = utcnow()
+            params = {
+                **event,
+                "transaction_id": pending.id,
+                "status": status,
+                "approved": status == "approved",
+                "code": code,
+                "reason": reason[:120],
+                "auth_code": auth_code,
+                "settled_at": None if status == "in_doubt" else now,
+                "answer": body,
+                "claim_id": claim.id,
+                "claim_locked_at": claim.locked_at,
+            }
+            with _autocommit(session) as connection:
+                settled, _stored = payment_rows.settle_pg(connection, params)
+            if settled:
+                return Answer(200, body, result=result)
+        elif payment_rows.settle(
+            session, pending.id, status=status, code=code, reason=reason, auth_code=auth_code
+        ):
+            payment_rows.insert_audit(session, event)
+            return self._store_answer(session, claim, Answer(200, body, result=result))
+        session.rollback()
+        txn = payment_rows.load(session, pending.id)
+        assert txn is not None
+        return self._answer_from_row(session, claim, txn, ctx, route)
+
+    def _answer_from_row(
+        self, session: Session, claim: Claim, txn: Transaction, ctx: _Context, route: str
+    ) -> Answer:
+        """The answer a settled row stands for, stored under the claim."""
+        own = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == txn.card_id
+        arpc = ctx.arpc_of(txn.response_code) if own and ctx.arpc_of and txn.response_code else None
+        result = result_of(txn, arpc)
+        return self._store_answer(session, claim, Answer(200, stored_answer(route, result), result=result))
+
+    def _store_answer(self, session: Session, claim: Claim, answer: Answer) -> Answer:
+        """Store ``answer`` under the claim and commit; the answer someone else stored, if they did."""
         try:
-            self.idempotency.complete(session, claim, 200, body)
+            self.idempotency.complete(session, claim, answer.status, answer.body)
         except IdempotencyInFlight:
             session.rollback()
             stored = self.idempotency.answer_of(session, claim)
@@ -730,13 +896,14 @@ class AuthorizationService:
                 raise
             return Answer(stored.status, stored.body)
         session.commit()
-        return Answer(200, body, result=result)
+        return answer
 
-    def _vault_entry(self, session: Session, txn: Transaction) -> VaultEntry | None:
-        vault_id = session.scalar(select(Card.vault_id).where(Card.id == txn.card_id))
+    @staticmethod
+    def _vault_entry(session: Session, card_id: int | None) -> VaultEntry | None:
+        vault_id = session.scalar(select(Card.vault_id).where(Card.id == card_id))
         return None if vault_id is None else session.get(VaultEntry, vault_id)
 
-    def _ask(self, txn: Transaction, entry: VaultEntry | None) -> tuple[str, str, str, str | None]:
+    def _ask(self, txn: payment_rows.Pending, entry: VaultEntry | None) -> tuple[str, str, str, str | None]:
         """The issuer's decision on ``txn``: (status, response code, reason, auth code)."""
         if entry is None or txn.network is None or txn.issuer_ref is None:
             return "declined", "14", "the token has no funding card", None
@@ -757,6 +924,15 @@ class AuthorizationService:
             return "declined", "91", reason, None
         status = "approved" if decision.approved else "declined"
         return status, decision.code, decision.reason, decision.auth_code
+
+
+@contextmanager
+def _autocommit(session: Session) -> Iterator[Any]:
+    """A psycopg connection of ``session``'s engine in autocommit mode: one statement, one commit."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection.connection.driver_connection
 
 
 def result_of(txn: Transaction, arpc: bytes | None = None) -> AuthorizationResult:

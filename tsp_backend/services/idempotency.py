@@ -146,7 +146,7 @@ class IdempotencyService:
             "scope": scope,
             "route": route,
             "key": key,
-            "lock": f"{scope}\x1f{route}\x1f{key}",
+            "lock": self.lock_name(scope, route, key),
             "request_hash": request_hash,
             "now": now,
             "expires_at": now + dt.timedelta(seconds=self.ttl_s),
@@ -165,6 +165,11 @@ class IdempotencyService:
             if outcome is not None:
                 return outcome
         raise IdempotencyInFlight(_IN_FLIGHT)
+
+    @staticmethod
+    def lock_name(scope: str, route: str, key: str) -> str:
+        """The text whose hash names the key's advisory lock (PostgreSQL)."""
+        return f"{scope}\x1f{route}\x1f{key}"
 
     @staticmethod
     def attach(session: Session, claim: Claim, transaction_id: int) -> None:

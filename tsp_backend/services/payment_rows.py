@@ -10,6 +10,12 @@ of an authorization is here, each a statement of its own, on SQLite and PostgreS
   the reconciliation may have settled it first: exactly one writer wins);
 * :func:`load` — a row as the answer it stands for.
 
+On PostgreSQL the two writes of an approval are one statement each, on a connection in
+autocommit mode — one round trip and one commit apiece: :func:`intent_pg` (claim the key, spend
+the ATC and the key use, insert the ``pending`` row, read the vault entry) and
+:func:`settle_pg` (the decision, its audit row and the stored answer). Every other path — a
+refusal, a replayed key, a retry — takes the general statements above in one transaction.
+
 The transaction's status is one of :data:`STATUSES`; ``pending`` and ``in_doubt`` are the two
 that the reconciliation settles.
 """
@@ -206,3 +212,140 @@ def audit_event(
 def older_than(seconds: float) -> dt.datetime:
     """The moment ``seconds`` ago."""
     return utcnow() - dt.timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What asking the issuer and settling need of a ``pending`` row."""
+
+    id: int
+    public_id: str
+    card_id: int | None
+    network: str | None
+    channel: str
+    amount: int
+    currency: str
+    merchant_id: str | None
+    mcc: str | None
+    issuer_ref: str | None
+
+    @classmethod
+    def of(cls, txn: Transaction) -> Pending:
+        """The pending part of a loaded row."""
+        return cls(
+            txn.id,
+            txn.public_id,
+            txn.card_id,
+            txn.network,
+            txn.channel,
+            txn.amount,
+            txn.currency,
+            txn.merchant_id,
+            txn.mcc,
+            txn.issuer_ref,
+        )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What :func:`intent_pg` did: whether it claimed the key, spent the ATC, wrote the row."""
+
+    locked: bool
+    claim_id: int | None
+    transaction_id: int
+    """The row's id, allocated before the insert; a refusal's row takes it too."""
+    inserted: bool
+    spent: Spent
+
+
+_INTENT_PG = """
+    WITH ids AS (SELECT nextval(pg_get_serial_sequence('transactions', 'id')) AS txn),
+    lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended(%(lock)s, 0)) AS got),
+    claim AS (
+        INSERT INTO idempotency_keys
+            (scope, route, key, request_hash, state, created_at, locked_at, expires_at, transaction_id)
+        SELECT %(scope)s, %(route)s, %(key)s, %(request_hash)s, 'IN_FLIGHT', %(now)s, %(now)s,
+               %(expires_at)s, ids.txn
+        FROM lock, ids WHERE lock.got
+        ON CONFLICT (scope, route, key) DO NOTHING
+        RETURNING id
+    ), w AS (
+        SELECT max(atc) AS top, count(*) FILTER (WHERE atc = %(atc)s) AS same
+        FROM used_atcs WHERE card_id = %(card_id)s
+    ), a AS (
+        INSERT INTO used_atcs (card_id, atc, used_at)
+        SELECT %(card_id)s, %(atc)s, %(now)s FROM w
+        WHERE EXISTS (SELECT 1 FROM claim) AND w.same = 0
+          AND (w.top IS NULL OR %(atc)s >= w.top - %(lookback)s)
+          AND %(atc)s <= coalesce(w.top, 0) + %(lookahead)s
+        ON CONFLICT (card_id, atc) DO NOTHING
+        RETURNING id
+    ), l AS (
+        INSERT INTO luk_uses (card_id, luk_index, uses)
+        SELECT %(card_id)s, %(luk_index)s, 1 FROM a
+        ON CONFLICT (card_id, luk_index) DO UPDATE SET uses = luk_uses.uses + 1
+        WHERE luk_uses.uses < %(max_uses)s
+        RETURNING uses
+    ), t AS (
+        INSERT INTO transactions (
+            id, public_id, card_id, amount, currency, merchant_id, merchant_name, mcc, terminal_id,
+            channel, network, atc, approved, response_code, auth_code, reason, status, luk_index,
+            issuer_ref, api_key_id, created_at, settled_at
+        )
+        SELECT ids.txn, %(public_id)s, %(card_id)s, %(amount)s, %(currency)s, %(merchant_id)s,
+               %(merchant_name)s, %(mcc)s, %(terminal_id)s, %(channel)s, %(network)s, %(atc)s,
+               false, '', NULL, %(reason)s, 'pending', %(luk_index)s, %(issuer_ref)s,
+               %(api_key_id)s, %(now)s, NULL
+        FROM ids WHERE EXISTS (SELECT 1 FROM l)
+        RETURNING id
+    )
+    SELECT lock.got, (SELECT id FROM claim), (SELECT txn FROM ids), (SELECT id FROM t),
+           w.top, w.same, (SELECT id FROM a), (SELECT uses FROM l),
+           v.id, v.fingerprint, v.key_version, v.nonce, v.ciphertext
+    FROM lock CROSS JOIN w LEFT JOIN vault_entries v ON v.id = %(vault_id)s
+    """
+"""The intent of an authorization in one statement (PostgreSQL): the key claimed (with the
+advisory lock of :mod:`tsp_backend.services.idempotency`) and linked to the row's pre-allocated
+id; the ATC and key use spent only if the claim was won; the ``pending`` row only if both were
+spent. A conflicting key spends nothing: the caller then takes the general path."""
+
+
+def intent_pg(connection: Any, params: dict[str, Any]) -> Intent:
+    """Run :data:`_INTENT_PG` on a psycopg connection in autocommit mode."""
+    row = connection.execute(_INTENT_PG, params, prepare=True).fetchone()
+    entry = None
+    if row[8] is not None:
+        entry = VaultEntry(
+            id=row[8], fingerprint=row[9], key_version=row[10], nonce=row[11], ciphertext=row[12]
+        )
+    spent = Spent(row[4], bool(row[5]), row[6] is not None, row[7], entry)
+    return Intent(bool(row[0]), row[1], int(row[2]), row[3] is not None, spent)
+
+
+_SETTLE_PG = """
+    WITH s AS (
+        UPDATE transactions
+        SET status = %(status)s, approved = %(approved)s, response_code = %(code)s,
+            reason = %(reason)s, auth_code = %(auth_code)s, settled_at = %(settled_at)s
+        WHERE id = %(transaction_id)s AND status = 'pending'
+        RETURNING id
+    ), a AS (
+        INSERT INTO audit_events (at, actor, action, target, outcome, origin, detail)
+        SELECT %(at)s, %(actor)s, %(action)s, %(target)s, %(outcome)s, %(origin)s, %(detail)s FROM s
+    ), c AS (
+        UPDATE idempotency_keys
+        SET state = 'DONE', response_status = 200, response_body = %(answer)s
+        WHERE id = %(claim_id)s AND state = 'IN_FLIGHT' AND locked_at = %(claim_locked_at)s
+          AND EXISTS (SELECT 1 FROM s)
+        RETURNING id
+    )
+    SELECT (SELECT id FROM s), (SELECT id FROM c)
+    """
+"""The decision on a ``pending`` row, its audit row and the stored answer in one statement
+(PostgreSQL); nothing if the row was settled by someone else first."""
+
+
+def settle_pg(connection: Any, params: dict[str, Any]) -> tuple[bool, bool]:
+    """Run :data:`_SETTLE_PG` in autocommit mode: (this call settled the row, and stored the answer)."""
+    row = connection.execute(_SETTLE_PG, params, prepare=True).fetchone()
+    return row[0] is not None, row[1] is not None

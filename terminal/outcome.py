@@ -24,6 +24,7 @@ from apdu import tags as emv_tags
 from apdu.pan import mask_pan
 from apdu.tlv import TLV, encode
 from terminal.config import Merchant, currency
+from terminal.oda import OdaResult
 
 
 class Outcome(str, Enum):
@@ -136,6 +137,7 @@ class KernelOutcome:
     data: Mapping[int, bytes] = field(default_factory=dict)
     authorization_data: bytes = b""
     host: HostAnswer | None = None
+    oda: OdaResult | None = None
 
     @property
     def pan_masked(self) -> str | None:
@@ -178,6 +180,7 @@ class KernelOutcome:
                 "tags": self.decoded_authorization(masked=masked),
             },
             "host": self.host.to_json() if self.host else None,
+            "oda": self.oda.to_json() if self.oda else None,
         }
 
 

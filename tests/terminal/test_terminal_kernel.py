@@ -259,7 +259,7 @@ def test_visa_path_without_cryptogram_ends() -> None:
 
 def test_forced_kernel_overrides_the_kernel_id() -> None:
     """--kernel mastercard on a Visa AID takes the M/Chip path (GENERATE AC from CDOL1)."""
-    gpo = ok(t(0x77, [t(0x82, "1980"), t(0x94, "18010100")]))
+    gpo = ok(t(0x77, [t(0x82, "1880"), t(0x94, "18010100")]))
     record = ok(t(0x70, [t(0x8C, "9F02069F3704"), t(0x5A, "4761739001010010")]))
     script = [*visa_card(gpo=gpo)[:3], ("00B2011C", record), ("80AE8000", mc_gen_ac())]
     _, result = tap(script, kernel="mastercard")

@@ -41,6 +41,7 @@ from cryptogram.errors import InvalidInput, OdaError
 from cryptogram.rsa import RsaPrivateKey, RsaPublicKey
 
 __all__ = [
+    "CardCertificates",
     "CdaData",
     "DynamicData",
     "IccCertificate",
@@ -48,6 +49,7 @@ __all__ = [
     "Reason",
     "cda_dynamic_data",
     "cda_transaction_hash",
+    "issue_card",
     "issue_icc_certificate",
     "issue_issuer_certificate",
     "recover_cda",
@@ -58,6 +60,7 @@ __all__ = [
     "roca_fingerprint",
     "sign_dynamic_data",
     "sign_static_data",
+    "static_record",
 ]
 
 HEADER = 0x6A
@@ -452,3 +455,103 @@ def roca_fingerprint(modulus: bytes) -> bool:
     if n < 2:
         return False
     return all(n % p in group for p, group in _ROCA_SUBGROUPS.items())
+
+
+# -- issuing a card's chain -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class CardCertificates:
+    """What an issuer gives a card for offline data authentication (Book 2 §5-§6).
+
+    The CA index (8F), the issuer certificate, remainder and exponent (90, 92, 9F32), the ICC
+    certificate, remainder and exponent (9F46, 9F48, 9F47), the one record whose contents the
+    ICC certificate's hash covers (``static_record``, a 70 template read with SFI 2 record 1),
+    and the card's private key. ``to_dict``/``from_dict`` are the ``oda`` object of a card
+    profile; ``repr`` never shows the key.
+    """
+
+    ca_index: int
+    issuer_certificate: bytes
+    issuer_remainder: bytes
+    issuer_exponent: bytes
+    icc_certificate: bytes
+    icc_remainder: bytes
+    icc_exponent: bytes
+    static_record: bytes
+    icc_key: RsaPrivateKey
+
+    def __repr__(self) -> str:
+        return f"CardCertificates(ca_index={self.ca_index:02X}, icc_key=<{self.icc_key.length * 8} bits>)"
+
+    def to_dict(self) -> dict[str, str]:
+        """The profile's ``oda`` object: hex fields and the ICC key in PEM."""
+        return {
+            "ca_index": f"{self.ca_index:02X}",
+            "issuer_certificate": self.issuer_certificate.hex().upper(),
+            "issuer_remainder": self.issuer_remainder.hex().upper(),
+            "issuer_exponent": self.issuer_exponent.hex().upper(),
+            "icc_certificate": self.icc_certificate.hex().upper(),
+            "icc_remainder": self.icc_remainder.hex().upper(),
+            "icc_exponent": self.icc_exponent.hex().upper(),
+            "static_record": self.static_record.hex().upper(),
+            "icc_key": self.icc_key.to_pem().decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> CardCertificates:
+        """The inverse of :meth:`to_dict`; :class:`InvalidInput` names a bad field."""
+        try:
+            return cls(
+                ca_index=int(data["ca_index"], 16),
+                issuer_certificate=bytes.fromhex(data["issuer_certificate"]),
+                issuer_remainder=bytes.fromhex(data.get("issuer_remainder", "")),
+                issuer_exponent=bytes.fromhex(data["issuer_exponent"]),
+                icc_certificate=bytes.fromhex(data["icc_certificate"]),
+                icc_remainder=bytes.fromhex(data.get("icc_remainder", "")),
+                icc_exponent=bytes.fromhex(data["icc_exponent"]),
+                static_record=bytes.fromhex(data["static_record"]),
+                icc_key=RsaPrivateKey.from_pem(data["icc_key"].encode("ascii")),
+            )
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise InvalidInput(f"oda: {type(exc).__name__} in field {exc}") from None
+
+
+def _tlv(tag: bytes, value: bytes) -> bytes:
+    if len(value) < 0x80:
+        return tag + bytes([len(value)]) + value
+    return tag + bytes([0x81, len(value)]) + value
+
+
+def static_record(*, pan: str, expiry: str, psn: str, country: str) -> bytes:
+    """The record (70) a certified card presents for ODA: 5A, 5F24, 5F34, 5F28, and 9F4A = 82.
+
+    ``expiry`` is YYMM (the card's last valid month; 5F24 is its last day), ``country`` 4 digits.
+    """
+    digits = pan + ("F" if len(pan) % 2 else "")
+    body = (_tlv(b"\x5A", bytes.fromhex(digits)) + _tlv(b"\x5F\x24", bytes.fromhex(expiry + "31"))
+            + _tlv(b"\x5F\x34", bytes.fromhex(psn)) + _tlv(b"\x5F\x28", bytes.fromhex(country))
+            + _tlv(b"\x9F\x4A", b"\x82"))
+    return _tlv(b"\x70", body)
+
+
+def issue_card(
+    *, ca: RsaPrivateKey, ca_index: int, issuer: RsaPrivateKey, icc: RsaPrivateKey, pan: str,
+    expiry: str, psn: str, country: str, aip: bytes, issuer_expiry: str = "1249",
+    serial: bytes = b"\x00\x00\x01",
+) -> CardCertificates:
+    """Certify ``issuer`` under ``ca`` and ``icc`` under ``issuer`` for one card (Book 2 Tables 6, 14).
+
+    The static data the ICC certificate covers is :func:`static_record`'s value (SFI 2 is in
+    the range 1-10, so the template's value is hashed) followed by the AIP, as 9F4A asks.
+    ``expiry`` is the card's YYMM; certificates carry MMYY.
+    """
+    record = static_record(pan=pan, expiry=expiry, psn=psn, country=country)
+    static = record[3:] if record[1] == 0x81 else record[2:]
+    issuer_cert, issuer_rem = issue_issuer_certificate(
+        ca, issuer.public, issuer_identifier=pan[:6], expiry=issuer_expiry, serial=serial)
+    icc_cert, icc_rem = issue_icc_certificate(
+        issuer, icc.public, pan=pan, expiry=expiry[2:] + expiry[:2], serial=serial,
+        static_data=static + aip)
+    return CardCertificates(ca_index, issuer_cert, issuer_rem, issuer.public.exponent, icc_cert, icc_rem,
+                            icc.public.exponent, record, icc)

@@ -70,6 +70,7 @@ in :attr:`CardApplet.needs_replenishment`, which the wallet reads to fetch a new
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -77,10 +78,11 @@ from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
 from apdu.tlv import TLV, tlv
+from cryptogram import oda
 from cryptogram.cvn import ELEMENT_LENGTHS
 from cryptogram.cvn import profile as cvn_profile
 from hce.errors import CounterExhausted, CounterStoreError
-from hce.files import build_files
+from hce.files import afl, build_files
 from hce.keys import CounterStore, MemoryCounterStore, usable_luk
 from hce.profile import CardProfile, LimitedUseKeySpec
 from hce.states import Command, State, next_state
@@ -165,6 +167,10 @@ class CardApplet:
         self._psn = bytes.fromhex(profile.psn)
         self.state = State.IDLE
         self.last_cryptogram: CryptogramRecord | None = None
+        self._afl = afl(profile)
+        self._pdol_data = b""
+        secret = profile.oda.icc_key.d if profile.oda is not None else 0
+        self._un_seed = hashlib.sha256(secret.to_bytes((secret.bit_length() + 7) // 8, "big")).digest()
 
     # ------------------------------------------------------------------ public
 
@@ -284,8 +290,9 @@ class CardApplet:
             return _sw(0x6A80)
         if length != self._pdol_length:
             return _sw(0x6700)
+        self._pdol_data = body
         if self.profile.kernel == "mastercard":
-            return tlv(0x77, [tlv(0x82, self.profile.aip), tlv(0x94, self.profile.afl)]).to_bytes() + SW_OK
+            return tlv(0x77, [tlv(0x82, self.profile.aip), tlv(0x94, self._afl)]).to_bytes() + SW_OK
         terminal = split_dol_data(self._pdol, body)
         return self._visa_gpo(terminal, now)
 
@@ -305,8 +312,8 @@ class CardApplet:
         if profile.device_cvm and len(ctq) >= 2:
             ctq[1] |= 0x80
         nodes: list[TLV] = [tlv(0x82, profile.aip)]
-        if profile.afl:
-            nodes.append(tlv(0x94, profile.afl))
+        if self._afl:
+            nodes.append(tlv(0x94, self._afl))
         nodes += [
             tlv(0x57, self._files.track2),
             tlv(0x5F34, self._psn),
@@ -318,7 +325,29 @@ class CardApplet:
         ]
         if profile.ffi:
             nodes.append(tlv(0x9F6E, profile.ffi))
+        if profile.oda is not None and profile.aip[0] & 0x20:
+            nodes += self._fdda(terminal, atc, bytes(ctq))
         return tlv(0x77, nodes).to_bytes() + SW_OK
+
+    def _fdda(self, terminal: Mapping[int, bytes], atc: int, ctq: bytes) -> list[TLV]:
+        """fDDA version 01 (EMV Contactless Book C-3 Annex C): sign UN, amount, currency and 9F69.
+
+        The Card Authentication Related Data (9F69) is version 01, the card's unpredictable
+        number and the CTQ; the ICC dynamic number is the ATC. The card's unpredictable number is
+        derived from the ATC and the terminal's number under the card's key material, so the
+        applet needs no source of randomness of its own.
+        """
+        assert self.profile.oda is not None
+        un = terminal.get(0x9F37, bytes(4))
+        card_un = self._card_unpredictable(atc, un)[:4]
+        cad = b"\x01" + card_un + ctq
+        signed = un + terminal.get(0x9F02, bytes(6)) + terminal.get(0x5F2A, bytes(2)) + cad
+        sdad = oda.sign_dynamic_data(self.profile.oda.icc_key, b"\x02" + atc.to_bytes(2, "big"), signed)
+        return [tlv(0x9F69, cad), tlv(0x9F4B, sdad)]
+
+    def _card_unpredictable(self, atc: int, terminal_un: bytes) -> bytes:
+        """A number the terminal cannot predict: SHA-256 under a secret of the card's private key."""
+        return hashlib.sha256(self._un_seed + atc.to_bytes(2, "big") + terminal_un).digest()
 
     # ------------------------------------------------------------------ READ RECORD
 
@@ -356,23 +385,38 @@ class CardApplet:
         if amount is None:
             return _sw(0x6A80)
         requested = _REQUESTED[p1 & 0xC0]
+        cda = bool(p1 & 0x10) and self.profile.oda is not None and bool(self.profile.aip[0] & 0x01)
         see_phone = amount > self.profile.cvm_limit and not self.profile.device_cvm
         outcome = self._cryptogram("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                    see_phone=see_phone)
         if isinstance(outcome, bytes):
             return outcome
         kind, atc, iad, ac = outcome
-        nodes = [
-            tlv(0x9F27, bytes((_CID[kind],))),
-            tlv(0x9F36, atc.to_bytes(2, "big")),
-            tlv(0x9F26, ac),
-            tlv(0x9F10, iad),
-        ]
+        cid = bytes((_CID[kind],))
+        nodes = [tlv(0x9F27, cid), tlv(0x9F36, atc.to_bytes(2, "big"))]
+        if not (cda and kind != "AAC"):
+            nodes.append(tlv(0x9F26, ac))
+        nodes.append(tlv(0x9F10, iad))
         if see_phone and kind == "AAC" and requested != "AAC":
             nodes.append(tlv(0xDF4B, b"\x00\x01\x00"))
         elif self.profile.device_cvm:
             nodes.append(tlv(0xDF4B, b"\x00\x10\x00"))
+        if cda and kind != "AAC":
+            nodes.append(self._cda(command.data, nodes, cid, ac, terminal.get(0x9F37, bytes(4)), atc))
         return tlv(0x77, nodes).to_bytes() + SW_OK
+
+    def _cda(self, cdol_data: bytes, nodes: list[TLV], cid: bytes, ac: bytes, un: bytes, atc: int) -> TLV:
+        """The CDA signature (EMV 4.4 Book 2 §6.6.1): the cryptogram travels inside 9F4B.
+
+        The transaction data hash covers the PDOL data of GPO, the CDOL1 data, and the response's
+        other data objects in the order they are sent; the signature covers the terminal's UN.
+        """
+        assert self.profile.oda is not None
+        objects = b"".join(node.to_bytes() for node in nodes)
+        digest = oda.cda_transaction_hash(self._pdol_data, cdol_data, objects)
+        idn = self._card_unpredictable(atc, un)[:8]
+        dynamic = oda.cda_dynamic_data(idn, cid, ac, digest)
+        return tlv(0x9F4B, oda.sign_dynamic_data(self.profile.oda.icc_key, dynamic, un))
 
     # ------------------------------------------------------------------ the cryptogram
 

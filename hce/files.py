@@ -17,7 +17,7 @@ from apdu.command import PPSE
 from apdu.tlv import TLV, tlv
 from hce.profile import CardProfile
 
-__all__ = ["CardFiles", "build_files", "track2_equivalent"]
+__all__ = ["ODA_AFL", "CardFiles", "afl", "build_files", "track2_equivalent"]
 
 SERVICE_CODE = "201"
 """Track 2 service code: international, integrated circuit; normal authorization (ISO/IEC 7813)."""
@@ -58,13 +58,46 @@ def _expiry_date(profile: CardProfile) -> bytes:
     return _n(profile.expiry + "31", 3)
 
 
+#: The AFL entries a card with a certificate chain adds: SFI 2 record 1 (signed, for ODA) and
+#: SFI 3 records 1-4 (the certificates, not for ODA) (EMV 4.4 Book 3 §10.2).
+ODA_AFL = bytes.fromhex("10010101" "18010400")
+
+
+def afl(profile: CardProfile) -> bytes:
+    """The AFL the card answers GPO with: the profile's, plus :data:`ODA_AFL` when it has a chain."""
+    return profile.afl + (ODA_AFL if profile.oda is not None else b"")
+
+
+def _oda_records(profile: CardProfile) -> dict[tuple[int, int], bytes]:
+    """The signed static record (SFI 2) and the certificates (SFI 3) (EMV 4.4 Book 2 §5-§6)."""
+    oda = profile.oda
+    if oda is None:
+        return {}
+    second = [tlv(0x8F, bytes((oda.ca_index,))), tlv(0x9F32, oda.issuer_exponent)]
+    if oda.issuer_remainder:
+        second.append(tlv(0x92, oda.issuer_remainder))
+    fourth = [tlv(0x9F47, oda.icc_exponent)]
+    if oda.icc_remainder:
+        fourth.append(tlv(0x9F48, oda.icc_remainder))
+    return {
+        (2, 1): oda.static_record,
+        (3, 1): tlv(0x70, [tlv(0x90, oda.issuer_certificate)]).to_bytes(),
+        (3, 2): tlv(0x70, second).to_bytes(),
+        (3, 3): tlv(0x70, [tlv(0x9F46, oda.icc_certificate)]).to_bytes(),
+        (3, 4): tlv(0x70, fourth).to_bytes(),
+    }
+
+
 def _records(profile: CardProfile, track2: bytes) -> dict[tuple[int, int], bytes]:
     pan = _cn(profile.pan)
-    common: list[TLV] = [
+    signed: list[TLV] = [
         tlv(0x5A, pan),
         tlv(0x5F24, _expiry_date(profile)),
         tlv(0x5F28, _n(profile.issuer_country, 2)),
         tlv(0x5F34, _n(profile.psn, 1)),
+    ]
+    common: list[TLV] = [
+        *(signed if profile.oda is None else []),
         tlv(0x9F42, _n(profile.currency, 2)),
         tlv(0x9F08, profile.app_version),
     ]
@@ -81,7 +114,7 @@ def _records(profile: CardProfile, track2: bytes) -> dict[tuple[int, int], bytes
             tlv(0x9F07, bytes.fromhex("FFC0")),
         ]
         records = {(1, 1): tlv(0x70, first).to_bytes(), (1, 2): tlv(0x70, second).to_bytes()}
-    return records
+    return {**records, **_oda_records(profile)}
 
 
 def build_files(profile: CardProfile) -> CardFiles:

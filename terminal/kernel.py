@@ -417,9 +417,9 @@ class Kernel:
         else:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC response is neither format 1 nor 2")
         if self._method == "cda":
-            failed = self._cda(response.data, nodes)
-            if failed is not None:
-                return failed
+            self._cda(response.data, nodes)
+            if self.done:
+                return None
         if 0x9F26 not in self.card:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC returned no cryptogram")
         pci = self.card.get(0xDF4B, b"")
@@ -522,7 +522,7 @@ class Kernel:
             self.terminal[0x9F4C] = result.icc_dynamic_number
         return self._generate_ac()
 
-    def _cda(self, data: bytes, nodes: list[TLV]) -> CommandAPDU | None:
+    def _cda(self, data: bytes, nodes: list[TLV]) -> None:
         """Verify CDA on a GENERATE AC response and take the cryptogram from it (Book 2 §6.6.2).
 
         An AAC may come without a signature (the card declined); a TC or ARQC without one, or
@@ -531,7 +531,7 @@ class Kernel:
         cid = self.card.get(0x9F27, b"")
         sdad = self.card.get(0x9F4B, b"")
         if not sdad and cid[:1] and cid[0] & 0xC0 == 0x00:
-            return None
+            return
         objects = b""
         if len(nodes) == 1 and nodes[0].tag == 0x77:
             template = nodes[0]
@@ -547,11 +547,11 @@ class Kernel:
             transaction_hash=cda_transaction_hash(self._pdol_data, self._cdol_data, objects))
         self._record_oda(result)
         if not result.passed:
-            return self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}",
-                                cryptogram=CRYPTOGRAM_TYPES.get(cid[0] & 0xC0, "AAC") if cid else "AAC")
+            self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}",
+                         cryptogram=CRYPTOGRAM_TYPES.get(cid[0] & 0xC0, "AAC") if cid else "AAC")
+            return
         self.card[0x9F26] = result.cryptogram
         self.card[0x9F4C] = result.icc_dynamic_number
-        return None
 
     def _record_oda(self, result: oda.OdaResult) -> None:
         self.oda = result

@@ -143,6 +143,10 @@ _KERNEL_BY_ID: dict[int, str] = {
     2: "mastercard", 3: "visa", 4: "mastercard", 5: "mastercard", 6: "visa", 7: "visa",
 }
 
+#: Application Version Number (terminal) 9F09 per kernel path (Book C-3 Annex A: VCPS 2.2 is
+#: 0096; Book C-2 Annex A: M/Chip 0002).
+TERMINAL_APP_VERSION: dict[str, bytes] = {"visa": b"\x00\x96", "mastercard": b"\x00\x02"}
+
 #: TTQ byte 2 (EMV Contactless Book C-3 §A.2, Table A-1).
 TTQ_ONLINE_CRYPTOGRAM_REQUIRED = 0x80
 TTQ_CVM_REQUIRED = 0x40
@@ -358,6 +362,7 @@ class Kernel:
         self.card = {k: v for k, v in fci.items() if k != 0x84}
         self.card[0x84] = fci.get(0x84, self.candidate.aid)
         self.card.setdefault(0x4F, self.candidate.aid)
+        self.terminal[0x9F09] = TERMINAL_APP_VERSION.get(self.candidate.kernel, b"\x00\x02")
         pdol = fci.get(0x9F38, b"")
         pdol_data = build_dol_data(pdol, self.terminal, format_of=self._format_of) if pdol else b""
         self._pdol_data = pdol_data
@@ -600,6 +605,8 @@ class Kernel:
             0x5F2A: bytes.fromhex(currency(t.currency).numeric),
             0x5F36: bytes((currency(t.currency).exponent,)),
             0x9A: bytes.fromhex(t.date),
+            0x9F21: bytes.fromhex(t.time or "000000"),
+            0x9F1E: c.ifd_serial.encode("ascii", "ignore")[:8].ljust(8),
             0x9C: bytes((t.type,)),
             0x9F37: self._unpredictable(4),
             0x9F35: bytes((c.terminal_type,)),
@@ -641,7 +648,8 @@ class Kernel:
         self.state = State.DONE
         candidate = self.candidate
         data: Mapping[int, bytes] = {**self.card, **self.terminal} if candidate else dict(self.terminal)
-        block = authorization_block(data) if cryptogram is not None else b""
+        kernel = candidate.kernel if candidate else None
+        block = authorization_block(data, kernel) if cryptogram is not None else b""
         self.outcome = KernelOutcome(
             outcome=outcome,
             reason=reason,

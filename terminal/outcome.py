@@ -148,7 +148,7 @@ class KernelOutcome:
     def decoded_authorization(self, *, masked: bool = True) -> list[dict[str, str]]:
         """The field-55 block, one entry per tag: tag, name, value (masked unless asked), meaning."""
         rows = []
-        for tag in block_tags(self.data) if self.authorization_data else ():
+        for tag in block_tags(self.data, self.kernel) if self.authorization_data else ():
             value = self.data[tag]
             rows.append({
                 "tag": f"{tag:02X}",
@@ -188,21 +188,28 @@ def _masked(tag: int) -> bool:
     return tag in _PAN_TAGS or tag in _TRACK_TAGS or emv_tags.is_sensitive(tag)
 
 
-def block_tags(data: Mapping[int, bytes]) -> list[int]:
+#: Tags that belong to one kernel's field 55 only: TTQ (9F66) and CTQ (9F6C) are Visa's (Book C-3
+#: Annex A); on a Mastercard card 9F6C is the mag-stripe application version (Book C-2 Annex A).
+VISA_ONLY_TAGS = (0x9F66, 0x9F6C)
+
+
+def block_tags(data: Mapping[int, bytes], kernel: str | None = None) -> list[int]:
     """The tags of the field-55 block for ``data``: :data:`FIELD_55_TAGS` present, in order.
 
     Track 2 equivalent data (57) is sent when the card gave it; otherwise PAN (5A) and
-    expiry (5F24) identify the card.
+    expiry (5F24) identify the card. A Mastercard block carries no :data:`VISA_ONLY_TAGS`.
     """
     chosen = [t for t in FIELD_55_TAGS if t in data]
+    if kernel == "mastercard":
+        chosen = [t for t in chosen if t not in VISA_ONLY_TAGS]
     if 0x57 in data:
         chosen = [t for t in chosen if t not in (0x5A, 0x5F24)]
     return chosen
 
 
-def authorization_block(data: Mapping[int, bytes]) -> bytes:
+def authorization_block(data: Mapping[int, bytes], kernel: str | None = None) -> bytes:
     """The field-55 block (ISO 8583 field 55 style): the tags of :func:`block_tags`, BER-TLV encoded."""
-    return encode(TLV(t, data[t]) for t in block_tags(data))
+    return encode(TLV(t, data[t]) for t in block_tags(data, kernel))
 
 
 def authorization_request(outcome: KernelOutcome, *, terminal_id: str) -> dict[str, Any]:

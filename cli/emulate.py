@@ -35,6 +35,9 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
               help="A card profile (JSON); default: the built-in test card.")
 @click.option("--kernel", type=click.Choice(["visa", "mastercard"]), default="visa", show_default=True,
               help="Which built-in test card (ignored with --profile).")
+@click.option("--oda", is_flag=True,
+              help="The built-in test card holds a certificate chain from the hcekit test CA and signs "
+                   "(fDDA for Visa, CDA for Mastercard).")
 @click.option("--device-cvm/--no-device-cvm", default=None,
               help="Override the profile's consumer device CVM flag.")
 @click.option("--counters", "counters_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -49,7 +52,7 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
               help="Be this card of the wallet (default: the wallet's default card).")
 @click.option("--once", is_flag=True, help="Serve one connection (vpcd) or one tap (nfc), then exit.")
 @click.option("--quiet", is_flag=True, help="Do not print exchanges.")
-def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool | None,
+def emulate(via: str, profile_path: Path | None, kernel: str, oda: bool, device_cvm: bool | None,
             counters_path: Path | None, trace_path: Path | None, unmasked: bool,
             wallet_dir: Path | None, card_id: int | None, once: bool, quiet: bool) -> None:
     """Emulate a contactless payment card for a reader until Ctrl-C."""
@@ -76,7 +79,7 @@ def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool |
             if counters_path is None:
                 counters = wallet.counters(wallet_card.id)
         else:
-            profile = builtin_profile(kernel, now=int(time.time()))
+            profile = builtin_profile(kernel, now=int(time.time()), oda=oda)
         if device_cvm is not None:
             profile = profile.with_device_cvm(device_cvm)
         if counters_path is not None:

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "reconcile": "cli.serve:reconcile",
     "demo": "cli.demo:demo",
     "bench": "cli.bench:bench",
+    "oda": "cli.oda:oda",
 }
 
 

@@ -45,7 +45,7 @@ _STYLES = {
 _BAR = 30
 
 
-def sim_transport(profile_path: Path | None, kernel: str | None) -> LocalTransport:
+def sim_transport(profile_path: Path | None, kernel: str | None, *, oda: bool = False) -> LocalTransport:
     """The hce applet in process: a profile file's card, or the built-in test card of ``kernel``."""
     try:
         from hce.applet import CardApplet
@@ -60,7 +60,7 @@ def sim_transport(profile_path: Path | None, kernel: str | None) -> LocalTranspo
             raise fail(f"{profile_path}: not a usable card profile: {exc}") from None
         name = f"sim:{profile_path.name}"
     else:
-        profile = builtin_profile(kernel or "visa", now=int(time.time()))
+        profile = builtin_profile(kernel or "visa", now=int(time.time()), oda=oda)
         name = f"sim:test-{kernel or 'visa'}"
     applet = CardApplet(profile, clock=time.time)
     return LocalTransport(applet.process, name=name)
@@ -93,7 +93,7 @@ def wallet_transport(
 
 
 def _open(reader: str, profile: Path | None, kernel: str | None, wait: float,
-          wallet_dir: Path | None = None, card_id: int | None = None) -> Transport:
+          wallet_dir: Path | None = None, card_id: int | None = None, *, oda: bool = False) -> Transport:
     try:
         kind, _ = parse_reader(reader)
         if kind == "sim":
@@ -101,11 +101,11 @@ def _open(reader: str, profile: Path | None, kernel: str | None, wait: float,
                 found = wallet_transport(wallet_dir, card_id, required=True)
                 assert found is not None
                 return found
-            if profile is None and kernel is None:
+            if profile is None and kernel is None and not oda:
                 found = wallet_transport(None, None, required=False)
                 if found is not None:
                     return found
-            return sim_transport(profile, kernel)
+            return sim_transport(profile, kernel, oda=oda)
         return open_transport(reader, wait=wait)
     except TerminalError as exc:
         raise fail(str(exc)) from None
@@ -175,6 +175,15 @@ def summary(result: TapResult, *, masked: bool) -> Table:
         grid.add_row("cryptogram", f"{out.cryptogram} {out.data.get(0x9F26, b'').hex().upper()}")
     if out.cvm:
         grid.add_row("CVM", out.cvm)
+    if out.oda is not None:
+        oda = out.oda
+        text = f"{oda.method or '—'} {oda.status}" + (f" ({oda.reason})" if oda.reason else "")
+        if oda.ca_index is not None:
+            text += f"  CA index {oda.ca_index:02X}"
+        if oda.weak_keys:
+            text += f"  weak keys: {', '.join(oda.weak_keys)}"
+        style = {"passed": "green", "failed": "red"}.get(oda.status, "yellow")
+        grid.add_row("ODA", Text(text, style=style))
     if out.host:
         host = out.host
         grid.add_row("host", f"{'approved' if host.approved else 'declined'}  code {host.response_code}  "
@@ -222,12 +231,14 @@ def authorization_table(result: TapResult, *, masked: bool) -> Table | None:
 @click.option("--card", "card_id", type=int, default=None,
               help="--reader sim: tap this card of the wallet instead of its default.")
 @click.option("--apdus", is_flag=True, help="Also show every APDU decoded.")
+@click.option("--oda", is_flag=True,
+              help="--reader sim: the built-in test card carries a certificate chain and signs (fDDA/CDA).")
 @click.option("--wait", type=float, default=10.0, show_default=True,
               help="Seconds to wait for a card on a real reader.")
 def tap(
     reader: str, amount: str, currency: str, host_url: str | None, api_key: str | None, offline: bool,
     as_json: bool, trace_file: Path | None, unmasked: bool, profile: Path | None, kernel: str | None,
-    wallet_dir: Path | None, card_id: int | None, apdus: bool, wait: float,
+    wallet_dir: Path | None, card_id: int | None, apdus: bool, oda: bool, wait: float,
 ) -> None:
     """Run one contactless tap and show its outcome and its timing against the 500 ms budget."""
     if offline and host_url:
@@ -249,7 +260,7 @@ def tap(
             except OSError as exc:
                 raise fail(f"cannot write {trace_file}: {exc.strerror or exc}") from None
             tracers.append(JsonlWriter(fp, masked=masked))
-        transport = stack.enter_context(_open(reader, profile, kernel, wait, wallet_dir, card_id))
+        transport = stack.enter_context(_open(reader, profile, kernel, wait, wallet_dir, card_id, oda=oda))
         client = None
         if host_url and api_key:
             from terminal.host import AuthorizationClient

@@ -41,6 +41,7 @@ from cryptogram.errors import InvalidInput, OdaError
 from cryptogram.rsa import RsaPrivateKey, RsaPublicKey
 
 __all__ = [
+    "ODA_AIP",
     "CardCertificates",
     "CdaData",
     "DynamicData",
@@ -533,6 +534,12 @@ def static_record(*, pan: str, expiry: str, psn: str, country: str) -> bytes:
             + _tlv(b"\x5F\x34", bytes.fromhex(psn)) + _tlv(b"\x5F\x28", bytes.fromhex(country))
             + _tlv(b"\x9F\x4A", b"\x82"))
     return _tlv(b"\x70", body)
+
+
+#: The AIP a card with a certificate chain advertises, per kernel: Visa fDDA (byte 1 bit 6, DDA;
+#: Book C-3 Annex C); Mastercard CDA (byte 1 bit 1) with on-device CVM (bit 2), cardholder
+#: verification and terminal risk management, EMV mode in byte 2 (Book C-2 Annex A).
+ODA_AIP: dict[str, bytes] = {"visa": bytes.fromhex("2000"), "mastercard": bytes.fromhex("1B80")}
 
 
 def issue_card(

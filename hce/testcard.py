@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptogram.cvn import profile as cvn_profile
 from cryptogram.luk import derive_luk_batch
-from cryptogram.oda import issue_card
+from cryptogram.oda import ODA_AIP, issue_card
 from cryptogram.testkeys import TEST_CA_INDEX, oda_test_key
 from hce.profile import CardProfile
 
@@ -61,11 +61,6 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
 }
 
 
-#: The AIP a test card with a certificate chain advertises: Visa fDDA (byte 1 bit 6, DDA);
-#: Mastercard CDA (byte 1 bit 1) on top of the default 1A80 (Book C-2 Annex A).
-ODA_AIP = {"visa": "2000", "mastercard": "1B80"}
-
-
 def builtin_profile_dict(
     kernel: str = "visa", *, now: int, device_cvm: bool = False, oda: bool = False,
 ) -> dict[str, Any]:
@@ -83,7 +78,7 @@ def builtin_profile_dict(
     data["luks"] = [luk.to_dict() for luk in batch]
     data["device_cvm"] = device_cvm
     if oda:
-        data["aip"] = ODA_AIP[kernel]
+        data["aip"] = ODA_AIP[kernel].hex().upper()
         data["oda"] = issue_card(
             ca=oda_test_key("ca"), ca_index=TEST_CA_INDEX, issuer=oda_test_key("issuer"),
             icc=oda_test_key(f"icc-{kernel}"), pan=data["pan"], expiry=data["expiry"], psn=data["psn"],

@@ -92,6 +92,7 @@ class Config:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     admin_emails: frozenset[str] = frozenset()
+    oda_profiles: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,6 +145,8 @@ class Config:
             )
         if env.get("HCEKIT_RATELIMIT"):
             values["ratelimit_enabled"] = env["HCEKIT_RATELIMIT"].lower() not in {"0", "false", "no", "off"}
+        if env.get("HCEKIT_ODA"):
+            values["oda_profiles"] = env["HCEKIT_ODA"].lower() in {"1", "true", "yes"}
         if env.get("HCEKIT_SECURE_COOKIES"):
             values["secure_cookies"] = env["HCEKIT_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
         values.update(overrides)

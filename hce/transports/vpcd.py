@@ -128,7 +128,13 @@ class VpcdCard:
                         raise
                     self._stop.wait(retry_interval)
                     continue
-            self.serve_connection()
+            try:
+                self.serve_connection()
+            except TransportError:
+                if not reconnect:
+                    raise
+                self._stop.wait(retry_interval)   # reset by vpcd (pcscd restarting): connect again
+                continue
             if not reconnect:
                 return
 
@@ -151,14 +157,20 @@ class VpcdCard:
             self.close()
 
     def handle(self, payload: bytes) -> bytes | None:
-        """The answer to one frame's payload (``None``: control messages get none)."""
+        """The answer to one frame's payload (``None``: control messages get none).
+
+        A 1-byte payload that is not one of vpcd's control messages is a malformed APDU from some
+        PC/SC client: it is answered 6700 (wrong length), since vpcd waits for an answer to every
+        APDU and a silent card would hold the reader for every client until pcscd restarts.
+        """
         if len(payload) == 1:
             control = payload[0]
             if control == GET_ATR:
                 return self.atr
             if control in (POWER_OFF, POWER_ON, RESET):
                 self.card.reset()
-            return None
+                return None
+            return b"\x67\x00"
         began = time.perf_counter()
         response = self.card.process(payload)
         if self.on_exchange is not None:

@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from apdu.errors import TraceError
 from apdu.trace import TraceRecord
 
-__all__ = ["FORMATS", "crc_a", "parse", "parse_pcsc_spy", "parse_pm3"]
+__all__ = ["FORMATS", "crc_a", "parse", "parse_pcsc_spy", "parse_pm3", "parse_pm3_report"]
 
 CARRIER_HZ = 13_560_000
 """The ISO/IEC 14443 carrier frequency, the unit of Proxmark3 trace times (ISO/IEC 14443-2 §6.1)."""
@@ -234,23 +234,32 @@ class _Frame:
     end: int
     data: bytearray = field(default_factory=bytearray)
     crc: str = ""
+    partial: bool = False
 
 
-_TOKEN = re.compile(r"^\[?([0-9A-Fa-f]{2})(?:!|\(\d+\))?\]?$")
+_TOKEN = re.compile(r"^\[?([0-9A-Fa-f]{2})(?:!|\((\d+)\))?\]?$")
+_SHORT_FRAMES = frozenset({0x26, 0x52})
 _ACTIVATION_FIRST_BYTES = frozenset({0x93, 0x95, 0x97})
 
 
-def _frame_bytes(column: str) -> bytes | None:
+def _frame_bytes(column: str) -> tuple[bytes, bool] | None:
+    """The frame's bytes, and whether it is partial-bit noise (a token of fewer than 8 bits that
+    is not the 7-bit short frame REQA/WUPA of ISO/IEC 14443-3 §6.3.1)."""
     tokens = column.split()
     if not tokens:
         return None
     out = bytearray()
+    partial = False
     for token in tokens:
         match = _TOKEN.match(token)
         if match is None:
             return None
         out.append(int(match.group(1), 16))
-    return bytes(out)
+        bits = match.group(2)
+        if bits is not None and int(bits) < 8:
+            short = len(tokens) == 1 and int(bits) == 7 and out[0] in _SHORT_FRAMES
+            partial = partial or not short
+    return bytes(out), partial
 
 
 def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
@@ -263,14 +272,15 @@ def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
             continue
         start, end, source, data = (c.strip() for c in columns[:4])
         crc = columns[4].strip() if len(columns) > 4 else ""
-        payload = _frame_bytes(data)
+        parsed = _frame_bytes(data)
         if not start and not end and not source:
-            if current is not None and payload is not None:
-                current.data.extend(payload)
+            if current is not None and parsed is not None:
+                current.data.extend(parsed[0])
+                current.partial = current.partial or parsed[1]
                 if crc:
                     current.crc = crc
             continue
-        if source not in ("Rdr", "Tag") or payload is None:
+        if source not in ("Rdr", "Tag") or parsed is None:
             current = None
             continue
         try:
@@ -278,7 +288,7 @@ def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
         except ValueError:
             current = None
             continue
-        current = _Frame(number, source == "Rdr", begin, finish, bytearray(payload), crc)
+        current = _Frame(number, source == "Rdr", begin, finish, bytearray(parsed[0]), crc, parsed[1])
         frames.append(current)
     return frames
 
@@ -340,7 +350,7 @@ class _Side:
 
 
 def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
-    """Records from a Proxmark3 ``trace list -t 14a`` / ``hf 14a list`` table (see module docstring).
+    """Records from a Proxmark3 trace table (see :func:`parse_pm3_report`, which also counts noise).
 
     >>> rows = [
     ...     "   0 |    992 | Rdr |52(7)                         |     | WUPA",
@@ -351,13 +361,27 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
     >>> [(r.dir, r.hex) for r in parse_pm3(rows)]
     [('C', '80CA9F3600'), ('R', '9F3602002A9000')]
     """
+    return parse_pm3_report(lines)[0]
+
+
+def parse_pm3_report(lines: Iterable[str]) -> tuple[list[TraceRecord], int]:
+    """Records from a Proxmark3 ``trace list -t 14a`` / ``hf 14a list`` table (see module docstring),
+    and how many noise frames were skipped.
+
+    A real sniff catches noise: frames of a few bits (``02(3)``), or I-blocks that carry too little
+    to be an APDU. They are skipped and counted instead of ending the import.
+    """
     records: list[TraceRecord] = []
+    noise = 0
     reader, card = _Side(), _Side()
     answer_is_block = False
     awaiting_response = False
     reader_spoke = False
     command_end: int | None = None
     for frame in _pm3_frames(lines):
+        if frame.partial:
+            noise += 1
+            continue
         data = _strip_crc(frame)
         if not data:
             continue
@@ -383,9 +407,8 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
                 continue
             first, raw = chain
             if len(raw) < 4:
-                raise TraceError(
-                    f"an I-block chain carries {len(raw)} bytes, not a command APDU", line=frame.line
-                )
+                noise += 1
+                continue
             records.append(TraceRecord("C", raw, t=first.start / CARRIER_HZ))
             command_end = frame.end
             awaiting_response = True
@@ -404,13 +427,12 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
             continue
         first, raw = chain
         if len(raw) < 2:
-            raise TraceError(
-                f"an I-block chain carries {len(raw)} byte(s), not a response APDU", line=frame.line
-            )
+            noise += 1
+            continue
         ms = (frame.end - command_end) * 1000 / CARRIER_HZ if command_end is not None else None
         records.append(TraceRecord("R", raw, t=first.start / CARRIER_HZ, ms=ms))
         awaiting_response = False
-    return records
+    return records, noise
 
 
 FORMATS: dict[str, Callable[[Iterable[str]], list[TraceRecord]]] = {

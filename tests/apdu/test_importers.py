@@ -192,3 +192,19 @@ def test_parse_by_name_and_unknown_format() -> None:
     assert parse(OLD_FORMAT.splitlines(), "pcsc-spy")
     with pytest.raises(TraceError, match="unknown trace format"):
         parse([], "wireshark")
+
+
+def test_pm3_partial_bit_noise_frames_are_skipped_and_counted() -> None:
+    """A sniff with partial-bit noise frames (a few bits, no byte) imports the rest and counts them."""
+    from apdu.importers import parse_pm3_report
+
+    lines = (TRACES / "mastercard_mchip.pm3.txt").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "80  a8  00  00" in line)
+    noisy = [*lines[:at],
+             "     270000 |     270100 | Rdr |02(3)     |     |",
+             "     271000 |     271090 | Tag |0a(4)     |     |",
+             *lines[at:]]
+    records, noise = parse_pm3_report(noisy)
+    assert noise == 2
+    assert [r.hex for r in records] == [r.hex for r in parse_pm3(lines)]
+    assert parse_pm3(noisy) == records

@@ -30,8 +30,10 @@ Buffers are hex dumps of 16 bytes a line (offset, hex, ASCII); versions before p
 1.8 printed the hex on the ``bSendBuffer`` line itself. Only successful ``SCardTransmit``
 calls become records. pcsc-spy prints durations, not clock times, so ``t`` counts the time
 spent inside ``SCardTransmit`` since the first one, and a response's ``ms`` is its call's
-duration. Colour codes and the indentation or ``(tN)`` prefix of multi-threaded programs are
-understood; each thread's calls are followed separately.
+duration. Every output mode is read: colour codes (the default), ``-n``, ``-d`` (times print as
+``[??.??]``: no ``ms``), and the indentation of multi-threaded programs or, with ``-t``, the
+``(tN)`` prefix that pcsc-spy puts before every line's own leading space; each thread's calls
+are followed separately.
 
 Proxmark3
 ---------
@@ -73,7 +75,7 @@ _HEX_BYTE = re.compile(r"[0-9A-Fa-f]{2}")
 _DUMP_LINE = re.compile(r"^[0-9A-Fa-f]{4} ((?:[0-9A-Fa-f]{2} ){0,15}[0-9A-Fa-f]{2})(?: |$)")
 _LENGTH = re.compile(r"^(bSendLength|bRecvLength)\s+0x([0-9A-Fa-f]+)")
 _DURATION = re.compile(r"\[(\d+(?:\.\d+)?)\]\s*$")
-_THREAD = re.compile(r"^\((t\d+)\)\s?")
+_THREAD = re.compile(r"^\((t\d+)\)")
 _FUNCTION = re.compile(r"^SCar[A-Za-z0-9]+$")
 
 
@@ -116,7 +118,7 @@ def parse_pcsc_spy(lines: Iterable[str]) -> list[TraceRecord]:
         indent = len(text) - len(stripped)
         thread = _THREAD.match(stripped)
         if thread:
-            stripped = stripped[thread.end() :]
+            stripped = stripped[thread.end() :].lstrip(" ")
         if not stripped:
             continue
         key = thread.group(1) if thread else str(indent // 4)

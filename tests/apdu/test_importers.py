@@ -208,3 +208,44 @@ def test_pm3_partial_bit_noise_frames_are_skipped_and_counted() -> None:
     assert noise == 2
     assert [r.hex for r in records] == [r.hex for r in parse_pm3(lines)]
     assert parse_pm3(noisy) == records
+
+
+@pytest.mark.parametrize("mode", ["-t", "-t -d", "-d", "color", "-t color"])
+def test_pcsc_spy_every_output_mode(mode: str) -> None:
+    """pcsc-spy's thread (-t), diffable (-d) and colour output parse to the same APDUs as -n.
+
+    The transformations are those of pcsc-lite's pcsc-spy: with -t every line is prefixed by
+    the indent and " (tN) "; with -d times print as "[??.??]"; colour wraps lines in ANSI codes.
+    """
+    import re
+
+    lines = (TRACES / "visa_qvsdc.pcsc-spy.txt").read_text().splitlines()
+    plain = parse_pcsc_spy(lines)
+    out = lines
+    if "-d" in mode:
+        out = [re.sub(r"\[\d+\.\d+\]$", "[??.??]", line) for line in out]
+    if "color" in mode:
+        out = [f"\x1b[32m{line}\x1b[0m" for line in out]
+    if "-t" in mode:
+        out = [" (t0) " + line for line in out]
+    got = parse_pcsc_spy(out)
+    assert [(r.dir, r.hex) for r in got] == [(r.dir, r.hex) for r in plain]
+    assert len(got) > 0
+
+
+def test_pcsc_spy_two_threads_interleaved() -> None:
+    """Two threads' calls interleaved line by line (-t) are kept apart by their thread tags."""
+    lines = (TRACES / "visa_qvsdc.pcsc-spy.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "SCardTransmit")
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith(" =>")) + 1
+    call = lines[start:end]
+    other = ["SCardGetStatusChange", " i hContext: 0x5C6B0F21", " i dwTimeout: 0x00000000 (0)",
+             " => Command successful. (SCARD_S_SUCCESS [0x00000000])  [0.000010]"]
+    mixed: list[str] = []
+    for i in range(max(len(call), len(other))):
+        if i < len(call):
+            mixed.append(" (t0) " + call[i])
+        if i < len(other):
+            mixed.append("     (t1) " + other[i])
+    got = parse_pcsc_spy(mixed)
+    assert [(r.dir, r.hex) for r in got] == [(r.dir, r.hex) for r in parse_pcsc_spy(call)]

@@ -115,35 +115,58 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+#: Bar colours of the waterfall, and the legend printed under it.
+_CARD, _TRANSPORT, _UNSPLIT = "cyan", "blue", "grey50"
+LEGEND = Text.assemble(
+    ("█ card  ", _CARD), ("█ transport  ", _TRANSPORT),
+    ("█ round trip the reader cannot split into card and transport  ", _UNSPLIT),
+    ("█ terminal  ", "magenta"), ("█ authorization", "yellow"),
+)
+
+
 def waterfall(result: TapResult) -> Table:
-    """The tap's timing as a rich table: one bar per APDU, then terminal, authorization and total."""
+    """The tap's timing as a rich table: one bar per APDU, then terminal, authorization and total.
+
+    Each exchange shows its whole round trip, then the card's time and the transport's (reader,
+    PC/SC, radio) when the transport can tell them apart; a PC/SC reader cannot, and its round
+    trips (the first one including the connection to the card) are shown as such, never as
+    card time.
+    """
     timing = result.timing
     scale = max(timing.total_ms, 1e-9)
     table = Table(title="timing", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("phase")
     table.add_column("SW")
-    for column in ("start ms", "card ms", "transport ms"):
+    for column in ("start ms", "round trip ms", "card ms", "transport ms"):
         table.add_column(column, justify="right")
     table.add_column("", no_wrap=True, min_width=_BAR)
 
-    def bar(start: float, length: float, style: str) -> Text:
+    def bar(start: float, length: float, style: str, card: float | None = None) -> Text:
         offset = min(int(_BAR * start / scale), _BAR - 1)
         width = min(max(1, round(_BAR * length / scale)), _BAR - offset)
-        return Text(" " * offset + "█" * width, style=style)
+        out = Text(" " * offset)
+        if card is None:
+            out.append("█" * width, style=style)
+        else:
+            card_width = min(width, round(width * card / length)) if length else 0
+            out.append("█" * card_width, style=_CARD)
+            out.append("█" * (width - card_width), style=_TRANSPORT)
+        return out
 
     for a in timing.apdus:
         label = PHASES.get(a.phase, a.phase)
         if a.name not in label:
             label += f" · {a.name}"
-        table.add_row(label, a.sw, _ms(a.start_ms), _ms(a.card_ms), _ms(a.transport_ms),
-                      bar(a.start_ms, a.round_trip_ms, "cyan"))
-    table.add_row("terminal processing", "", "", "", "", bar(0, timing.terminal_ms, "magenta"),
-                  end_section=timing.authorization_ms is None)
+        table.add_row(label, a.sw, _ms(a.start_ms), _ms(a.round_trip_ms), _ms(a.card_ms), _ms(a.transport_ms),
+                      bar(a.start_ms, a.round_trip_ms, _UNSPLIT, a.card_ms))
+    table.add_row("terminal processing", "", "", _ms(timing.terminal_ms), "", "",
+                  bar(0, timing.terminal_ms, "magenta"), end_section=timing.authorization_ms is None)
     if timing.authorization_ms is not None:
-        table.add_row("authorization", "", _ms(timing.tap_ms), "", _ms(timing.authorization_ms),
+        table.add_row("authorization", "", _ms(timing.tap_ms), _ms(timing.authorization_ms), "", "",
                       bar(timing.tap_ms, timing.authorization_ms, "yellow"), end_section=True)
-    table.add_row(Text("total", style="bold"), "", _ms(timing.total_ms), _ms(timing.card_ms),
-                  _ms(timing.transport_ms), "")
+    card = timing.card_ms
+    table.add_row(Text("total", style="bold"), "", _ms(timing.total_ms), _ms(timing.round_trip_ms),
+                  _ms(card), _ms(timing.transport_ms) if card is not None else "—", "")
     return table
 
 
@@ -291,6 +314,7 @@ def tap(
         console.print(table)
         console.print()
     console.print(waterfall(result))
+    console.print(LEGEND)
     console.print(budget_line(result))
     console.print(Text(f"reader {transport.name}", style="dim"))
 

@@ -36,6 +36,7 @@ PHASES: dict[str, str] = {
     "select_aid": "SELECT AID",
     "gpo": "GET PROCESSING OPTIONS",
     "read_record": "READ RECORD",
+    "internal_authenticate": "INTERNAL AUTHENTICATE",
     "generate_ac": "GENERATE AC",
     "terminal": "terminal processing",
     "authorization": "authorization",

@@ -450,7 +450,7 @@ def verify_session(
         return SessionCheck(kernel, perform_dynamic(
             table, card, static, date, sdad=gpo_sdad, terminal_data=fdda_terminal_data(card, terminal),
             method="fdda"), tuple(notes))
-    if gen_ac is not None and gen_ac[2]:
+    if gen_ac is not None and (gen_ac[2] or cda_requested):
         body, nodes, sdad = gen_ac
         objects = b""
         if len(nodes) == 1 and nodes[0].tag == 0x77:

@@ -62,7 +62,7 @@ def _reference(ca_modulus: int, card: dict[int, bytes], static: bytes, sdad: byt
         raise ValueError("ICC hash")
     icc_mod = icc_cert[21:21 + min(n_ic, n_i - 42)] + rem
     block = recover(int.from_bytes(icc_mod, "big"), 3, n_ic, sdad)
-    if block[0] != 0x6A or block[1] != 0x05 or block[-1] != 0xBC:
+    if block[0] != 0x6A or block[1] not in (0x05, 0x95) or block[-1] != 0xBC:
         raise ValueError("signature")
     if hashlib.sha1(block[1:-21] + signed).digest() != block[-21:-1]:
         raise ValueError("signature hash")
@@ -82,7 +82,7 @@ def _operations(bits: int) -> dict[str, Callable[[], object]]:
     terminal = {0x9F37: bytes.fromhex("0A0B0C0D"), 0x9F02: bytes.fromhex("000000001250"),
                 0x5F2A: bytes.fromhex("0978")}
     signed = fdda_terminal_data(card, terminal)
-    fdda_sdad = book2.sign_dynamic_data(icc, b"\x02\x00\x07", signed)
+    fdda_sdad = book2.sign_dynamic_data(icc, b"\x02\x00\x07", signed, fmt=book2.FORMAT_FDDA)
     th = book2.cda_transaction_hash(b"", bytes(43), bytes.fromhex("9F2701809F360200079F100706010A03A00000"))
     cda_sdad = book2.sign_dynamic_data(icc, book2.cda_dynamic_data(bytes(8), b"\x80", bytes(8), th),
                                        terminal[0x9F37])

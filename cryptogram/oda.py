@@ -10,8 +10,9 @@ signature is one block as long as the signer's modulus::
 
 with format ``02`` issuer certificate (Table 6), ``04`` ICC certificate (Table 14), ``03``
 signed static application data (Table 7, tag 93) and ``05`` signed dynamic application data
-(Table 17, tag 9F4B). Recovery applies the public key and runs every check of §5.3, §5.4,
-§6.3, §6.4 and §6.5/§6.6 in the order the book lists them; the first that fails raises
+(Table 17, tag 9F4B) -- ``95`` when a Visa card signs it for fDDA (a real card's 9F4B in
+``tests/data/traces/visa_qvsdc.jsonl`` carries 95). Recovery applies the public key and runs
+every check of §5.3, §5.4, §6.3, §6.4 and §6.5/§6.6 in the order the book lists them; the first that fails raises
 :class:`~cryptogram.errors.OdaError` with a :class:`Reason`, so a terminal can set the right
 TVR bit and a person can read why. Signing builds the same blocks, for the card and for the
 token service that certifies it.
@@ -76,6 +77,8 @@ FORMAT_ISSUER = 0x02
 FORMAT_SSAD = 0x03
 FORMAT_ICC = 0x04
 FORMAT_SDAD = 0x05
+FORMAT_FDDA = 0x95
+"""Signed Data Format of Visa's fDDA (Book C-3 Annex C): the layout of format 05, its own number."""
 
 
 class Reason(str, Enum):
@@ -274,13 +277,16 @@ class DynamicData:
         return self.icc_dynamic_data[1:1 + n]
 
 
-def recover_dynamic_data(icc_key: RsaPublicKey, sdad: bytes, terminal_data: bytes) -> DynamicData:
+def recover_dynamic_data(
+    icc_key: RsaPublicKey, sdad: bytes, terminal_data: bytes, *, fmt: int = FORMAT_SDAD,
+) -> DynamicData:
     """Check signed dynamic application data (9F4B) for DDA or fDDA (Book 2 §6.5.2).
 
     ``terminal_data`` is what the terminal contributed: the DDOL data for DDA; for fDDA the
-    unpredictable number, and with version 01 the amount, currency and 9F69 too.
+    unpredictable number, and with version 01 the amount, currency and 9F69 too. ``fmt`` is
+    05 (DDA) or :data:`FORMAT_FDDA` (Visa fDDA signs with format 95).
     """
-    block = _recover(icc_key, sdad, FORMAT_SDAD)
+    block = _recover(icc_key, sdad, fmt)
     _check_algorithms(block[2])
     ldd = block[3]
     if ldd > icc_key.length - 25 or ldd < 1 or block[4] + 1 > ldd:
@@ -403,12 +409,15 @@ def sign_static_data(issuer: RsaPrivateKey, dac: bytes, static_data: bytes) -> b
     return _sign(issuer, body, static_data)
 
 
-def sign_dynamic_data(icc: RsaPrivateKey, icc_dynamic_data: bytes, terminal_data: bytes) -> bytes:
-    """Signed dynamic application data (9F4B) (Book 2 Table 17), for DDA, fDDA and CDA."""
+def sign_dynamic_data(
+    icc: RsaPrivateKey, icc_dynamic_data: bytes, terminal_data: bytes, *, fmt: int = FORMAT_SDAD,
+) -> bytes:
+    """Signed dynamic application data (9F4B) (Book 2 Table 17), for DDA and CDA (format 05) and
+    Visa fDDA (``fmt=FORMAT_FDDA``, 95)."""
     ldd = len(icc_dynamic_data)
     if not 1 <= ldd <= icc.length - 25:
         raise InvalidInput("ICC dynamic data does not fit the key")
-    body = (bytes([FORMAT_SDAD, SHA1, ldd]) + icc_dynamic_data
+    body = (bytes([fmt, SHA1, ldd]) + icc_dynamic_data
             + bytes([PAD]) * (icc.length - 25 - ldd))
     return _sign(icc, body, terminal_data)
 

@@ -342,7 +342,8 @@ class CardApplet:
         card_un = self._card_unpredictable(atc, un)[:4]
         cad = b"\x01" + card_un + ctq
         signed = un + terminal.get(0x9F02, bytes(6)) + terminal.get(0x5F2A, bytes(2)) + cad
-        sdad = oda.sign_dynamic_data(self.profile.oda.icc_key, b"\x02" + atc.to_bytes(2, "big"), signed)
+        sdad = oda.sign_dynamic_data(self.profile.oda.icc_key, b"\x02" + atc.to_bytes(2, "big"), signed,
+                                     fmt=oda.FORMAT_FDDA)
         return [tlv(0x9F69, cad), tlv(0x9F4B, sdad)]
 
     def _card_unpredictable(self, atc: int, terminal_un: bytes) -> bytes:

@@ -316,8 +316,9 @@ def perform_dynamic(
         if not sdad:
             run.steps.append(Step("data present", False, "missing 9F4B (signed dynamic data)"))
             raise _Failed("icc_data_missing", missing=True)
+        fmt = oda.FORMAT_FDDA if method == "fdda" else oda.FORMAT_SDAD
         dd = run.check("signed dynamic data (9F4B)",
-                       lambda: oda.recover_dynamic_data(icc, sdad, terminal_data))
+                       lambda: oda.recover_dynamic_data(icc, sdad, terminal_data, fmt=fmt))
         run.ok("signed dynamic data (9F4B)",
                f"signed over {len(terminal_data)} bytes of terminal data; ICC dynamic number "
                f"{dd.icc_dynamic_number.hex().upper()}")

@@ -104,3 +104,46 @@ def test_real_session_expired_on_a_later_date() -> None:
 
     result = verify_session(_exchanges(), CaKeyTable.builtin(), today="150701").result
     assert (result.status, result.reason) == ("failed", "expired")
+
+
+def test_real_visa_fdda_signature_verifies() -> None:
+    """The published Visa card's fDDA signature verifies: format 95, over UN, amount, currency and 9F69.
+
+    The chain is read with the production CA key A000000003 09; the issuer certificate's hash holds.
+    The published copy's PAN was replaced (README), so the ICC certificate's PAN and hash checks
+    cannot hold and its key is read without them; the signature itself, over the session's own
+    terminal data, verifies, and its ICC dynamic number is the ATC of the GPO response.
+    """
+    import json
+
+    from apdu.dol import split_dol_data
+    from apdu.tlv import decode, walk
+    from cryptogram import oda as book2
+    from cryptogram.rsa import RsaPublicKey
+    from terminal.capk import CaKeyTable
+    from terminal.oda import fdda_terminal_data
+
+    records = [json.loads(line) for line in (TRACES / "visa_qvsdc.jsonl").read_text().splitlines()]
+    card: dict[int, bytes] = {}
+    terminal: dict[int, bytes] = {}
+    for command_rec, response_rec in zip(records[::2], records[1::2], strict=True):
+        command, response = bytes.fromhex(command_rec["hex"]), bytes.fromhex(response_rec["hex"])[:-2]
+        for node in walk(decode(response)):
+            if not node.children:
+                card.setdefault(node.tag, node.value)
+        if command[1] == 0xA8:
+            terminal = split_dol_data(card[0x9F38], command[7:5 + command[4]])
+    ca = CaKeyTable.builtin().get(bytes.fromhex("A000000003"), card[0x8F][0])
+    assert ca is not None and ca.kind == "production"
+    issuer = book2.recover_issuer_key(ca.public, card[0x90], card.get(0x92, b""), card[0x9F32],
+                                      pan="492182", today="230301")
+    block = issuer.key.recover(card[0x9F46])
+    length = block[19]
+    modulus = block[21:21 + min(length, issuer.key.length - 42)] + card.get(0x9F48, b"")
+    icc = RsaPublicKey(modulus, card[0x9F47])
+    signed = fdda_terminal_data(card, terminal)
+    assert signed == terminal[0x9F37] + terminal[0x9F02] + terminal[0x5F2A] + card[0x9F69]
+    got = book2.recover_dynamic_data(icc, card[0x9F4B], signed, fmt=book2.FORMAT_FDDA)
+    assert got.icc_dynamic_number == card[0x9F36]
+    with pytest.raises(book2.OdaError):
+        book2.recover_dynamic_data(icc, card[0x9F4B], signed[:-1] + b"\x01", fmt=book2.FORMAT_FDDA)

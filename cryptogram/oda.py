@@ -12,10 +12,10 @@ with format ``02`` issuer certificate (Table 6), ``04`` ICC certificate (Table 1
 signed static application data (Table 7, tag 93) and ``05`` signed dynamic application data
 (Table 17, tag 9F4B) -- ``95`` when a Visa card signs it for fDDA (a real card's 9F4B in
 ``tests/data/traces/visa_qvsdc.jsonl`` carries 95). Recovery applies the public key and runs
-every check of §5.3, §5.4, §6.3, §6.4 and §6.5/§6.6 in the order the book lists them; the first that fails raises
-:class:`~cryptogram.errors.OdaError` with a :class:`Reason`, so a terminal can set the right
-TVR bit and a person can read why. Signing builds the same blocks, for the card and for the
-token service that certifies it.
+every check of §5.3, §5.4, §6.3, §6.4 and §6.5/§6.6 in the order the book lists them; the
+first that fails raises :class:`~cryptogram.errors.OdaError` with a :class:`Reason`, so a
+terminal can set the right TVR bit and a person can read why. Signing builds the same
+blocks, for the card and for the token service that certifies it.
 
 The variants of dynamic authentication differ only in what is signed:
 

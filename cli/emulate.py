@@ -30,7 +30,8 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
 
 @click.command()
 @click.option("--via", "via", default="vpcd", show_default=True,
-              help="vpcd[:HOST:PORT] | nfc:udp[:HOST:PORT] | nfc:usb[:…]")
+              help="vpcd[:HOST:PORT] | vpcd-listen[:HOST:PORT] (a phone relaying a terminal connects) | "
+                   "nfc:udp[:HOST:PORT] | nfc:usb[:…]")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A card profile (JSON); default: the built-in test card.")
 @click.option("--kernel", type=click.Choice(["visa", "mastercard"]), default="visa", show_default=True,
@@ -98,10 +99,11 @@ def emulate(via: str, profile_path: Path | None, kernel: str, oda: bool, device_
         source = f"built-in {profile.kernel} test card"
     console.print(f"emulating {profile.label} ({source}) via {via}; Ctrl-C to stop")
     try:
-        if kind == "vpcd":
+        if kind in ("vpcd", "vpcd-listen"):
             from hce.transports.vpcd import VpcdCard
 
-            virtual = VpcdCard(card, where, port or 35963, tracers=tracers, on_exchange=on_exchange)
+            virtual = VpcdCard(card, where, port or 35963, tracers=tracers, on_exchange=on_exchange,
+                               listen=kind == "vpcd-listen")
             _run(lambda: virtual.serve(reconnect=not once), virtual.stop)
         else:
             from hce.transports.nfc import NfcCard

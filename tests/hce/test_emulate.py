@@ -153,3 +153,34 @@ def test_card_reconnects_after_the_connection_is_reset() -> None:
     thread.join(5)
     server.close()
     assert not thread.is_alive()
+
+
+def test_listen_mode_serves_a_relaying_reader() -> None:
+    """vpcd-listen: the card waits, the relay (a phone's HCE service, here a socket) connects and taps."""
+    from hce.applet import CardApplet
+    from hce.testcard import builtin_profile
+    from hce.transports.vpcd import CONTACTLESS_ATR, VpcdCard
+
+    card = VpcdCard(CardApplet(builtin_profile("mastercard", now=0)), "127.0.0.1", 0, listen=True)
+    thread = threading.Thread(target=card.serve, kwargs={"reconnect": True, "retry_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    import time
+    deadline = time.monotonic() + 10
+    while card.address is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert card.address is not None
+    with socket.create_connection(card.address, timeout=5) as relay:
+        relay.sendall(frame(b"\x01") + frame(b"\x04"))
+        assert _read_reply(relay) == CONTACTLESS_ATR
+        relay.sendall(frame(SELECT_PPSE))
+        assert _read_reply(relay)[-2:] == b"\x90\x00"
+    card.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_parse_via_listen() -> None:
+    """vpcd-listen defaults to every interface on vpcd's port."""
+    assert parse_via("vpcd-listen") == ("vpcd-listen", "0.0.0.0", 35963)
+    assert parse_via("vpcd-listen:127.0.0.1:4000") == ("vpcd-listen", "127.0.0.1", 4000)

@@ -78,11 +78,11 @@ from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
 from apdu.tlv import TLV, tlv
-from cryptogram import oda
+from cryptogram import cvc3, oda
 from cryptogram.cvn import ELEMENT_LENGTHS
 from cryptogram.cvn import profile as cvn_profile
 from hce.errors import CounterExhausted, CounterStoreError
-from hce.files import afl, build_files
+from hce.files import afl, build_files, magstripe_tracks
 from hce.keys import CounterStore, MemoryCounterStore, usable_luk
 from hce.profile import CardProfile, LimitedUseKeySpec
 from hce.states import Command, State, next_state
@@ -95,7 +95,7 @@ _REQUESTED = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 _CVR_AC = {"AAC": 0x00, "TC": 0x10, "ARQC": 0x20}
 _CVR_SECOND_AC_NOT_REQUESTED = 0x80
 
-_CLASS_OF = {0xA4: 0x00, 0xB2: 0x00, 0xA8: 0x80, 0xAE: 0x80, 0xCA: 0x80}
+_CLASS_OF = {0xA4: 0x00, 0xB2: 0x00, 0xA8: 0x80, 0xAE: 0x80, 0xCA: 0x80, 0x2A: 0x80}
 _GET_DATA_TAGS = (0x9F36, 0x9F13)
 
 
@@ -219,6 +219,10 @@ class CardApplet:
             return self._gated(Command.READ_RECORD, command, now)
         if ins == 0xAE:
             return self._gated(Command.GENERATE_AC, command, now)
+        if ins == 0x2A:
+            if not self.profile.magstripe:
+                return _sw(0x6D00)
+            return self._gated(Command.COMPUTE_CRYPTOGRAPHIC_CHECKSUM, command, now)
         return self._gated(Command.GET_DATA, command, now)
 
     @staticmethod
@@ -243,7 +247,11 @@ class CardApplet:
         elif what is Command.READ_RECORD:
             response = self._read_record(command)
         elif what is Command.GENERATE_AC:
+            if self.profile.magstripe:
+                return _sw(0x6985)
             response = self._generate_ac(command, now)
+        elif what is Command.COMPUTE_CRYPTOGRAPHIC_CHECKSUM:
+            response = self._compute_cryptographic_checksum(command, now)
         else:
             response = self._get_data(command)
         if response[-2:] == SW_OK:
@@ -292,7 +300,10 @@ class CardApplet:
             return _sw(0x6700)
         self._pdol_data = body
         if self.profile.kernel == "mastercard":
-            return tlv(0x77, [tlv(0x82, self.profile.aip), tlv(0x94, self._afl)]).to_bytes() + SW_OK
+            aip = self.profile.aip
+            if self.profile.magstripe:
+                aip = bytes((aip[0], aip[1] & 0x7F))   # byte 2 bit 8: EMV mode not supported
+            return tlv(0x77, [tlv(0x82, aip), tlv(0x94, self._afl)]).to_bytes() + SW_OK
         terminal = split_dol_data(self._pdol, body)
         return self._visa_gpo(terminal, now)
 
@@ -418,6 +429,44 @@ class CardApplet:
         idn = self._card_unpredictable(atc, un)[:8]
         dynamic = oda.cda_dynamic_data(idn, cid, ac, digest)
         return tlv(0x9F4B, oda.sign_dynamic_data(self.profile.oda.icc_key, dynamic, un))
+
+    # ------------------------------------------------------------------ mag-stripe mode
+
+    def _compute_cryptographic_checksum(self, command: CommandAPDU, now: float | None) -> bytes:
+        """COMPUTE CRYPTOGRAPHIC CHECKSUM (Book C-2 §5.3): CVC3 of both tracks over UN and ATC.
+
+        The UDOL data is the numeric unpredictable number (9F6A, 4 bytes BCD). KD(CVC3) is the
+        current limited-use key, as for the application cryptogram; the ATC and the key use are
+        reserved first, as for every cryptogram.
+        """
+        if command.p1 != 0x8E or command.p2 != 0x80:
+            return _sw(0x6A86)
+        if len(command.data) != 4:
+            return _sw(0x6700)
+        if not command.data.hex().isdigit():
+            return _sw(0x6A80)
+        if now is None and self._clock is not None:
+            now = self._clock()
+        luk = usable_luk(self.profile.luks, self.counters, now)
+        if luk is None:
+            return _sw(0x6985)
+        try:
+            self.counters.reserve_luk_use(luk.index)
+            atc = self.counters.reserve_next_atc(online=True).to_bytes(2, "big")
+        except CounterExhausted:
+            return _sw(0x6985)
+        except CounterStoreError:
+            return _sw(0x6581)
+        track1, track2 = magstripe_tracks(self.profile)
+        un = command.data
+        value2 = cvc3.cvc3(luk.key, cvc3.ivcvc3(luk.key, track2), un, atc)
+        value1 = cvc3.cvc3(luk.key, cvc3.ivcvc3(luk.key, track1), un, atc)
+        self.last_cryptogram = CryptogramRecord("CVC3", int.from_bytes(atc, "big"), luk.index, "online", 0)
+        return tlv(0x77, [
+            tlv(0x9F61, value2.to_bytes(2, "big")),
+            tlv(0x9F60, value1.to_bytes(2, "big")),
+            tlv(0x9F36, atc),
+        ]).to_bytes() + SW_OK
 
     # ------------------------------------------------------------------ the cryptogram
 

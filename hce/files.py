@@ -63,9 +63,43 @@ def _expiry_date(profile: CardProfile) -> bytes:
 ODA_AFL = bytes.fromhex("10010101" "18010400")
 
 
+#: Mag-stripe mode (Book C-2): the record of SFI 1 that holds the mag-stripe data, and the bitmaps
+#: of the 13-digit discretionary data of both tracks: CVC3 in 3 digits, UN and ATC in 8 (NATC 2,
+#: so the terminal makes 6 UN digits); the last digit is left for nUN.
+MAGSTRIPE_AFL = bytes.fromhex("08010100")
+MAGSTRIPE_DD = "0000000000000"
+PCVC3 = bytes.fromhex("0070")
+PUNATC = bytes.fromhex("0F8E")
+NATC = 2
+
+
 def afl(profile: CardProfile) -> bytes:
-    """The AFL the card answers GPO with: the profile's, plus :data:`ODA_AFL` when it has a chain."""
+    """The AFL the card answers GPO with: the profile's, plus :data:`ODA_AFL` when it has a chain;
+    in mag-stripe mode, the mag-stripe record."""
+    if profile.magstripe:
+        return MAGSTRIPE_AFL
     return profile.afl + (ODA_AFL if profile.oda is not None else b"")
+
+
+def magstripe_tracks(profile: CardProfile) -> tuple[bytes, bytes]:
+    """The Track 1 (56, ASCII) and Track 2 (9F6B) templates of mag-stripe mode (ISO/IEC 7813)."""
+    track1 = f"B{profile.pan}^TEST/CARD^{profile.expiry}{SERVICE_CODE}{MAGSTRIPE_DD}".encode("ascii")
+    track2 = _cn(f"{profile.pan}D{profile.expiry}{SERVICE_CODE}{MAGSTRIPE_DD}")
+    return track1, track2
+
+
+def _magstripe_record(profile: CardProfile) -> bytes:
+    """The mag-stripe record (Book C-2 Annex A): version, tracks, bitmaps, UDOL."""
+    track1, track2 = magstripe_tracks(profile)
+    return tlv(0x70, [
+        tlv(0x9F6C, bytes.fromhex("0001")),
+        tlv(0x56, track1),
+        tlv(0x9F62, PCVC3.rjust(6, b"\x00")), tlv(0x9F63, PUNATC.rjust(6, b"\x00")),
+        tlv(0x9F64, bytes((NATC,))),
+        tlv(0x9F6B, track2),
+        tlv(0x9F65, PCVC3), tlv(0x9F66, PUNATC), tlv(0x9F67, bytes((NATC,))),
+        tlv(0x9F69, bytes.fromhex("9F6A04")),
+    ]).to_bytes()
 
 
 def _oda_records(profile: CardProfile) -> dict[tuple[int, int], bytes]:
@@ -89,6 +123,8 @@ def _oda_records(profile: CardProfile) -> dict[tuple[int, int], bytes]:
 
 
 def _records(profile: CardProfile, track2: bytes) -> dict[tuple[int, int], bytes]:
+    if profile.magstripe:
+        return {(1, 1): _magstripe_record(profile)}
     pan = _cn(profile.pan)
     signed: list[TLV] = [
         tlv(0x5A, pan),

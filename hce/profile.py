@@ -29,6 +29,11 @@ default per kernel, from :data:`KERNEL_DEFAULTS`:
     95 05 5F2A 02 9A 03 9C 01 9F37 04 9F35 01 9F45 02 9F4C 08 9F34 03`` (43 bytes);
     application version ``0002``.
 
+Optional ``magstripe`` (Mastercard only): the card runs in mag-stripe mode (Book C-2): its AIP
+says EMV mode is not supported (byte 2 bit 8 clear), GPO points at one record of mag-stripe data
+(Track 1 and 2 templates, PCVC3/PUNATC/NATC, UDOL), and COMPUTE CRYPTOGRAPHIC CHECKSUM answers
+CVC3 for both tracks under the current limited-use key (:mod:`cryptogram.cvc3`).
+
 Optional ``oda`` (:class:`cryptogram.oda.CardCertificates` as a dict): the card's RSA key and
 certificate chain, issued by the token service. With it the card signs -- fDDA in the Visa GPO
 response, CDA in the Mastercard GENERATE AC response -- and serves the certificates in SFI 3 and
@@ -144,6 +149,7 @@ class _ProfileModel(BaseModel):
     ffi: str | None = None
     app_version: str | None = None
     oda: dict[str, str] | None = None
+    magstripe: bool = False
 
     @field_validator("pan")
     @classmethod
@@ -245,6 +251,7 @@ class CardProfile:
     app_version: bytes
     version: int = 1
     oda: CardCertificates | None = None
+    magstripe: bool = False
 
     def __repr__(self) -> str:
         return (f"CardProfile(kernel={self.kernel!r}, token_ref={self.token_ref!r}, "
@@ -314,6 +321,7 @@ class CardProfile:
             ffi=pick("ffi"),
             app_version=pick("app_version"),
             oda=oda,
+            magstripe=model.magstripe and model.kernel == "mastercard",
         )
 
     @classmethod
@@ -367,6 +375,7 @@ class CardProfile:
             "ffi": self.ffi.hex().upper(),
             "app_version": self.app_version.hex().upper(),
             **({"oda": self.oda.to_dict()} if self.oda is not None else {}),
+            **({"magstripe": True} if self.magstripe else {}),
         }
 
     def with_device_cvm(self, verified: bool) -> CardProfile:

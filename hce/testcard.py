@@ -63,6 +63,7 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
 
 def builtin_profile_dict(
     kernel: str = "visa", *, now: int, device_cvm: bool = False, oda: bool = False,
+    magstripe: bool = False,
 ) -> dict[str, Any]:
     """The test card of ``kernel`` as a profile dict, its LUK batch valid for 30 days from ``now``.
 
@@ -77,6 +78,7 @@ def builtin_profile_dict(
     batch = derive_luk_batch(token_mk, 1, LUK_COUNT, max_uses=LUK_MAX_USES, not_after=int(now) + LUK_LIFETIME)
     data["luks"] = [luk.to_dict() for luk in batch]
     data["device_cvm"] = device_cvm
+    data["magstripe"] = magstripe
     if oda:
         data["aip"] = ODA_AIP[kernel].hex().upper()
         data["oda"] = issue_card(
@@ -89,6 +91,8 @@ def builtin_profile_dict(
 
 def builtin_profile(
     kernel: str = "visa", *, now: int, device_cvm: bool = False, oda: bool = False,
+    magstripe: bool = False,
 ) -> CardProfile:
     """The validated :class:`~hce.profile.CardProfile` of the test card of ``kernel``."""
-    return CardProfile.from_dict(builtin_profile_dict(kernel, now=now, device_cvm=device_cvm, oda=oda))
+    return CardProfile.from_dict(
+        builtin_profile_dict(kernel, now=now, device_cvm=device_cvm, oda=oda, magstripe=magstripe))

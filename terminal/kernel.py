@@ -55,6 +55,7 @@ from enum import Enum
 from apdu.command import (
     PPSE,
     CommandAPDU,
+    ComputeCryptographicChecksum,
     GenerateAC,
     GetProcessingOptions,
     InternalAuthenticate,
@@ -66,6 +67,7 @@ from apdu.errors import APDUError
 from apdu.response import ResponseAPDU
 from apdu.tags import format_of
 from apdu.tlv import TLV, decode, to_dict, walk
+from cryptogram import cvc3 as magstripe
 from cryptogram.oda import cda_transaction_hash
 from terminal import oda
 from terminal.capk import CaKeyTable
@@ -86,6 +88,7 @@ class State(Enum):
     GPO = "gpo"
     READ_RECORD = "read_record"
     INTERNAL_AUTHENTICATE = "internal_authenticate"
+    COMPUTE_CHECKSUM = "compute_cryptographic_checksum"
     GENERATE_AC = "generate_ac"
     DONE = "done"
 
@@ -125,6 +128,8 @@ TRANSITIONS: dict[tuple[State, Event], str] = {
     (State.READ_RECORD, Event.ERROR): "_on_end",
     (State.INTERNAL_AUTHENTICATE, Event.OK): "_on_internal_authenticate",
     (State.INTERNAL_AUTHENTICATE, Event.ERROR): "_on_internal_authenticate",
+    (State.COMPUTE_CHECKSUM, Event.OK): "_on_checksum",
+    (State.COMPUTE_CHECKSUM, Event.ERROR): "_on_end",
     (State.GENERATE_AC, Event.OK): "_on_ac",
     (State.GENERATE_AC, Event.SEE_PHONE): "_on_see_phone",
     (State.GENERATE_AC, Event.ERROR): "_on_end",
@@ -272,6 +277,8 @@ class Kernel:
         self._cdol_data = b""
         self._ddol_data = b""
         self._method: str | None = None
+        self._magstripe = False
+        self._un_digits = ""
         self.oda: oda.OdaResult | None = None
 
     # -- driving ---------------------------------------------------------------------------
@@ -387,6 +394,9 @@ class Kernel:
         if records is None:
             return self._finish(Outcome.END_APPLICATION, "the AFL (94) is malformed")
         self._records = records
+        aip = self.card[0x82]
+        assert self.candidate is not None
+        self._magstripe = self.candidate.kernel == "mastercard" and len(aip) >= 2 and not aip[1] & 0x80
         return self._next_record_or_decide()
 
     def _on_gpo_error(self, response: ResponseAPDU) -> CommandAPDU | None:
@@ -465,6 +475,8 @@ class Kernel:
         assert self.candidate is not None
         self._method = oda.choose_method(
             self.card.get(0x82, b""), self.config.capabilities, self.candidate.kernel, self.card)
+        if self._magstripe:
+            return self._compute_checksum()
         if self.candidate.kernel == "visa":
             if 0x9F26 not in self.card:
                 return self._finish(Outcome.END_APPLICATION, "qVSDC: the GPO response carried no cryptogram")
@@ -478,6 +490,58 @@ class Kernel:
         elif self._method is None:
             self._record_oda(oda.NOT_PERFORMED)
         return self._generate_ac()
+
+    def _compute_checksum(self) -> CommandAPDU | None:
+        """Mag-stripe mode (Book C-2 §5.3, S12): COMPUTE CRYPTOGRAPHIC CHECKSUM with the UDOL data.
+
+        The numeric unpredictable number (9F6A) has nUN random digits, nUN = set bits of
+        PUNATC(Track2) (9F66) minus NATC(Track2) (9F67); the UDOL defaults to 9F6A04.
+        """
+        try:
+            count = magstripe.nun(self.card.get(0x9F66, b""), self.card.get(0x9F67, b"\x00")[0])
+        except ValueError:
+            return self._finish(Outcome.END_APPLICATION, "mag-stripe: NATC exceeds PUNATC(Track2)")
+        if 0x9F6B not in self.card or not 0 <= count <= 8:
+            return self._finish(Outcome.END_APPLICATION, "mag-stripe: no Track 2 data or bad PUNATC")
+        random = self._unpredictable(8)
+        self._un_digits = "".join(str(b % 10) for b in random[:count]).rjust(8, "0")
+        self.terminal[0x9F6A] = bytes.fromhex(self._un_digits)
+        udol = self.card.get(0x9F69) or bytes.fromhex("9F6A04")
+        data = build_dol_data(udol, {**self.card, **self.terminal}, format_of=self._format_of)
+        return self._send(State.COMPUTE_CHECKSUM, ComputeCryptographicChecksum(data))
+
+    def _on_checksum(self, response: ResponseAPDU) -> CommandAPDU | None:
+        """CVC3 for each track: write CVC3, UN, ATC and nUN into the tracks' discretionary data."""
+        values = to_dict(decode(response.data))
+        if 0x9F61 not in values or 0x9F36 not in values:
+            return self._finish(Outcome.END_APPLICATION, "COMPUTE CRYPTOGRAPHIC CHECKSUM returned no CVC3")
+        self.card.update(values)
+        try:
+            self._write_tracks(values)
+        except (ValueError, IndexError) as exc:
+            return self._finish(Outcome.END_APPLICATION, f"mag-stripe data does not fit its bitmaps: {exc}")
+        return self._finish(Outcome.ONLINE_REQUEST, "mag-stripe mode: the card returned CVC3",
+                            cryptogram="CVC3")
+
+    def _write_tracks(self, values: Mapping[int, bytes]) -> None:
+        atc = int.from_bytes(values[0x9F36], "big")
+        track2 = self.card[0x9F6B].hex().upper().rstrip("F")
+        head, _, rest = track2.partition("D")
+        dd = magstripe.encode_discretionary(
+            rest[7:], pcvc3=self.card.get(0x9F65, b""), punatc=self.card.get(0x9F66, b""),
+            natc=self.card.get(0x9F67, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F61], "big"),
+            un=self._un_digits, atc=atc)
+        text = f"{head}D{rest[:7]}{dd}"
+        self.card[0x9F6B] = bytes.fromhex(text + ("F" if len(text) % 2 else ""))
+        track1 = self.card.get(0x56)
+        if track1 and 0x9F60 in values and b"^" in track1:
+            name_end = track1.rfind(b"^") + 1
+            static, dd1 = track1[:name_end + 7], track1[name_end + 7:].decode("ascii", "replace")
+            dd1 = magstripe.encode_discretionary(
+                dd1, pcvc3=self.card.get(0x9F62, b""), punatc=self.card.get(0x9F63, b""),
+                natc=self.card.get(0x9F64, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F60], "big"),
+                un=self._un_digits, atc=atc)
+            self.card[0x56] = static + dd1.encode("ascii")
 
     def _visa_decide(self) -> CommandAPDU | None:
         """qVSDC after the records (Book C-3 §5.4, Annex C): fDDA when the card signed, then decide.

@@ -192,6 +192,10 @@ def _masked(tag: int) -> bool:
 #: Annex A); on a Mastercard card 9F6C is the mag-stripe application version (Book C-2 Annex A).
 VISA_ONLY_TAGS = (0x9F66, 0x9F6C)
 
+#: What a mag-stripe mode tap sends (Book C-2): the dynamic Track 2 (9F6B) with CVC3, UN and ATC in
+#: its discretionary data, the numeric UN (9F6A), ATC, CVC3 (Track2) and the transaction data.
+MAGSTRIPE_TAGS = (0x9F6B, 0x9F6A, 0x9F36, 0x9F61, 0x82, 0x84, 0x9F02, 0x5F2A, 0x9F1A, 0x9A)
+
 
 def block_tags(data: Mapping[int, bytes], kernel: str | None = None) -> list[int]:
     """The tags of the field-55 block for ``data``: :data:`FIELD_55_TAGS` present, in order.
@@ -199,6 +203,8 @@ def block_tags(data: Mapping[int, bytes], kernel: str | None = None) -> list[int
     Track 2 equivalent data (57) is sent when the card gave it; otherwise PAN (5A) and
     expiry (5F24) identify the card. A Mastercard block carries no :data:`VISA_ONLY_TAGS`.
     """
+    if kernel == "mastercard" and 0x9F61 in data and 0x9F26 not in data:
+        return [t for t in MAGSTRIPE_TAGS if t in data]
     chosen = [t for t in FIELD_55_TAGS if t in data]
     if kernel == "mastercard":
         chosen = [t for t in chosen if t not in VISA_ONLY_TAGS]

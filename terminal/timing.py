@@ -37,6 +37,7 @@ PHASES: dict[str, str] = {
     "gpo": "GET PROCESSING OPTIONS",
     "read_record": "READ RECORD",
     "internal_authenticate": "INTERNAL AUTHENTICATE",
+    "compute_cryptographic_checksum": "COMPUTE CRYPTOGRAPHIC CHECKSUM",
     "generate_ac": "GENERATE AC",
     "terminal": "terminal processing",
     "authorization": "authorization",

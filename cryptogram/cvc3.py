@@ -30,7 +30,32 @@ from cryptogram._ciphers import ecb
 from cryptogram.errors import InvalidInput
 from cryptogram.mac import iso9797_mac_alg3
 
-__all__ = ["cvc3", "encode_discretionary", "ivcvc3", "nun", "read_discretionary"]
+__all__ = [
+    "DISCRETIONARY",
+    "NATC",
+    "PCVC3",
+    "PUNATC",
+    "cvc3",
+    "encode_discretionary",
+    "ivcvc3",
+    "nun",
+    "read_discretionary",
+    "track2_template",
+]
+
+#: hcekit's mag-stripe personalisation, shared by the card and the issuer that verifies it: a
+#: 13-digit discretionary data; CVC3 in 3 digits, UN and ATC in 8 (NATC 2, so 6 UN digits); the
+#: last digit left for nUN.
+DISCRETIONARY = "0000000000000"
+PCVC3 = bytes.fromhex("0070")
+PUNATC = bytes.fromhex("0F8E")
+NATC = 2
+
+
+def track2_template(pan: str, expiry: str, service_code: str = "201") -> bytes:
+    """The static Track 2 (9F6B) of mag-stripe mode: PAN D YYMM service code DD, F-padded."""
+    text = f"{pan}D{expiry}{service_code}{DISCRETIONARY}"
+    return bytes.fromhex(text + ("F" if len(text) % 2 else ""))
 
 
 def ivcvc3(key: bytes, track_template: bytes) -> bytes:

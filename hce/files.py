@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from apdu.command import PPSE
 from apdu.tlv import TLV, tlv
+from cryptogram.cvc3 import DISCRETIONARY, NATC, PCVC3, PUNATC, track2_template
 from hce.profile import CardProfile
 
 __all__ = ["ODA_AFL", "CardFiles", "afl", "build_files", "track2_equivalent"]
@@ -67,10 +68,7 @@ ODA_AFL = bytes.fromhex("10010101" "18010400")
 #: of the 13-digit discretionary data of both tracks: CVC3 in 3 digits, UN and ATC in 8 (NATC 2,
 #: so the terminal makes 6 UN digits); the last digit is left for nUN.
 MAGSTRIPE_AFL = bytes.fromhex("08010100")
-MAGSTRIPE_DD = "0000000000000"
-PCVC3 = bytes.fromhex("0070")
-PUNATC = bytes.fromhex("0F8E")
-NATC = 2
+MAGSTRIPE_DD = DISCRETIONARY
 
 
 def afl(profile: CardProfile) -> bytes:
@@ -84,8 +82,7 @@ def afl(profile: CardProfile) -> bytes:
 def magstripe_tracks(profile: CardProfile) -> tuple[bytes, bytes]:
     """The Track 1 (56, ASCII) and Track 2 (9F6B) templates of mag-stripe mode (ISO/IEC 7813)."""
     track1 = f"B{profile.pan}^TEST/CARD^{profile.expiry}{SERVICE_CODE}{MAGSTRIPE_DD}".encode("ascii")
-    track2 = _cn(f"{profile.pan}D{profile.expiry}{SERVICE_CODE}{MAGSTRIPE_DD}")
-    return track1, track2
+    return track1, track2_template(profile.pan, profile.expiry, SERVICE_CODE)
 
 
 def _magstripe_record(profile: CardProfile) -> bytes:

@@ -165,8 +165,8 @@ def token_pan_of(tlvs: Mapping[int, bytes]) -> str | None:
     >>> token_pan_of({0x57: bytes.fromhex("4895370012003478D29122010000000000000F")})
     '4895370012003478'
     """
-    if 0x57 in tlvs:
-        text = tlvs[0x57].hex().upper()
+    if 0x57 in tlvs or 0x9F6B in tlvs:   # 9F6B: Track 2 of a mag-stripe mode tap
+        text = tlvs.get(0x57, tlvs.get(0x9F6B, b"")).hex().upper()
         pan, sep, _ = text.partition("D")
         return pan if sep and pan.isdigit() else None
     if 0x5A in tlvs:
@@ -410,6 +410,9 @@ class AuthorizationService:
         if _expired(token.token_expiry, self.clock()):
             raise _Decline("54", "the token has expired")
         self._domain_controls(token, request)
+        if 0x9F26 not in tlvs and 0x9F61 in tlvs:   # mag-stripe mode: CVC3 in Track 2 (magstripe.py)
+            from tsp_backend.services import magstripe
+            return magstripe.decide(self, session, ctx, tlvs, pan)
 
         for tag in (0x9F26, 0x9F36, 0x9F10, 0x9F02, 0x5F2A):
             if tag not in tlvs:

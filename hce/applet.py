@@ -78,7 +78,7 @@ from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
 from apdu.tlv import TLV, tlv
-from cryptogram import cvc3, oda
+from cryptogram import cvc3, oda, scripts
 from cryptogram.cvn import ELEMENT_LENGTHS
 from cryptogram.cvn import profile as cvn_profile
 from hce.errors import CounterExhausted, CounterStoreError
@@ -97,6 +97,8 @@ _CVR_SECOND_AC_NOT_REQUESTED = 0x80
 
 _CLASS_OF = {0xA4: 0x00, 0xB2: 0x00, 0xA8: 0x80, 0xAE: 0x80, 0xCA: 0x80, 0x2A: 0x80}
 _GET_DATA_TAGS = (0x9F36, 0x9F13)
+#: Issuer script commands the card accepts with secure messaging: APPLICATION BLOCK, UNBLOCK, PUT DATA.
+_SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
 
 
 def _sw(sw: int) -> bytes:
@@ -169,6 +171,9 @@ class CardApplet:
         self.last_cryptogram: CryptogramRecord | None = None
         self._afl = afl(profile)
         self._pdol_data = b""
+        self.blocked = False
+        self.cvm_limit = profile.cvm_limit
+        self._last_online: tuple[bytes, bytes, bytes] | None = None
         secret = profile.oda.icc_key.d if profile.oda is not None else 0
         self._un_seed = hashlib.sha256(secret.to_bytes((secret.bit_length() + 7) // 8, "big")).digest()
 
@@ -200,6 +205,8 @@ class CardApplet:
         if len(raw) < 4:
             return _sw(0x6700)
         cla, ins = raw[0], raw[1]
+        if cla == 0x84 and ins in _SCRIPT_INS:
+            return self._issuer_script(raw)
         if cla not in (0x00, 0x80):
             return _sw(self._class_error(cla))
         expected_class = _CLASS_OF.get(ins)
@@ -274,6 +281,9 @@ class CardApplet:
             self.state = State.PPSE_SELECTED
             return self._files.ppse_fci + SW_OK
         if len(name) >= 5 and self.profile.aid.startswith(name):
+            if self.blocked:
+                self.state = State.IDLE
+                return _sw(0x6283)   # application blocked by an issuer script (Book 3 §6.5.11)
             self.state = State.APP_SELECTED
             return self._files.app_fci + SW_OK
         self.state = State.IDLE
@@ -313,7 +323,7 @@ class CardApplet:
         if amount is None:
             return _sw(0x6A80)
         profile = self.profile
-        if amount > profile.cvm_limit and not profile.device_cvm:
+        if amount > self.cvm_limit and not profile.device_cvm:
             return _sw(0x6986)
         outcome = self._cryptogram("ARQC", terminal, amount, now)
         if isinstance(outcome, bytes):
@@ -398,7 +408,7 @@ class CardApplet:
             return _sw(0x6A80)
         requested = _REQUESTED[p1 & 0xC0]
         cda = bool(p1 & 0x10) and self.profile.oda is not None and bool(self.profile.aip[0] & 0x01)
-        see_phone = amount > self.profile.cvm_limit and not self.profile.device_cvm
+        see_phone = amount > self.cvm_limit and not self.profile.device_cvm
         outcome = self._cryptogram("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                    see_phone=see_phone)
         if isinstance(outcome, bytes):
@@ -429,6 +439,42 @@ class CardApplet:
         idn = self._card_unpredictable(atc, un)[:8]
         dynamic = oda.cda_dynamic_data(idn, cid, ac, digest)
         return tlv(0x9F4B, oda.sign_dynamic_data(self.profile.oda.icc_key, dynamic, un))
+
+    # ------------------------------------------------------------------ issuer scripts
+
+    def _issuer_script(self, raw: bytes) -> bytes:
+        """An issuer script command with secure messaging (EMV 4.4 Book 2 §9, Book 3 §6.5.1-2,
+        §6.5.10-11): accepted only after this tap's online cryptogram, whose ATC and ARQC its MAC
+        covers; the session keys come from the limited-use key that made the ARQC.
+
+        ``84 1E`` APPLICATION BLOCK, ``84 18`` APPLICATION UNBLOCK, ``04``/``84 DA 9F 6B`` PUT
+        DATA of the Card CVM Limit (enciphered, 6 bytes BCD). A MAC that fails is 6988.
+        """
+        if self.state is not State.COMPLETED or self._last_online is None:
+            return _sw(0x6985)
+        atc, arqc, key = self._last_online
+        mac_key, enc_key = scripts.session_keys(key, atc)
+        body = scripts.verify_script(raw, mac_key=mac_key, atc=atc, cryptogram=arqc)
+        if body is None:
+            return _sw(0x6988)
+        ins, p1, p2 = raw[1], raw[2], raw[3]
+        if ins == 0x1E:
+            self.blocked = True
+        elif ins == 0x18:
+            self.blocked = False
+        elif (p1, p2) == (0x9F, 0x6B):
+            try:
+                scheme = "visa" if self.profile.kernel == "visa" else "mastercard"
+                value = scripts.decipher(enc_key, body, scheme)
+            except ValueError:
+                return _sw(0x6A80)
+            amount = _bcd_amount(value[:6]) if len(value) >= 6 else None
+            if amount is None:
+                return _sw(0x6A80)
+            self.cvm_limit = amount
+        else:
+            return _sw(0x6A88)
+        return SW_OK
 
     # ------------------------------------------------------------------ mag-stripe mode
 
@@ -512,6 +558,8 @@ class CardApplet:
             values[0x9F10] = iad
             ac = self._cvn.generate(key_spec.key, values).cryptogram
         used = luk_index if kind == "ARQC" else None
+        if kind == "ARQC" and key_spec is not None:
+            self._last_online = (atc.to_bytes(2, "big"), ac, key_spec.key)
         self.last_cryptogram = CryptogramRecord(kind, atc, used, reason, amount)
         return kind, atc, iad, ac
 

@@ -30,8 +30,10 @@ Buffers are hex dumps of 16 bytes a line (offset, hex, ASCII); versions before p
 1.8 printed the hex on the ``bSendBuffer`` line itself. Only successful ``SCardTransmit``
 calls become records. pcsc-spy prints durations, not clock times, so ``t`` counts the time
 spent inside ``SCardTransmit`` since the first one, and a response's ``ms`` is its call's
-duration. Colour codes and the indentation or ``(tN)`` prefix of multi-threaded programs are
-understood; each thread's calls are followed separately.
+duration. Every output mode is read: colour codes (the default), ``-n``, ``-d`` (times print as
+``[??.??]``: no ``ms``), and the indentation of multi-threaded programs or, with ``-t``, the
+``(tN)`` prefix that pcsc-spy puts before every line's own leading space; each thread's calls
+are followed separately.
 
 Proxmark3
 ---------
@@ -63,7 +65,7 @@ from dataclasses import dataclass, field
 from apdu.errors import TraceError
 from apdu.trace import TraceRecord
 
-__all__ = ["FORMATS", "crc_a", "parse", "parse_pcsc_spy", "parse_pm3"]
+__all__ = ["FORMATS", "crc_a", "parse", "parse_pcsc_spy", "parse_pm3", "parse_pm3_report"]
 
 CARRIER_HZ = 13_560_000
 """The ISO/IEC 14443 carrier frequency, the unit of Proxmark3 trace times (ISO/IEC 14443-2 §6.1)."""
@@ -73,7 +75,7 @@ _HEX_BYTE = re.compile(r"[0-9A-Fa-f]{2}")
 _DUMP_LINE = re.compile(r"^[0-9A-Fa-f]{4} ((?:[0-9A-Fa-f]{2} ){0,15}[0-9A-Fa-f]{2})(?: |$)")
 _LENGTH = re.compile(r"^(bSendLength|bRecvLength)\s+0x([0-9A-Fa-f]+)")
 _DURATION = re.compile(r"\[(\d+(?:\.\d+)?)\]\s*$")
-_THREAD = re.compile(r"^\((t\d+)\)\s?")
+_THREAD = re.compile(r"^\((t\d+)\)")
 _FUNCTION = re.compile(r"^SCar[A-Za-z0-9]+$")
 
 
@@ -116,7 +118,7 @@ def parse_pcsc_spy(lines: Iterable[str]) -> list[TraceRecord]:
         indent = len(text) - len(stripped)
         thread = _THREAD.match(stripped)
         if thread:
-            stripped = stripped[thread.end() :]
+            stripped = stripped[thread.end() :].lstrip(" ")
         if not stripped:
             continue
         key = thread.group(1) if thread else str(indent // 4)
@@ -234,23 +236,32 @@ class _Frame:
     end: int
     data: bytearray = field(default_factory=bytearray)
     crc: str = ""
+    partial: bool = False
 
 
-_TOKEN = re.compile(r"^\[?([0-9A-Fa-f]{2})(?:!|\(\d+\))?\]?$")
+_TOKEN = re.compile(r"^\[?([0-9A-Fa-f]{2})(?:!|\((\d+)\))?\]?$")
+_SHORT_FRAMES = frozenset({0x26, 0x52})
 _ACTIVATION_FIRST_BYTES = frozenset({0x93, 0x95, 0x97})
 
 
-def _frame_bytes(column: str) -> bytes | None:
+def _frame_bytes(column: str) -> tuple[bytes, bool] | None:
+    """The frame's bytes, and whether it is partial-bit noise (a token of fewer than 8 bits that
+    is not the 7-bit short frame REQA/WUPA of ISO/IEC 14443-3 §6.3.1)."""
     tokens = column.split()
     if not tokens:
         return None
     out = bytearray()
+    partial = False
     for token in tokens:
         match = _TOKEN.match(token)
         if match is None:
             return None
         out.append(int(match.group(1), 16))
-    return bytes(out)
+        bits = match.group(2)
+        if bits is not None and int(bits) < 8:
+            short = len(tokens) == 1 and int(bits) == 7 and out[0] in _SHORT_FRAMES
+            partial = partial or not short
+    return bytes(out), partial
 
 
 def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
@@ -263,14 +274,15 @@ def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
             continue
         start, end, source, data = (c.strip() for c in columns[:4])
         crc = columns[4].strip() if len(columns) > 4 else ""
-        payload = _frame_bytes(data)
+        parsed = _frame_bytes(data)
         if not start and not end and not source:
-            if current is not None and payload is not None:
-                current.data.extend(payload)
+            if current is not None and parsed is not None:
+                current.data.extend(parsed[0])
+                current.partial = current.partial or parsed[1]
                 if crc:
                     current.crc = crc
             continue
-        if source not in ("Rdr", "Tag") or payload is None:
+        if source not in ("Rdr", "Tag") or parsed is None:
             current = None
             continue
         try:
@@ -278,7 +290,7 @@ def _pm3_frames(lines: Iterable[str]) -> list[_Frame]:
         except ValueError:
             current = None
             continue
-        current = _Frame(number, source == "Rdr", begin, finish, bytearray(payload), crc)
+        current = _Frame(number, source == "Rdr", begin, finish, bytearray(parsed[0]), crc, parsed[1])
         frames.append(current)
     return frames
 
@@ -340,7 +352,7 @@ class _Side:
 
 
 def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
-    """Records from a Proxmark3 ``trace list -t 14a`` / ``hf 14a list`` table (see module docstring).
+    """Records from a Proxmark3 trace table (see :func:`parse_pm3_report`, which also counts noise).
 
     >>> rows = [
     ...     "   0 |    992 | Rdr |52(7)                         |     | WUPA",
@@ -351,13 +363,27 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
     >>> [(r.dir, r.hex) for r in parse_pm3(rows)]
     [('C', '80CA9F3600'), ('R', '9F3602002A9000')]
     """
+    return parse_pm3_report(lines)[0]
+
+
+def parse_pm3_report(lines: Iterable[str]) -> tuple[list[TraceRecord], int]:
+    """Records from a Proxmark3 ``trace list -t 14a`` / ``hf 14a list`` table (see module docstring),
+    and how many noise frames were skipped.
+
+    A real sniff catches noise: frames of a few bits (``02(3)``), or I-blocks that carry too little
+    to be an APDU. They are skipped and counted instead of ending the import.
+    """
     records: list[TraceRecord] = []
+    noise = 0
     reader, card = _Side(), _Side()
     answer_is_block = False
     awaiting_response = False
     reader_spoke = False
     command_end: int | None = None
     for frame in _pm3_frames(lines):
+        if frame.partial:
+            noise += 1
+            continue
         data = _strip_crc(frame)
         if not data:
             continue
@@ -383,9 +409,8 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
                 continue
             first, raw = chain
             if len(raw) < 4:
-                raise TraceError(
-                    f"an I-block chain carries {len(raw)} bytes, not a command APDU", line=frame.line
-                )
+                noise += 1
+                continue
             records.append(TraceRecord("C", raw, t=first.start / CARRIER_HZ))
             command_end = frame.end
             awaiting_response = True
@@ -404,13 +429,12 @@ def parse_pm3(lines: Iterable[str]) -> list[TraceRecord]:
             continue
         first, raw = chain
         if len(raw) < 2:
-            raise TraceError(
-                f"an I-block chain carries {len(raw)} byte(s), not a response APDU", line=frame.line
-            )
+            noise += 1
+            continue
         ms = (frame.end - command_end) * 1000 / CARRIER_HZ if command_end is not None else None
         records.append(TraceRecord("R", raw, t=first.start / CARRIER_HZ, ms=ms))
         awaiting_response = False
-    return records
+    return records, noise
 
 
 FORMATS: dict[str, Callable[[Iterable[str]], list[TraceRecord]]] = {

@@ -449,6 +449,8 @@ _ROWS: tuple[tuple[int, str, str, str, int, int, str | None, str, str], ...] = (
      "Bitmap of where UN and ATC go in track 2 discretionary data"),
     (0x9F67, "NATC (Track2)", "b", "ICC", 1, 1, _MC, _C2,
      "Number of ATC digits in track 2 discretionary data"),
+    (0x9F68, "Mag-stripe CVM List", "b", "ICC", 10, 32, _MC, _C2,
+     "CVM list the card gives for mag-stripe mode: amounts X and Y, then CV rules"),
     (0x9F69, "UDOL", "b", "ICC", 0, 252, _MC, _C2,
      "Data the card wants in COMPUTE CRYPTOGRAPHIC CHECKSUM"),
     (0x9F6A, "Unpredictable Number (Numeric)", "n", "Terminal", 4, 4, _MC, _C2,
@@ -643,13 +645,17 @@ for _row in TAGS:
     _BY_KEY.setdefault((_row.tag, _row.kernel), _row)
     _FIRST.setdefault(_row.tag, _row)
 _SENSITIVE_TAGS = frozenset(row.tag for row in TAGS if row.sensitive)
+_KERNELS = frozenset(row.kernel for row in TAGS if row.kernel is not None)
 
 
 def lookup(tag: int, kernel: str | None = None) -> TagInfo | None:
     """The row for ``tag``: the kernel's own row, else the generic row, else the first row.
 
     ``kernel`` is ``"visa"``, ``"mastercard"``, ``"amex"``, ``"discover"`` or ``None``; other
-    names (``"jcb"``, ``"unionpay"``) fall back to the generic meaning.
+    names (``"jcb"``, ``"unionpay"``) fall back to the generic meaning. A tag that one of those
+    four kernels does not define and that has no generic meaning is unknown for it (``None``):
+    another kernel's meaning is never lent (9F68 is Visa's Card Additional Processes, but a
+    Mastercard card's Mag-stripe CVM List).
 
     >>> lookup(0x9F6E, "amex").name
     'Enhanced Contactless Reader Capabilities'
@@ -664,6 +670,8 @@ def lookup(tag: int, kernel: str | None = None) -> TagInfo | None:
         row = _BY_KEY.get((tag, kernel))
         if row is not None:
             return row
+        if kernel in _KERNELS:
+            return _BY_KEY.get((tag, None))
     return _BY_KEY.get((tag, None)) or _FIRST.get(tag)
 
 

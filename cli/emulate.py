@@ -30,11 +30,15 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
 
 @click.command()
 @click.option("--via", "via", default="vpcd", show_default=True,
-              help="vpcd[:HOST:PORT] | nfc:udp[:HOST:PORT] | nfc:usb[:…]")
+              help="vpcd[:HOST:PORT] | vpcd-listen[:HOST:PORT] (a phone relaying a terminal connects) | "
+                   "nfc:udp[:HOST:PORT] | nfc:usb[:…]")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path),
               help="A card profile (JSON); default: the built-in test card.")
 @click.option("--kernel", type=click.Choice(["visa", "mastercard"]), default="visa", show_default=True,
               help="Which built-in test card (ignored with --profile).")
+@click.option("--oda", is_flag=True,
+              help="The built-in test card holds a certificate chain from the hcekit test CA and signs "
+                   "(fDDA for Visa, CDA for Mastercard).")
 @click.option("--device-cvm/--no-device-cvm", default=None,
               help="Override the profile's consumer device CVM flag.")
 @click.option("--counters", "counters_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -49,7 +53,7 @@ def _print_exchange(c_apdu: bytes, r_apdu: bytes, ms: float) -> None:
               help="Be this card of the wallet (default: the wallet's default card).")
 @click.option("--once", is_flag=True, help="Serve one connection (vpcd) or one tap (nfc), then exit.")
 @click.option("--quiet", is_flag=True, help="Do not print exchanges.")
-def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool | None,
+def emulate(via: str, profile_path: Path | None, kernel: str, oda: bool, device_cvm: bool | None,
             counters_path: Path | None, trace_path: Path | None, unmasked: bool,
             wallet_dir: Path | None, card_id: int | None, once: bool, quiet: bool) -> None:
     """Emulate a contactless payment card for a reader until Ctrl-C."""
@@ -76,7 +80,7 @@ def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool |
             if counters_path is None:
                 counters = wallet.counters(wallet_card.id)
         else:
-            profile = builtin_profile(kernel, now=int(time.time()))
+            profile = builtin_profile(kernel, now=int(time.time()), oda=oda)
         if device_cvm is not None:
             profile = profile.with_device_cvm(device_cvm)
         if counters_path is not None:
@@ -95,10 +99,11 @@ def emulate(via: str, profile_path: Path | None, kernel: str, device_cvm: bool |
         source = f"built-in {profile.kernel} test card"
     console.print(f"emulating {profile.label} ({source}) via {via}; Ctrl-C to stop")
     try:
-        if kind == "vpcd":
+        if kind in ("vpcd", "vpcd-listen"):
             from hce.transports.vpcd import VpcdCard
 
-            virtual = VpcdCard(card, where, port or 35963, tracers=tracers, on_exchange=on_exchange)
+            virtual = VpcdCard(card, where, port or 35963, tracers=tracers, on_exchange=on_exchange,
+                               listen=kind == "vpcd-listen")
             _run(lambda: virtual.serve(reconnect=not once), virtual.stop)
         else:
             from hce.transports.nfc import NfcCard

@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cli.bench:bench",
         "Tap N times and print p50/p95/p99/max of every phase against the 500 ms budget.",
     ),
+    "oda": ("cli.oda:oda", "Offline data authentication: re-check recorded sessions."),
 }
 """name -> ("module:attribute" of the click command or group, its one-line help).
 

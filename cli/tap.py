@@ -45,7 +45,7 @@ _STYLES = {
 _BAR = 30
 
 
-def sim_transport(profile_path: Path | None, kernel: str | None) -> LocalTransport:
+def sim_transport(profile_path: Path | None, kernel: str | None, *, oda: bool = False) -> LocalTransport:
     """The hce applet in process: a profile file's card, or the built-in test card of ``kernel``."""
     try:
         from hce.applet import CardApplet
@@ -60,7 +60,7 @@ def sim_transport(profile_path: Path | None, kernel: str | None) -> LocalTranspo
             raise fail(f"{profile_path}: not a usable card profile: {exc}") from None
         name = f"sim:{profile_path.name}"
     else:
-        profile = builtin_profile(kernel or "visa", now=int(time.time()))
+        profile = builtin_profile(kernel or "visa", now=int(time.time()), oda=oda)
         name = f"sim:test-{kernel or 'visa'}"
     applet = CardApplet(profile, clock=time.time)
     return LocalTransport(applet.process, name=name)
@@ -93,7 +93,7 @@ def wallet_transport(
 
 
 def _open(reader: str, profile: Path | None, kernel: str | None, wait: float,
-          wallet_dir: Path | None = None, card_id: int | None = None) -> Transport:
+          wallet_dir: Path | None = None, card_id: int | None = None, *, oda: bool = False) -> Transport:
     try:
         kind, _ = parse_reader(reader)
         if kind == "sim":
@@ -101,11 +101,11 @@ def _open(reader: str, profile: Path | None, kernel: str | None, wait: float,
                 found = wallet_transport(wallet_dir, card_id, required=True)
                 assert found is not None
                 return found
-            if profile is None and kernel is None:
+            if profile is None and kernel is None and not oda:
                 found = wallet_transport(None, None, required=False)
                 if found is not None:
                     return found
-            return sim_transport(profile, kernel)
+            return sim_transport(profile, kernel, oda=oda)
         return open_transport(reader, wait=wait)
     except TerminalError as exc:
         raise fail(str(exc)) from None
@@ -115,35 +115,58 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+#: Bar colours of the waterfall, and the legend printed under it.
+_CARD, _TRANSPORT, _UNSPLIT = "cyan", "blue", "grey50"
+LEGEND = Text.assemble(
+    ("█ card  ", _CARD), ("█ transport  ", _TRANSPORT),
+    ("█ round trip the reader cannot split into card and transport  ", _UNSPLIT),
+    ("█ terminal  ", "magenta"), ("█ authorization", "yellow"),
+)
+
+
 def waterfall(result: TapResult) -> Table:
-    """The tap's timing as a rich table: one bar per APDU, then terminal, authorization and total."""
+    """The tap's timing as a rich table: one bar per APDU, then terminal, authorization and total.
+
+    Each exchange shows its whole round trip, then the card's time and the transport's (reader,
+    PC/SC, radio) when the transport can tell them apart; a PC/SC reader cannot, and its round
+    trips (the first one including the connection to the card) are shown as such, never as
+    card time.
+    """
     timing = result.timing
     scale = max(timing.total_ms, 1e-9)
     table = Table(title="timing", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("phase")
     table.add_column("SW")
-    for column in ("start ms", "card ms", "transport ms"):
+    for column in ("start ms", "round trip ms", "card ms", "transport ms"):
         table.add_column(column, justify="right")
     table.add_column("", no_wrap=True, min_width=_BAR)
 
-    def bar(start: float, length: float, style: str) -> Text:
+    def bar(start: float, length: float, style: str, card: float | None = None) -> Text:
         offset = min(int(_BAR * start / scale), _BAR - 1)
         width = min(max(1, round(_BAR * length / scale)), _BAR - offset)
-        return Text(" " * offset + "█" * width, style=style)
+        out = Text(" " * offset)
+        if card is None:
+            out.append("█" * width, style=style)
+        else:
+            card_width = min(width, round(width * card / length)) if length else 0
+            out.append("█" * card_width, style=_CARD)
+            out.append("█" * (width - card_width), style=_TRANSPORT)
+        return out
 
     for a in timing.apdus:
         label = PHASES.get(a.phase, a.phase)
         if a.name not in label:
             label += f" · {a.name}"
-        table.add_row(label, a.sw, _ms(a.start_ms), _ms(a.card_ms), _ms(a.transport_ms),
-                      bar(a.start_ms, a.round_trip_ms, "cyan"))
-    table.add_row("terminal processing", "", "", "", "", bar(0, timing.terminal_ms, "magenta"),
-                  end_section=timing.authorization_ms is None)
+        table.add_row(label, a.sw, _ms(a.start_ms), _ms(a.round_trip_ms), _ms(a.card_ms), _ms(a.transport_ms),
+                      bar(a.start_ms, a.round_trip_ms, _UNSPLIT, a.card_ms))
+    table.add_row("terminal processing", "", "", _ms(timing.terminal_ms), "", "",
+                  bar(0, timing.terminal_ms, "magenta"), end_section=timing.authorization_ms is None)
     if timing.authorization_ms is not None:
-        table.add_row("authorization", "", _ms(timing.tap_ms), "", _ms(timing.authorization_ms),
+        table.add_row("authorization", "", _ms(timing.tap_ms), _ms(timing.authorization_ms), "", "",
                       bar(timing.tap_ms, timing.authorization_ms, "yellow"), end_section=True)
-    table.add_row(Text("total", style="bold"), "", _ms(timing.total_ms), _ms(timing.card_ms),
-                  _ms(timing.transport_ms), "")
+    card = timing.card_ms
+    table.add_row(Text("total", style="bold"), "", _ms(timing.total_ms), _ms(timing.round_trip_ms),
+                  _ms(card), _ms(timing.transport_ms) if card is not None else "—", "")
     return table
 
 
@@ -175,6 +198,15 @@ def summary(result: TapResult, *, masked: bool) -> Table:
         grid.add_row("cryptogram", f"{out.cryptogram} {out.data.get(0x9F26, b'').hex().upper()}")
     if out.cvm:
         grid.add_row("CVM", out.cvm)
+    if out.oda is not None:
+        oda = out.oda
+        text = f"{oda.method or '—'} {oda.status}" + (f" ({oda.reason})" if oda.reason else "")
+        if oda.ca_index is not None:
+            text += f"  CA index {oda.ca_index:02X}"
+        if oda.weak_keys:
+            text += f"  weak keys: {', '.join(oda.weak_keys)}"
+        style = {"passed": "green", "failed": "red"}.get(oda.status, "yellow")
+        grid.add_row("ODA", Text(text, style=style))
     if out.host:
         host = out.host
         grid.add_row("host", f"{'approved' if host.approved else 'declined'}  code {host.response_code}  "
@@ -222,12 +254,14 @@ def authorization_table(result: TapResult, *, masked: bool) -> Table | None:
 @click.option("--card", "card_id", type=int, default=None,
               help="--reader sim: tap this card of the wallet instead of its default.")
 @click.option("--apdus", is_flag=True, help="Also show every APDU decoded.")
+@click.option("--oda", is_flag=True,
+              help="--reader sim: the built-in test card carries a certificate chain and signs (fDDA/CDA).")
 @click.option("--wait", type=float, default=10.0, show_default=True,
               help="Seconds to wait for a card on a real reader.")
 def tap(
     reader: str, amount: str, currency: str, host_url: str | None, api_key: str | None, offline: bool,
     as_json: bool, trace_file: Path | None, unmasked: bool, profile: Path | None, kernel: str | None,
-    wallet_dir: Path | None, card_id: int | None, apdus: bool, wait: float,
+    wallet_dir: Path | None, card_id: int | None, apdus: bool, oda: bool, wait: float,
 ) -> None:
     """Run one contactless tap and show its outcome and its timing against the 500 ms budget."""
     if offline and host_url:
@@ -249,7 +283,7 @@ def tap(
             except OSError as exc:
                 raise fail(f"cannot write {trace_file}: {exc.strerror or exc}") from None
             tracers.append(JsonlWriter(fp, masked=masked))
-        transport = stack.enter_context(_open(reader, profile, kernel, wait, wallet_dir, card_id))
+        transport = stack.enter_context(_open(reader, profile, kernel, wait, wallet_dir, card_id, oda=oda))
         client = None
         if host_url and api_key:
             from terminal.host import AuthorizationClient
@@ -280,6 +314,7 @@ def tap(
         console.print(table)
         console.print()
     console.print(waterfall(result))
+    console.print(LEGEND)
     console.print(budget_line(result))
     console.print(Text(f"reader {transport.name}", style="dim"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from apdu.errors import TraceError
-from apdu.importers import FORMATS, parse
+from apdu.importers import FORMATS, parse, parse_pm3_report
 from apdu.trace import dumps, read_trace
 from cli.common import console, err_console, fail, print_json
 from cli.render import decode_trace, trace_renderable
@@ -65,8 +65,12 @@ def show(file: Path, as_json: bool, unmasked: bool, kernel: str | None) -> None:
 @click.option("--unmasked", is_flag=True, help="Keep PAN, Track 2 and names in clear (not recommended).")
 def import_(fmt: str, file: Path, output: Path, unmasked: bool) -> None:
     """Convert pcsc-spy or Proxmark3 `trace list -t 14a` output FILE into a JSON Lines trace."""
+    noise = 0
     try:
-        records = parse(_read_lines(file), fmt)
+        if fmt == "pm3":
+            records, noise = parse_pm3_report(_read_lines(file))
+        else:
+            records = parse(_read_lines(file), fmt)
     except TraceError as exc:
         raise fail(f"{file}: {exc}") from None
     if not records:
@@ -83,4 +87,5 @@ def import_(fmt: str, file: Path, output: Path, unmasked: bool) -> None:
     err_console.print(
         f"{len(records)} APDUs ({commands} commands) from {file} → {output}"
         + ("" if unmasked else " (masked)")
+        + (f"; {noise} noise frame(s) skipped" if noise else "")
     )

@@ -70,6 +70,7 @@ in :attr:`CardApplet.needs_replenishment`, which the wallet reads to fetch a new
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -77,10 +78,11 @@ from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
 from apdu.tlv import TLV, tlv
+from cryptogram import cvc3, oda, scripts
 from cryptogram.cvn import ELEMENT_LENGTHS
 from cryptogram.cvn import profile as cvn_profile
 from hce.errors import CounterExhausted, CounterStoreError
-from hce.files import build_files
+from hce.files import afl, build_files, magstripe_tracks
 from hce.keys import CounterStore, MemoryCounterStore, usable_luk
 from hce.profile import CardProfile, LimitedUseKeySpec
 from hce.states import Command, State, next_state
@@ -93,8 +95,10 @@ _REQUESTED = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 _CVR_AC = {"AAC": 0x00, "TC": 0x10, "ARQC": 0x20}
 _CVR_SECOND_AC_NOT_REQUESTED = 0x80
 
-_CLASS_OF = {0xA4: 0x00, 0xB2: 0x00, 0xA8: 0x80, 0xAE: 0x80, 0xCA: 0x80}
+_CLASS_OF = {0xA4: 0x00, 0xB2: 0x00, 0xA8: 0x80, 0xAE: 0x80, 0xCA: 0x80, 0x2A: 0x80}
 _GET_DATA_TAGS = (0x9F36, 0x9F13)
+#: Issuer script commands the card accepts with secure messaging: APPLICATION BLOCK, UNBLOCK, PUT DATA.
+_SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
 
 
 def _sw(sw: int) -> bytes:
@@ -165,6 +169,13 @@ class CardApplet:
         self._psn = bytes.fromhex(profile.psn)
         self.state = State.IDLE
         self.last_cryptogram: CryptogramRecord | None = None
+        self._afl = afl(profile)
+        self._pdol_data = b""
+        self.blocked = False
+        self.cvm_limit = profile.cvm_limit
+        self._last_online: tuple[bytes, bytes, bytes] | None = None
+        secret = profile.oda.icc_key.d if profile.oda is not None else 0
+        self._un_seed = hashlib.sha256(secret.to_bytes((secret.bit_length() + 7) // 8, "big")).digest()
 
     # ------------------------------------------------------------------ public
 
@@ -194,6 +205,8 @@ class CardApplet:
         if len(raw) < 4:
             return _sw(0x6700)
         cla, ins = raw[0], raw[1]
+        if cla == 0x84 and ins in _SCRIPT_INS:
+            return self._issuer_script(raw)
         if cla not in (0x00, 0x80):
             return _sw(self._class_error(cla))
         expected_class = _CLASS_OF.get(ins)
@@ -213,6 +226,10 @@ class CardApplet:
             return self._gated(Command.READ_RECORD, command, now)
         if ins == 0xAE:
             return self._gated(Command.GENERATE_AC, command, now)
+        if ins == 0x2A:
+            if not self.profile.magstripe:
+                return _sw(0x6D00)
+            return self._gated(Command.COMPUTE_CRYPTOGRAPHIC_CHECKSUM, command, now)
         return self._gated(Command.GET_DATA, command, now)
 
     @staticmethod
@@ -237,7 +254,11 @@ class CardApplet:
         elif what is Command.READ_RECORD:
             response = self._read_record(command)
         elif what is Command.GENERATE_AC:
+            if self.profile.magstripe:
+                return _sw(0x6985)
             response = self._generate_ac(command, now)
+        elif what is Command.COMPUTE_CRYPTOGRAPHIC_CHECKSUM:
+            response = self._compute_cryptographic_checksum(command, now)
         else:
             response = self._get_data(command)
         if response[-2:] == SW_OK:
@@ -260,6 +281,9 @@ class CardApplet:
             self.state = State.PPSE_SELECTED
             return self._files.ppse_fci + SW_OK
         if len(name) >= 5 and self.profile.aid.startswith(name):
+            if self.blocked:
+                self.state = State.IDLE
+                return _sw(0x6283)   # application blocked by an issuer script (Book 3 §6.5.11)
             self.state = State.APP_SELECTED
             return self._files.app_fci + SW_OK
         self.state = State.IDLE
@@ -284,8 +308,12 @@ class CardApplet:
             return _sw(0x6A80)
         if length != self._pdol_length:
             return _sw(0x6700)
+        self._pdol_data = body
         if self.profile.kernel == "mastercard":
-            return tlv(0x77, [tlv(0x82, self.profile.aip), tlv(0x94, self.profile.afl)]).to_bytes() + SW_OK
+            aip = self.profile.aip
+            if self.profile.magstripe:
+                aip = bytes((aip[0], aip[1] & 0x7F))   # byte 2 bit 8: EMV mode not supported
+            return tlv(0x77, [tlv(0x82, aip), tlv(0x94, self._afl)]).to_bytes() + SW_OK
         terminal = split_dol_data(self._pdol, body)
         return self._visa_gpo(terminal, now)
 
@@ -295,7 +323,7 @@ class CardApplet:
         if amount is None:
             return _sw(0x6A80)
         profile = self.profile
-        if amount > profile.cvm_limit and not profile.device_cvm:
+        if amount > self.cvm_limit and not profile.device_cvm:
             return _sw(0x6986)
         outcome = self._cryptogram("ARQC", terminal, amount, now)
         if isinstance(outcome, bytes):
@@ -305,8 +333,8 @@ class CardApplet:
         if profile.device_cvm and len(ctq) >= 2:
             ctq[1] |= 0x80
         nodes: list[TLV] = [tlv(0x82, profile.aip)]
-        if profile.afl:
-            nodes.append(tlv(0x94, profile.afl))
+        if self._afl:
+            nodes.append(tlv(0x94, self._afl))
         nodes += [
             tlv(0x57, self._files.track2),
             tlv(0x5F34, self._psn),
@@ -318,7 +346,30 @@ class CardApplet:
         ]
         if profile.ffi:
             nodes.append(tlv(0x9F6E, profile.ffi))
+        if profile.oda is not None and profile.aip[0] & 0x20:
+            nodes += self._fdda(terminal, atc, bytes(ctq))
         return tlv(0x77, nodes).to_bytes() + SW_OK
+
+    def _fdda(self, terminal: Mapping[int, bytes], atc: int, ctq: bytes) -> list[TLV]:
+        """fDDA version 01 (EMV Contactless Book C-3 Annex C): sign UN, amount, currency and 9F69.
+
+        The Card Authentication Related Data (9F69) is version 01, the card's unpredictable
+        number and the CTQ; the ICC dynamic number is the ATC. The card's unpredictable number is
+        derived from the ATC and the terminal's number under the card's key material, so the
+        applet needs no source of randomness of its own.
+        """
+        assert self.profile.oda is not None
+        un = terminal.get(0x9F37, bytes(4))
+        card_un = self._card_unpredictable(atc, un)[:4]
+        cad = b"\x01" + card_un + ctq
+        signed = un + terminal.get(0x9F02, bytes(6)) + terminal.get(0x5F2A, bytes(2)) + cad
+        sdad = oda.sign_dynamic_data(self.profile.oda.icc_key, b"\x02" + atc.to_bytes(2, "big"), signed,
+                                     fmt=oda.FORMAT_FDDA)
+        return [tlv(0x9F69, cad), tlv(0x9F4B, sdad)]
+
+    def _card_unpredictable(self, atc: int, terminal_un: bytes) -> bytes:
+        """A number the terminal cannot predict: SHA-256 under a secret of the card's private key."""
+        return hashlib.sha256(self._un_seed + atc.to_bytes(2, "big") + terminal_un).digest()
 
     # ------------------------------------------------------------------ READ RECORD
 
@@ -356,23 +407,112 @@ class CardApplet:
         if amount is None:
             return _sw(0x6A80)
         requested = _REQUESTED[p1 & 0xC0]
-        see_phone = amount > self.profile.cvm_limit and not self.profile.device_cvm
+        cda = bool(p1 & 0x10) and self.profile.oda is not None and bool(self.profile.aip[0] & 0x01)
+        see_phone = amount > self.cvm_limit and not self.profile.device_cvm
         outcome = self._cryptogram("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                    see_phone=see_phone)
         if isinstance(outcome, bytes):
             return outcome
         kind, atc, iad, ac = outcome
-        nodes = [
-            tlv(0x9F27, bytes((_CID[kind],))),
-            tlv(0x9F36, atc.to_bytes(2, "big")),
-            tlv(0x9F26, ac),
-            tlv(0x9F10, iad),
-        ]
+        cid = bytes((_CID[kind],))
+        nodes = [tlv(0x9F27, cid), tlv(0x9F36, atc.to_bytes(2, "big"))]
+        if not (cda and kind != "AAC"):
+            nodes.append(tlv(0x9F26, ac))
+        nodes.append(tlv(0x9F10, iad))
         if see_phone and kind == "AAC" and requested != "AAC":
             nodes.append(tlv(0xDF4B, b"\x00\x01\x00"))
         elif self.profile.device_cvm:
             nodes.append(tlv(0xDF4B, b"\x00\x10\x00"))
+        if cda and kind != "AAC":
+            nodes.append(self._cda(command.data, nodes, cid, ac, terminal.get(0x9F37, bytes(4)), atc))
         return tlv(0x77, nodes).to_bytes() + SW_OK
+
+    def _cda(self, cdol_data: bytes, nodes: list[TLV], cid: bytes, ac: bytes, un: bytes, atc: int) -> TLV:
+        """The CDA signature (EMV 4.4 Book 2 §6.6.1): the cryptogram travels inside 9F4B.
+
+        The transaction data hash covers the PDOL data of GPO, the CDOL1 data, and the response's
+        other data objects in the order they are sent; the signature covers the terminal's UN.
+        """
+        assert self.profile.oda is not None
+        objects = b"".join(node.to_bytes() for node in nodes)
+        digest = oda.cda_transaction_hash(self._pdol_data, cdol_data, objects)
+        idn = self._card_unpredictable(atc, un)[:8]
+        dynamic = oda.cda_dynamic_data(idn, cid, ac, digest)
+        return tlv(0x9F4B, oda.sign_dynamic_data(self.profile.oda.icc_key, dynamic, un))
+
+    # ------------------------------------------------------------------ issuer scripts
+
+    def _issuer_script(self, raw: bytes) -> bytes:
+        """An issuer script command with secure messaging (EMV 4.4 Book 2 §9, Book 3 §6.5.1-2,
+        §6.5.10-11): accepted only after this tap's online cryptogram, whose ATC and ARQC its MAC
+        covers; the session keys come from the limited-use key that made the ARQC.
+
+        ``84 1E`` APPLICATION BLOCK, ``84 18`` APPLICATION UNBLOCK, ``04``/``84 DA 9F 6B`` PUT
+        DATA of the Card CVM Limit (enciphered, 6 bytes BCD). A MAC that fails is 6988.
+        """
+        if self.state is not State.COMPLETED or self._last_online is None:
+            return _sw(0x6985)
+        atc, arqc, key = self._last_online
+        mac_key, enc_key = scripts.session_keys(key, atc)
+        body = scripts.verify_script(raw, mac_key=mac_key, atc=atc, cryptogram=arqc)
+        if body is None:
+            return _sw(0x6988)
+        ins, p1, p2 = raw[1], raw[2], raw[3]
+        if ins == 0x1E:
+            self.blocked = True
+        elif ins == 0x18:
+            self.blocked = False
+        elif (p1, p2) == (0x9F, 0x6B):
+            try:
+                scheme = "visa" if self.profile.kernel == "visa" else "mastercard"
+                value = scripts.decipher(enc_key, body, scheme)
+            except ValueError:
+                return _sw(0x6A80)
+            amount = _bcd_amount(value[:6]) if len(value) >= 6 else None
+            if amount is None:
+                return _sw(0x6A80)
+            self.cvm_limit = amount
+        else:
+            return _sw(0x6A88)
+        return SW_OK
+
+    # ------------------------------------------------------------------ mag-stripe mode
+
+    def _compute_cryptographic_checksum(self, command: CommandAPDU, now: float | None) -> bytes:
+        """COMPUTE CRYPTOGRAPHIC CHECKSUM (Book C-2 §5.3): CVC3 of both tracks over UN and ATC.
+
+        The UDOL data is the numeric unpredictable number (9F6A, 4 bytes BCD). KD(CVC3) is the
+        current limited-use key, as for the application cryptogram; the ATC and the key use are
+        reserved first, as for every cryptogram.
+        """
+        if command.p1 != 0x8E or command.p2 != 0x80:
+            return _sw(0x6A86)
+        if len(command.data) != 4:
+            return _sw(0x6700)
+        if not command.data.hex().isdigit():
+            return _sw(0x6A80)
+        if now is None and self._clock is not None:
+            now = self._clock()
+        luk = usable_luk(self.profile.luks, self.counters, now)
+        if luk is None:
+            return _sw(0x6985)
+        try:
+            self.counters.reserve_luk_use(luk.index)
+            atc = self.counters.reserve_next_atc(online=True).to_bytes(2, "big")
+        except CounterExhausted:
+            return _sw(0x6985)
+        except CounterStoreError:
+            return _sw(0x6581)
+        track1, track2 = magstripe_tracks(self.profile)
+        un = command.data
+        value2 = cvc3.cvc3(luk.key, cvc3.ivcvc3(luk.key, track2), un, atc)
+        value1 = cvc3.cvc3(luk.key, cvc3.ivcvc3(luk.key, track1), un, atc)
+        self.last_cryptogram = CryptogramRecord("CVC3", int.from_bytes(atc, "big"), luk.index, "online", 0)
+        return tlv(0x77, [
+            tlv(0x9F61, value2.to_bytes(2, "big")),
+            tlv(0x9F60, value1.to_bytes(2, "big")),
+            tlv(0x9F36, atc),
+        ]).to_bytes() + SW_OK
 
     # ------------------------------------------------------------------ the cryptogram
 
@@ -418,6 +558,8 @@ class CardApplet:
             values[0x9F10] = iad
             ac = self._cvn.generate(key_spec.key, values).cryptogram
         used = luk_index if kind == "ARQC" else None
+        if kind == "ARQC" and key_spec is not None:
+            self._last_online = (atc.to_bytes(2, "big"), ac, key_spec.key)
         self.last_cryptogram = CryptogramRecord(kind, atc, used, reason, amount)
         return kind, atc, iad, ac
 

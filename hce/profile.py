@@ -22,11 +22,24 @@ default per kernel, from :data:`KERNEL_DEFAULTS`:
     application version ``0096``.
 
 ``mastercard`` (EMV Contactless Book C-2, Kernel 2, M/Chip)
-    AIP ``1882`` (cardholder verification and terminal risk management; byte 2: EMV mode
-    supported and on-device cardholder verification supported; no CDA); AFL ``08010200``
+    AIP ``1A80`` (byte 1: cardholder verification, terminal risk management and on-device
+    cardholder verification supported -- bit 2, Book C-2 Annex A; byte 2: EMV mode supported;
+    no CDA); AFL ``08010200``
     (SFI 1 records 1-2); no PDOL (GPO data is ``83 00``); CDOL1 ``9F02 06 9F03 06 9F1A 02
     95 05 5F2A 02 9A 03 9C 01 9F37 04 9F35 01 9F45 02 9F4C 08 9F34 03`` (43 bytes);
     application version ``0002``.
+
+Optional ``magstripe`` (Mastercard only): the card runs in mag-stripe mode (Book C-2): its AIP
+says EMV mode is not supported (byte 2 bit 8 clear), GPO points at one record of mag-stripe data
+(Track 1 and 2 templates, PCVC3/PUNATC/NATC, UDOL), and COMPUTE CRYPTOGRAPHIC CHECKSUM answers
+CVC3 for both tracks under the current limited-use key (:mod:`cryptogram.cvc3`).
+
+Optional ``oda`` (:class:`cryptogram.oda.CardCertificates` as a dict): the card's RSA key and
+certificate chain, issued by the token service. With it the card signs -- fDDA in the Visa GPO
+response, CDA in the Mastercard GENERATE AC response -- and serves the certificates in SFI 3 and
+the signed static record in SFI 2 (the AFL grows by ``10010101 18010400``). The issuer sets the
+``aip`` it certified (Visa byte 1 bit 6 DDA, Mastercard bit 1 CDA). Cloud-based cards are
+online-only and have none.
 
 :class:`CardProfile` is the validated, frozen value the applet reads; errors are
 :class:`~hce.errors.ProfileError` and name the field, never its value (a profile carries a
@@ -45,6 +58,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from apdu.pan import luhn_valid
+from cryptogram.errors import InvalidInput
+from cryptogram.oda import CardCertificates
 from hce.errors import ProfileError
 
 __all__ = [
@@ -66,7 +81,7 @@ KERNEL_DEFAULTS: dict[str, dict[str, str]] = {
         "app_version": "0096",
     },
     "mastercard": {
-        "aip": "1882",
+        "aip": "1A80",
         "afl": "08010200",
         "pdol": "",
         "cdol1": "9F02069F03069F1A0295055F2A029A039C019F37049F35019F45029F4C089F3403",
@@ -133,6 +148,8 @@ class _ProfileModel(BaseModel):
     ctq: str | None = None
     ffi: str | None = None
     app_version: str | None = None
+    oda: dict[str, str] | None = None
+    magstripe: bool = False
 
     @field_validator("pan")
     @classmethod
@@ -233,6 +250,8 @@ class CardProfile:
     ffi: bytes
     app_version: bytes
     version: int = 1
+    oda: CardCertificates | None = None
+    magstripe: bool = False
 
     def __repr__(self) -> str:
         return (f"CardProfile(kernel={self.kernel!r}, token_ref={self.token_ref!r}, "
@@ -261,6 +280,12 @@ class CardProfile:
             shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 1 else "")
             raise ProfileError(f"invalid card profile: {shown}") from None
         defaults = KERNEL_DEFAULTS[model.kernel]
+        oda = None
+        if model.oda is not None:
+            try:
+                oda = CardCertificates.from_dict(model.oda)
+            except InvalidInput:
+                raise ProfileError("invalid card profile: oda: not a certificate chain and key") from None
 
         def pick(name: str) -> bytes:
             value = getattr(model, name)
@@ -295,6 +320,8 @@ class CardProfile:
             ctq=pick("ctq"),
             ffi=pick("ffi"),
             app_version=pick("app_version"),
+            oda=oda,
+            magstripe=model.magstripe and model.kernel == "mastercard",
         )
 
     @classmethod
@@ -347,6 +374,8 @@ class CardProfile:
             "ctq": self.ctq.hex().upper(),
             "ffi": self.ffi.hex().upper(),
             "app_version": self.app_version.hex().upper(),
+            **({"oda": self.oda.to_dict()} if self.oda is not None else {}),
+            **({"magstripe": True} if self.magstripe else {}),
         }
 
     def with_device_cvm(self, verified: bool) -> CardProfile:

@@ -29,6 +29,8 @@ from typing import Any
 
 from cryptogram.cvn import profile as cvn_profile
 from cryptogram.luk import derive_luk_batch
+from cryptogram.oda import ODA_AIP, issue_card
+from cryptogram.testkeys import TEST_CA_INDEX, oda_test_key
 from hce.profile import CardProfile
 
 __all__ = ["TEST_CARDS", "TEST_IMK", "builtin_profile", "builtin_profile_dict"]
@@ -59,8 +61,15 @@ TEST_CARDS: dict[str, dict[str, Any]] = {
 }
 
 
-def builtin_profile_dict(kernel: str = "visa", *, now: int, device_cvm: bool = False) -> dict[str, Any]:
-    """The test card of ``kernel`` as a profile dict, its LUK batch valid for 30 days from ``now``."""
+def builtin_profile_dict(
+    kernel: str = "visa", *, now: int, device_cvm: bool = False, oda: bool = False,
+    magstripe: bool = False,
+) -> dict[str, Any]:
+    """The test card of ``kernel`` as a profile dict, its LUK batch valid for 30 days from ``now``.
+
+    With ``oda`` the card also holds an ICC key certified by the test issuer under the hcekit
+    test CA (:mod:`cryptogram.testkeys`), and signs fDDA (Visa) or CDA (Mastercard).
+    """
     if kernel not in TEST_CARDS:
         raise ValueError(f"kernel must be one of {', '.join(TEST_CARDS)}, got {kernel!r}")
     data = dict(TEST_CARDS[kernel])
@@ -69,9 +78,21 @@ def builtin_profile_dict(kernel: str = "visa", *, now: int, device_cvm: bool = F
     batch = derive_luk_batch(token_mk, 1, LUK_COUNT, max_uses=LUK_MAX_USES, not_after=int(now) + LUK_LIFETIME)
     data["luks"] = [luk.to_dict() for luk in batch]
     data["device_cvm"] = device_cvm
+    data["magstripe"] = magstripe
+    if oda:
+        data["aip"] = ODA_AIP[kernel].hex().upper()
+        data["oda"] = issue_card(
+            ca=oda_test_key("ca"), ca_index=TEST_CA_INDEX, issuer=oda_test_key("issuer"),
+            icc=oda_test_key(f"icc-{kernel}"), pan=data["pan"], expiry=data["expiry"], psn=data["psn"],
+            country=data["issuer_country"], aip=bytes.fromhex(data["aip"]),
+        ).to_dict()
     return data
 
 
-def builtin_profile(kernel: str = "visa", *, now: int, device_cvm: bool = False) -> CardProfile:
+def builtin_profile(
+    kernel: str = "visa", *, now: int, device_cvm: bool = False, oda: bool = False,
+    magstripe: bool = False,
+) -> CardProfile:
     """The validated :class:`~hce.profile.CardProfile` of the test card of ``kernel``."""
-    return CardProfile.from_dict(builtin_profile_dict(kernel, now=now, device_cvm=device_cvm))
+    return CardProfile.from_dict(
+        builtin_profile_dict(kernel, now=now, device_cvm=device_cvm, oda=oda, magstripe=magstripe))

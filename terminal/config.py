@@ -196,6 +196,7 @@ class TerminalConfig:
     limits: Limits = field(default_factory=Limits)
     supported_aids: tuple[SupportedAID, ...] = SUPPORTED_AIDS
     kernel: str | None = None
+    ifd_serial: str = "HCEKIT01"
 
     def __post_init__(self) -> None:
         if len(self.country) != 4 or not self.country.isdigit():
@@ -213,9 +214,10 @@ class TerminalConfig:
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """One sale: amount in minor units, ISO 4217 code, date as YYMMDD digits, type (9C).
+    """One sale: amount in minor units, ISO 4217 code, date YYMMDD (9A), time HHMMSS (9F21), type (9C).
 
-    The date is given, not read from a clock, so the kernel stays sans-I/O: the runner fills it.
+    Date and time are given, not read from a clock, so the kernel stays sans-I/O: the runner
+    fills them (:func:`terminal.tap.run_tap` sets the time when it is ``None``).
     """
 
     amount: int
@@ -223,6 +225,7 @@ class Transaction:
     date: str = "250101"
     type: int = 0x00
     other_amount: int = 0
+    time: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.amount, int) or isinstance(self.amount, bool) or self.amount < 0:
@@ -232,3 +235,5 @@ class Transaction:
         object.__setattr__(self, "currency", currency(self.currency).code)
         if len(self.date) != 6 or not self.date.isdigit():
             raise ConfigError(f"date must be YYMMDD, got {self.date!r}")
+        if self.time is not None and (len(self.time) != 6 or not self.time.isdigit()):
+            raise ConfigError(f"time must be HHMMSS, got {self.time!r}")

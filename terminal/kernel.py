@@ -52,12 +52,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from apdu.command import PPSE, CommandAPDU, GenerateAC, GetProcessingOptions, ReadRecord, Select
+from apdu.command import (
+    PPSE,
+    CommandAPDU,
+    ComputeCryptographicChecksum,
+    GenerateAC,
+    GetProcessingOptions,
+    InternalAuthenticate,
+    ReadRecord,
+    Select,
+)
 from apdu.dol import build_dol_data
 from apdu.errors import APDUError
 from apdu.response import ResponseAPDU
 from apdu.tags import format_of
-from apdu.tlv import decode, to_dict, walk
+from apdu.tlv import TLV, decode, to_dict, walk
+from cryptogram import cvc3 as magstripe
+from cryptogram.oda import cda_transaction_hash
+from terminal import oda
+from terminal.capk import CaKeyTable
 from terminal.config import TerminalConfig, Transaction, currency, supported_aid
 from terminal.errors import KernelError
 from terminal.outcome import MESSAGES, SEE_PHONE, KernelOutcome, Outcome, authorization_block
@@ -74,6 +87,8 @@ class State(Enum):
     SELECT_AID = "select_aid"
     GPO = "gpo"
     READ_RECORD = "read_record"
+    INTERNAL_AUTHENTICATE = "internal_authenticate"
+    COMPUTE_CHECKSUM = "compute_cryptographic_checksum"
     GENERATE_AC = "generate_ac"
     DONE = "done"
 
@@ -111,6 +126,10 @@ TRANSITIONS: dict[tuple[State, Event], str] = {
     (State.GPO, Event.ERROR): "_on_gpo_error",
     (State.READ_RECORD, Event.OK): "_on_record",
     (State.READ_RECORD, Event.ERROR): "_on_end",
+    (State.INTERNAL_AUTHENTICATE, Event.OK): "_on_internal_authenticate",
+    (State.INTERNAL_AUTHENTICATE, Event.ERROR): "_on_internal_authenticate",
+    (State.COMPUTE_CHECKSUM, Event.OK): "_on_checksum",
+    (State.COMPUTE_CHECKSUM, Event.ERROR): "_on_end",
     (State.GENERATE_AC, Event.OK): "_on_ac",
     (State.GENERATE_AC, Event.SEE_PHONE): "_on_see_phone",
     (State.GENERATE_AC, Event.ERROR): "_on_end",
@@ -128,6 +147,10 @@ _OUTCOME_OF_CRYPTOGRAM: dict[str, Outcome] = {
 _KERNEL_BY_ID: dict[int, str] = {
     2: "mastercard", 3: "visa", 4: "mastercard", 5: "mastercard", 6: "visa", 7: "visa",
 }
+
+#: Application Version Number (terminal) 9F09 per kernel path (Book C-3 Annex A: VCPS 2.2 is
+#: 0096; Book C-2 Annex A: M/Chip 0002).
+TERMINAL_APP_VERSION: dict[str, bytes] = {"visa": b"\x00\x96", "mastercard": b"\x00\x02"}
 
 #: TTQ byte 2 (EMV Contactless Book C-3 §A.2, Table A-1).
 TTQ_ONLINE_CRYPTOGRAM_REQUIRED = 0x80
@@ -180,6 +203,22 @@ def _needs_phone(pci: bytes) -> bool:
     return bool(padded[1] & 0x03 or padded[2] & 0x0F)
 
 
+def parse_afl_oda(afl: bytes) -> list[tuple[int, int, bool]] | None:
+    """Like :func:`parse_afl`, each record with whether it takes part in offline data authentication.
+
+    >>> parse_afl_oda(bytes.fromhex("08010201"))
+    [(1, 1, True), (1, 2, False)]
+    """
+    records = parse_afl(afl)
+    if records is None:
+        return None
+    out: list[tuple[int, int, bool]] = []
+    for i in range(0, len(afl), 4):
+        sfi, first, last, count = afl[i] >> 3, afl[i + 1], afl[i + 2], afl[i + 3]
+        out.extend((sfi, r, r < first + count) for r in range(first, last + 1))
+    return out
+
+
 def parse_afl(afl: bytes) -> list[tuple[int, int]] | None:
     """The (SFI, record) pairs an Application File Locator names, or ``None`` if it is malformed.
 
@@ -216,6 +255,7 @@ class Kernel:
         transaction: Transaction,
         *,
         unpredictable: UnpredictableSource,
+        ca_keys: CaKeyTable | None = None,
     ) -> None:
         self.config = config
         self.transaction = transaction
@@ -228,8 +268,18 @@ class Kernel:
         self.terminal: dict[int, bytes] = {}
         self.cvm_required = False
         self.online_required = False
-        self._records: list[tuple[int, int]] = []
+        self._records: list[tuple[int, int, bool]] = []
         self._unpredictable = unpredictable
+        self._ca_keys = ca_keys
+        self._reading: tuple[int, bool] = (0, False)
+        self._oda_records: list[tuple[int, bytes]] = []
+        self._pdol_data = b""
+        self._cdol_data = b""
+        self._ddol_data = b""
+        self._method: str | None = None
+        self._magstripe = False
+        self._un_digits = ""
+        self.oda: oda.OdaResult | None = None
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -319,8 +369,10 @@ class Kernel:
         self.card = {k: v for k, v in fci.items() if k != 0x84}
         self.card[0x84] = fci.get(0x84, self.candidate.aid)
         self.card.setdefault(0x4F, self.candidate.aid)
+        self.terminal[0x9F09] = TERMINAL_APP_VERSION.get(self.candidate.kernel, b"\x00\x02")
         pdol = fci.get(0x9F38, b"")
         pdol_data = build_dol_data(pdol, self.terminal, format_of=self._format_of) if pdol else b""
+        self._pdol_data = pdol_data
         return self._send(State.GPO, GetProcessingOptions(pdol_data))
 
     def _on_gpo(self, response: ResponseAPDU) -> CommandAPDU | None:
@@ -338,10 +390,13 @@ class Kernel:
             return self._finish(Outcome.END_APPLICATION, "GPO response is neither format 1 (80) nor 2 (77)")
         if 0x82 not in self.card:
             return self._finish(Outcome.END_APPLICATION, "GPO response without an AIP (82)")
-        records = parse_afl(self.card.get(0x94, b""))
+        records = parse_afl_oda(self.card.get(0x94, b""))
         if records is None:
             return self._finish(Outcome.END_APPLICATION, "the AFL (94) is malformed")
         self._records = records
+        aip = self.card[0x82]
+        assert self.candidate is not None
+        self._magstripe = self.candidate.kernel == "mastercard" and len(aip) >= 2 and not aip[1] & 0x80
         return self._next_record_or_decide()
 
     def _on_gpo_error(self, response: ResponseAPDU) -> CommandAPDU | None:
@@ -352,6 +407,9 @@ class Kernel:
 
     def _on_record(self, response: ResponseAPDU) -> CommandAPDU | None:
         """Keep a record's data; a record is a 70 template (EMV 4.4 Book 3 §10.2)."""
+        sfi, for_oda = self._reading
+        if for_oda:
+            self._oda_records.append((sfi, response.data))
         nodes = decode(response.data)
         if not nodes or nodes[0].tag != 0x70:
             return self._finish(Outcome.END_APPLICATION, "a record is not a 70 template")
@@ -373,6 +431,10 @@ class Kernel:
             self.card.update(to_dict(nodes))
         else:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC response is neither format 1 nor 2")
+        if self._method == "cda":
+            self._cda(response.data, nodes)
+            if self.done:
+                return None
         if 0x9F26 not in self.card:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC returned no cryptogram")
         pci = self.card.get(0xDF4B, b"")
@@ -402,18 +464,176 @@ class Kernel:
             return self._finish(Outcome.END_APPLICATION, "no candidate application could be selected")
         self.candidate = self.candidates.pop(0)
         self.card = {}
+        self._oda_records = []
         return self._send(State.SELECT_AID, Select(self.candidate.aid))
 
     def _next_record_or_decide(self) -> CommandAPDU | None:
         if self._records:
-            sfi, record = self._records.pop(0)
+            sfi, record, for_oda = self._records.pop(0)
+            self._reading = (sfi, for_oda)
             return self._send(State.READ_RECORD, ReadRecord(sfi, record))
         assert self.candidate is not None
+        self._method = oda.choose_method(
+            self.card.get(0x82, b""), self.config.capabilities, self.candidate.kernel, self.card)
+        if self._magstripe:
+            return self._compute_checksum()
+        if self.candidate.kernel == "visa":
+            if 0x9F26 not in self.card:
+                return self._finish(Outcome.END_APPLICATION, "qVSDC: the GPO response carried no cryptogram")
+            return self._visa_decide()
         if 0x9F26 in self.card:
             return self._decide_by_cryptogram()
-        if self.candidate.kernel == "visa":
-            return self._finish(Outcome.END_APPLICATION, "qVSDC: the GPO response carried no cryptogram")
+        if self._method == "sda":
+            self._record_oda(oda.perform_sda(self._table(), self.card, self._static(), self.transaction.date))
+        elif self._method == "dda":
+            return self._internal_authenticate()
+        elif self._method is None:
+            self._record_oda(oda.NOT_PERFORMED)
         return self._generate_ac()
+
+    def _compute_checksum(self) -> CommandAPDU | None:
+        """Mag-stripe mode (Book C-2 §5.3, S12): COMPUTE CRYPTOGRAPHIC CHECKSUM with the UDOL data.
+
+        The numeric unpredictable number (9F6A) has nUN random digits, nUN = set bits of
+        PUNATC(Track2) (9F66) minus NATC(Track2) (9F67); the UDOL defaults to 9F6A04.
+        """
+        try:
+            count = magstripe.nun(self.card.get(0x9F66, b""), self.card.get(0x9F67, b"\x00")[0])
+        except ValueError:
+            return self._finish(Outcome.END_APPLICATION, "mag-stripe: NATC exceeds PUNATC(Track2)")
+        if 0x9F6B not in self.card or not 0 <= count <= 8:
+            return self._finish(Outcome.END_APPLICATION, "mag-stripe: no Track 2 data or bad PUNATC")
+        random = self._unpredictable(8)
+        self._un_digits = "".join(str(b % 10) for b in random[:count]).rjust(8, "0")
+        self.terminal[0x9F6A] = bytes.fromhex(self._un_digits)
+        udol = self.card.get(0x9F69) or bytes.fromhex("9F6A04")
+        data = build_dol_data(udol, {**self.card, **self.terminal}, format_of=self._format_of)
+        return self._send(State.COMPUTE_CHECKSUM, ComputeCryptographicChecksum(data))
+
+    def _on_checksum(self, response: ResponseAPDU) -> CommandAPDU | None:
+        """CVC3 for each track: write CVC3, UN, ATC and nUN into the tracks' discretionary data."""
+        values = to_dict(decode(response.data))
+        if 0x9F61 not in values or 0x9F36 not in values:
+            return self._finish(Outcome.END_APPLICATION, "COMPUTE CRYPTOGRAPHIC CHECKSUM returned no CVC3")
+        self.card.update(values)
+        try:
+            self._write_tracks(values)
+        except (ValueError, IndexError) as exc:
+            return self._finish(Outcome.END_APPLICATION, f"mag-stripe data does not fit its bitmaps: {exc}")
+        return self._finish(Outcome.ONLINE_REQUEST, "mag-stripe mode: the card returned CVC3",
+                            cryptogram="CVC3")
+
+    def _write_tracks(self, values: Mapping[int, bytes]) -> None:
+        atc = int.from_bytes(values[0x9F36], "big")
+        track2 = self.card[0x9F6B].hex().upper().rstrip("F")
+        head, _, rest = track2.partition("D")
+        dd = magstripe.encode_discretionary(
+            rest[7:], pcvc3=self.card.get(0x9F65, b""), punatc=self.card.get(0x9F66, b""),
+            natc=self.card.get(0x9F67, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F61], "big"),
+            un=self._un_digits, atc=atc)
+        text = f"{head}D{rest[:7]}{dd}"
+        self.card[0x9F6B] = bytes.fromhex(text + ("F" if len(text) % 2 else ""))
+        track1 = self.card.get(0x56)
+        if track1 and 0x9F60 in values and b"^" in track1:
+            name_end = track1.rfind(b"^") + 1
+            static, dd1 = track1[:name_end + 7], track1[name_end + 7:].decode("ascii", "replace")
+            dd1 = magstripe.encode_discretionary(
+                dd1, pcvc3=self.card.get(0x9F62, b""), punatc=self.card.get(0x9F63, b""),
+                natc=self.card.get(0x9F64, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F60], "big"),
+                un=self._un_digits, atc=atc)
+            self.card[0x56] = static + dd1.encode("ascii")
+
+    def _visa_decide(self) -> CommandAPDU | None:
+        """qVSDC after the records (Book C-3 §5.4, Annex C): fDDA when the card signed, then decide.
+
+        The TVR the card's cryptogram covers is the one sent with GPO, so the result is recorded
+        in the outcome and the TSI only. A failed fDDA on an offline approval (TC) goes online when
+        the card's CTQ (9F6C byte 1 bit 6) asks for it, and is declined otherwise.
+        """
+        if self._method == "fdda":
+            result = oda.perform_dynamic(
+                self._table(), self.card, self._static(), self.transaction.date,
+                sdad=self.card.get(0x9F4B, b""),
+                terminal_data=oda.fdda_terminal_data(self.card, self.terminal), method="fdda")
+            self.oda = result
+            self.terminal[0x9B] = oda.tsi(self.terminal.get(0x9B, b"\x00\x00"), result)
+            cid = self.card.get(0x9F27, b"\x80")[0] & 0xC0
+            if not result.passed and cid == 0x40:
+                ctq = self.card.get(0x9F6C, b"\x00")
+                if ctq[0] & 0x20:
+                    return self._finish(Outcome.ONLINE_REQUEST, f"fDDA failed ({result.reason}): the card "
+                                        "asks to go online", cryptogram="TC")
+                return self._finish(Outcome.DECLINED, f"fDDA failed: {result.reason}", cryptogram="TC")
+        else:
+            self.oda = oda.NOT_PERFORMED
+        return self._decide_by_cryptogram()
+
+    def _internal_authenticate(self) -> CommandAPDU | None:
+        """INTERNAL AUTHENTICATE with the DDOL data, default DDOL 9F3704 (Book 3 §6.5.9, Book 2 §6.5.1)."""
+        ddol = self.card.get(0x9F49) or bytes.fromhex("9F3704")
+        data = build_dol_data(ddol, {**self.card, **self.terminal}, format_of=self._format_of)
+        self._ddol_data = data
+        return self._send(State.INTERNAL_AUTHENTICATE, InternalAuthenticate(data))
+
+    def _on_internal_authenticate(self, response: ResponseAPDU) -> CommandAPDU | None:
+        """The DDA signature (format 1: 80, format 2: 77 with 9F4B), checked before GENERATE AC."""
+        sdad = b""
+        if response.sw == 0x9000:
+            nodes = decode(response.data)
+            if len(nodes) == 1 and nodes[0].tag == 0x80:
+                sdad = nodes[0].value
+            elif len(nodes) == 1 and nodes[0].tag == 0x77:
+                sdad = to_dict(nodes).get(0x9F4B, b"")
+        result = oda.perform_dynamic(self._table(), self.card, self._static(), self.transaction.date,
+                                     sdad=sdad, terminal_data=self._ddol_data, method="dda")
+        self._record_oda(result)
+        if result.passed:
+            self.terminal[0x9F4C] = result.icc_dynamic_number
+        return self._generate_ac()
+
+    def _cda(self, data: bytes, nodes: list[TLV]) -> None:
+        """Verify CDA on a GENERATE AC response and take the cryptogram from it (Book 2 §6.6.2).
+
+        An AAC may come without a signature (the card declined); a TC or ARQC without one, or
+        any failed check, is a CDA failure and the tap is declined (Book C-2 §S910; Book 3 §10.3).
+        """
+        cid = self.card.get(0x9F27, b"")
+        sdad = self.card.get(0x9F4B, b"")
+        if not sdad and cid[:1] and cid[0] & 0xC0 == 0x00:
+            return
+        objects = b""
+        if len(nodes) == 1 and nodes[0].tag == 0x77:
+            template = nodes[0]
+            start = template.offset
+            for child in template.children:
+                end = child.offset + len(child.value)
+                if child.tag != 0x9F4B:
+                    objects += data[start:end]
+                start = end
+        result = oda.perform_cda(
+            self._table(), self.card, self._static(), self.transaction.date, sdad=sdad,
+            unpredictable_number=self.terminal.get(0x9F37, b""), cid=cid,
+            transaction_hash=cda_transaction_hash(self._pdol_data, self._cdol_data, objects))
+        self._record_oda(result)
+        if not result.passed:
+            self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}",
+                         cryptogram=CRYPTOGRAM_TYPES.get(cid[0] & 0xC0, "AAC") if cid else "AAC")
+            return
+        self.card[0x9F26] = result.cryptogram
+        self.card[0x9F4C] = result.icc_dynamic_number
+
+    def _record_oda(self, result: oda.OdaResult) -> None:
+        self.oda = result
+        self.terminal[0x95] = oda.tvr(self.terminal[0x95], result)
+        self.terminal[0x9B] = oda.tsi(self.terminal.get(0x9B, b"\x00\x00"), result)
+
+    def _static(self) -> bytes | None:
+        return oda.static_data(self._oda_records, self.card)
+
+    def _table(self) -> CaKeyTable:
+        if self._ca_keys is None:
+            self._ca_keys = _builtin_table()
+        return self._ca_keys
 
     def _generate_ac(self) -> CommandAPDU | None:
         """GENERATE AC with CDOL1 data (EMV 4.4 Book 3 §6.5.5; Book C-2 §5.4)."""
@@ -423,8 +643,9 @@ class Kernel:
         self.terminal[0x9F34] = CVM_RESULTS[self._cvm()]
         values = {**self.card, **self.terminal}
         data = build_dol_data(cdol1, values, format_of=self._format_of)
+        self._cdol_data = data
         kind = "ARQC" if self.online_required else "TC"
-        return self._send(State.GENERATE_AC, GenerateAC(kind, data))
+        return self._send(State.GENERATE_AC, GenerateAC(kind, data, cda=self._method == "cda"))
 
     def _decide_by_cryptogram(self) -> CommandAPDU | None:
         cid = self.card.get(0x9F27)
@@ -444,9 +665,12 @@ class Kernel:
             0x9F03: bcd(t.other_amount, 6),
             0x9F1A: bytes.fromhex(c.country),
             0x95: bytes(5),
+            0x9B: bytes(2),
             0x5F2A: bytes.fromhex(currency(t.currency).numeric),
             0x5F36: bytes((currency(t.currency).exponent,)),
             0x9A: bytes.fromhex(t.date),
+            0x9F21: bytes.fromhex(t.time or "000000"),
+            0x9F1E: c.ifd_serial.encode("ascii", "ignore")[:8].ljust(8),
             0x9C: bytes((t.type,)),
             0x9F37: self._unpredictable(4),
             0x9F35: bytes((c.terminal_type,)),
@@ -488,10 +712,12 @@ class Kernel:
         self.state = State.DONE
         candidate = self.candidate
         data: Mapping[int, bytes] = {**self.card, **self.terminal} if candidate else dict(self.terminal)
-        block = authorization_block(data) if cryptogram is not None else b""
+        kernel = candidate.kernel if candidate else None
+        block = authorization_block(data, kernel) if cryptogram is not None else b""
         self.outcome = KernelOutcome(
             outcome=outcome,
             reason=reason,
+            oda=self.oda,
             message=message or MESSAGES[outcome],
             kernel=candidate.kernel if candidate else None,
             aid=candidate.aid if candidate else None,
@@ -506,3 +732,13 @@ class Kernel:
         )
         return None
 
+
+
+_BUILTIN: list[CaKeyTable] = []
+
+
+def _builtin_table() -> CaKeyTable:
+    """The shipped CA key table, loaded (and its checksums verified) once per process."""
+    if not _BUILTIN:
+        _BUILTIN.append(CaKeyTable.builtin())
+    return _BUILTIN[0]

@@ -24,6 +24,7 @@ from apdu import tags as emv_tags
 from apdu.pan import mask_pan
 from apdu.tlv import TLV, encode
 from terminal.config import Merchant, currency
+from terminal.oda import OdaResult
 
 
 class Outcome(str, Enum):
@@ -136,6 +137,7 @@ class KernelOutcome:
     data: Mapping[int, bytes] = field(default_factory=dict)
     authorization_data: bytes = b""
     host: HostAnswer | None = None
+    oda: OdaResult | None = None
 
     @property
     def pan_masked(self) -> str | None:
@@ -146,7 +148,7 @@ class KernelOutcome:
     def decoded_authorization(self, *, masked: bool = True) -> list[dict[str, str]]:
         """The field-55 block, one entry per tag: tag, name, value (masked unless asked), meaning."""
         rows = []
-        for tag in block_tags(self.data) if self.authorization_data else ():
+        for tag in block_tags(self.data, self.kernel) if self.authorization_data else ():
             value = self.data[tag]
             rows.append({
                 "tag": f"{tag:02X}",
@@ -178,6 +180,7 @@ class KernelOutcome:
                 "tags": self.decoded_authorization(masked=masked),
             },
             "host": self.host.to_json() if self.host else None,
+            "oda": self.oda.to_json() if self.oda else None,
         }
 
 
@@ -185,21 +188,34 @@ def _masked(tag: int) -> bool:
     return tag in _PAN_TAGS or tag in _TRACK_TAGS or emv_tags.is_sensitive(tag)
 
 
-def block_tags(data: Mapping[int, bytes]) -> list[int]:
+#: Tags that belong to one kernel's field 55 only: TTQ (9F66) and CTQ (9F6C) are Visa's (Book C-3
+#: Annex A); on a Mastercard card 9F6C is the mag-stripe application version (Book C-2 Annex A).
+VISA_ONLY_TAGS = (0x9F66, 0x9F6C)
+
+#: What a mag-stripe mode tap sends (Book C-2): the dynamic Track 2 (9F6B) with CVC3, UN and ATC in
+#: its discretionary data, the numeric UN (9F6A), ATC, CVC3 (Track2) and the transaction data.
+MAGSTRIPE_TAGS = (0x9F6B, 0x9F6A, 0x9F36, 0x9F61, 0x82, 0x84, 0x9F02, 0x5F2A, 0x9F1A, 0x9A)
+
+
+def block_tags(data: Mapping[int, bytes], kernel: str | None = None) -> list[int]:
     """The tags of the field-55 block for ``data``: :data:`FIELD_55_TAGS` present, in order.
 
     Track 2 equivalent data (57) is sent when the card gave it; otherwise PAN (5A) and
-    expiry (5F24) identify the card.
+    expiry (5F24) identify the card. A Mastercard block carries no :data:`VISA_ONLY_TAGS`.
     """
+    if kernel == "mastercard" and 0x9F61 in data and 0x9F26 not in data:
+        return [t for t in MAGSTRIPE_TAGS if t in data]
     chosen = [t for t in FIELD_55_TAGS if t in data]
+    if kernel == "mastercard":
+        chosen = [t for t in chosen if t not in VISA_ONLY_TAGS]
     if 0x57 in data:
         chosen = [t for t in chosen if t not in (0x5A, 0x5F24)]
     return chosen
 
 
-def authorization_block(data: Mapping[int, bytes]) -> bytes:
+def authorization_block(data: Mapping[int, bytes], kernel: str | None = None) -> bytes:
     """The field-55 block (ISO 8583 field 55 style): the tags of :func:`block_tags`, BER-TLV encoded."""
-    return encode(TLV(t, data[t]) for t in block_tags(data))
+    return encode(TLV(t, data[t]) for t in block_tags(data, kernel))
 
 
 def authorization_request(outcome: KernelOutcome, *, terminal_id: str) -> dict[str, Any]:

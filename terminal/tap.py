@@ -16,6 +16,7 @@ authorization to the host and finishes the outcome with its answer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import secrets
 import time
@@ -59,6 +60,11 @@ def today() -> str:
     return datetime.date.today().strftime("%y%m%d")
 
 
+def now_time() -> str:
+    """The time of day as EMV's Transaction Time (9F21) digits, HHMMSS, local time."""
+    return datetime.datetime.now().strftime("%H%M%S")
+
+
 def run_tap(
     transport: Transport,
     transaction: Transaction,
@@ -74,6 +80,8 @@ def run_tap(
     Transport errors (:class:`~terminal.errors.CardRemoved` …) and host errors propagate.
     """
     config = config or TerminalConfig()
+    if transaction.time is None:
+        transaction = dataclasses.replace(transaction, time=now_time())
     started = clock()
     transmission = Transmission(transport, tracers=tracers, clock=clock, started=started)
     kernel = Kernel(config, transaction, unpredictable=unpredictable)

@@ -36,6 +36,8 @@ PHASES: dict[str, str] = {
     "select_aid": "SELECT AID",
     "gpo": "GET PROCESSING OPTIONS",
     "read_record": "READ RECORD",
+    "internal_authenticate": "INTERNAL AUTHENTICATE",
+    "compute_cryptographic_checksum": "COMPUTE CRYPTOGRAPHIC CHECKSUM",
     "generate_ac": "GENERATE AC",
     "terminal": "terminal processing",
     "authorization": "authorization",

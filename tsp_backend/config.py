@@ -116,6 +116,7 @@ class Config:
     argon2_wait_s: float = 2.0
     """How long a password check waits for a hashing slot before answering 429."""
     admin_emails: frozenset[str] = frozenset()
+    oda_profiles: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -199,6 +200,8 @@ class Config:
             values["request_deadline_s"] = _milliseconds(
                 env["HCEKIT_REQUEST_DEADLINE_MS"], "HCEKIT_REQUEST_DEADLINE_MS"
             )
+        if env.get("HCEKIT_ODA"):
+            values["oda_profiles"] = env["HCEKIT_ODA"].lower() in {"1", "true", "yes"}
         if env.get("HCEKIT_SECURE_COOKIES"):
             values["secure_cookies"] = env["HCEKIT_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
         values.update(overrides)

@@ -49,6 +49,9 @@ def parse_via(spec: str) -> tuple[str, str, int | None]:
     """Split a ``--via`` specification into (kind, host or nfcpy path, port or ``None``)."""
     kind, _, rest = spec.strip().partition(":")
     kind = kind.lower()
+    if kind == "vpcd-listen":
+        _, listen_host, listen_port = parse_via("vpcd:" + (rest or f"0.0.0.0:{VPCD_PORT}"))
+        return "vpcd-listen", listen_host, listen_port
     if kind == "vpcd":
         if not rest:
             return "vpcd", "localhost", VPCD_PORT
@@ -65,7 +68,9 @@ def parse_via(spec: str) -> tuple[str, str, int | None]:
         if not (path.startswith("usb") or path.startswith("udp") or path.startswith("tty")):
             raise TransportError(f"nfc path must be udp[:HOST:PORT], usb[:…] or tty:…, got {path!r}")
         return "nfc", path, None
-    raise TransportError(f"unknown --via {spec!r}: use vpcd[:HOST:PORT], nfc:udp[:HOST:PORT] or nfc:usb[:…]")
+    raise TransportError(
+        f"unknown --via {spec!r}: use vpcd[:HOST:PORT], vpcd-listen[:HOST:PORT], nfc:udp[:HOST:PORT] "
+        "or nfc:usb[:…]")
 
 
 class TracedCard:

@@ -20,6 +20,11 @@ The ATR is that of a contactless ISO/IEC 14443-4 card as PC/SC readers build it 
 :class:`VpcdCard` connects, answers until the connection closes, and (``reconnect=True``)
 connects again, until :meth:`VpcdCard.stop`. Socket errors become
 :class:`~hce.errors.TransportError`.
+
+With ``listen=True`` the direction of the connection is reversed, as ``vicc --reversed`` does:
+the card listens on ``host:port`` and the reader side connects to it. This is how vsmartcard's
+Android Smart Card Emulator relays a real terminal's APDUs from the phone's HCE service to a
+remote virtual card (hardware.md, "A phone in front of a real terminal").
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class VpcdCard:
         tracers: Sequence[Tracer] = (),
         on_exchange: Callable[[bytes, bytes, float], None] | None = None,
         connect_timeout: float = 5.0,
+        listen: bool = False,
     ) -> None:
         self.card = TracedCard(card, tracers)
         self.host, self.port, self.atr = host, port, atr
@@ -77,12 +83,20 @@ class VpcdCard:
         self.connect_timeout = connect_timeout
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
+        self._listener: socket.socket | None = None
+        self.listen = listen
         self.connected = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
     def connect(self) -> None:
-        """Open the connection to vpcd (raises :class:`TransportError` when nobody listens)."""
+        """Open the connection to vpcd (raises :class:`TransportError` when nobody listens).
+
+        In ``listen`` mode: wait for the reader side to connect (until :meth:`stop`).
+        """
+        if self.listen:
+            self._accept()
+            return
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except OSError as exc:
@@ -95,10 +109,40 @@ class VpcdCard:
         self._sock = sock
         self.connected.set()
 
+    def _accept(self) -> None:
+        try:
+            if self._listener is None:
+                self._listener = socket.create_server((self.host, self.port))
+                self._listener.settimeout(0.2)
+            while not self._stop.is_set():
+                try:
+                    sock, _ = self._listener.accept()
+                except TimeoutError:
+                    continue
+                sock.settimeout(None)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._sock = sock
+                self.connected.set()
+                return
+        except OSError as exc:
+            raise TransportError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
+        raise TransportError("stopped while waiting for the reader to connect")
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """In ``listen`` mode, the address listened on (the port may have been 0)."""
+        if self._listener is None:
+            return None
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
     def stop(self) -> None:
         """Ask :meth:`serve` to return; closes the connection (safe from another thread)."""
         self._stop.set()
         self.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
 
     def close(self) -> None:
         """Close the connection: pcscd sees the card removed."""
@@ -128,7 +172,13 @@ class VpcdCard:
                         raise
                     self._stop.wait(retry_interval)
                     continue
-            self.serve_connection()
+            try:
+                self.serve_connection()
+            except TransportError:
+                if not reconnect:
+                    raise
+                self._stop.wait(retry_interval)   # reset by vpcd (pcscd restarting): connect again
+                continue
             if not reconnect:
                 return
 
@@ -151,14 +201,20 @@ class VpcdCard:
             self.close()
 
     def handle(self, payload: bytes) -> bytes | None:
-        """The answer to one frame's payload (``None``: control messages get none)."""
+        """The answer to one frame's payload (``None``: control messages get none).
+
+        A 1-byte payload that is not one of vpcd's control messages is a malformed APDU from some
+        PC/SC client: it is answered 6700 (wrong length), since vpcd waits for an answer to every
+        APDU and a silent card would hold the reader for every client until pcscd restarts.
+        """
         if len(payload) == 1:
             control = payload[0]
             if control == GET_ATR:
                 return self.atr
             if control in (POWER_OFF, POWER_ON, RESET):
                 self.card.reset()
-            return None
+                return None
+            return b"\x67\x00"
         began = time.perf_counter()
         response = self.card.process(payload)
         if self.on_exchange is not None:

@@ -192,3 +192,60 @@ def test_parse_by_name_and_unknown_format() -> None:
     assert parse(OLD_FORMAT.splitlines(), "pcsc-spy")
     with pytest.raises(TraceError, match="unknown trace format"):
         parse([], "wireshark")
+
+
+def test_pm3_partial_bit_noise_frames_are_skipped_and_counted() -> None:
+    """A sniff with partial-bit noise frames (a few bits, no byte) imports the rest and counts them."""
+    from apdu.importers import parse_pm3_report
+
+    lines = (TRACES / "mastercard_mchip.pm3.txt").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "80  a8  00  00" in line)
+    noisy = [*lines[:at],
+             "     270000 |     270100 | Rdr |02(3)     |     |",
+             "     271000 |     271090 | Tag |0a(4)     |     |",
+             *lines[at:]]
+    records, noise = parse_pm3_report(noisy)
+    assert noise == 2
+    assert [r.hex for r in records] == [r.hex for r in parse_pm3(lines)]
+    assert parse_pm3(noisy) == records
+
+
+@pytest.mark.parametrize("mode", ["-t", "-t -d", "-d", "color", "-t color"])
+def test_pcsc_spy_every_output_mode(mode: str) -> None:
+    """pcsc-spy's thread (-t), diffable (-d) and colour output parse to the same APDUs as -n.
+
+    The transformations are those of pcsc-lite's pcsc-spy: with -t every line is prefixed by
+    the indent and " (tN) "; with -d times print as "[??.??]"; colour wraps lines in ANSI codes.
+    """
+    import re
+
+    lines = (TRACES / "visa_qvsdc.pcsc-spy.txt").read_text().splitlines()
+    plain = parse_pcsc_spy(lines)
+    out = lines
+    if "-d" in mode:
+        out = [re.sub(r"\[\d+\.\d+\]$", "[??.??]", line) for line in out]
+    if "color" in mode:
+        out = [f"\x1b[32m{line}\x1b[0m" for line in out]
+    if "-t" in mode:
+        out = [" (t0) " + line for line in out]
+    got = parse_pcsc_spy(out)
+    assert [(r.dir, r.hex) for r in got] == [(r.dir, r.hex) for r in plain]
+    assert len(got) > 0
+
+
+def test_pcsc_spy_two_threads_interleaved() -> None:
+    """Two threads' calls interleaved line by line (-t) are kept apart by their thread tags."""
+    lines = (TRACES / "visa_qvsdc.pcsc-spy.txt").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "SCardTransmit")
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith(" =>")) + 1
+    call = lines[start:end]
+    other = ["SCardGetStatusChange", " i hContext: 0x5C6B0F21", " i dwTimeout: 0x00000000 (0)",
+             " => Command successful. (SCARD_S_SUCCESS [0x00000000])  [0.000010]"]
+    mixed: list[str] = []
+    for i in range(max(len(call), len(other))):
+        if i < len(call):
+            mixed.append(" (t0) " + call[i])
+        if i < len(other):
+            mixed.append("     (t1) " + other[i])
+    got = parse_pcsc_spy(mixed)
+    assert [(r.dir, r.hex) for r in got] == [(r.dir, r.hex) for r in parse_pcsc_spy(call)]

@@ -423,3 +423,13 @@ def test_module_exports() -> None:
     """The public names are exported."""
     for symbol in tags.__all__:
         assert hasattr(tags, symbol)
+
+
+def test_mastercard_kernel_specific_rows_are_its_own() -> None:
+    """9F68 on a Mastercard card is the Mag-stripe CVM List; no 9F5x-9F7x tag borrows Visa's meaning."""
+    from apdu.tags import lookup
+    assert lookup(0x9F68, "mastercard").name == "Mag-stripe CVM List"
+    assert lookup(0x9F68, "visa").name == "Card Additional Processes"
+    for tag in range(0x9F50, 0x9F80):
+        row = lookup(tag, "mastercard")
+        assert row is None or row.kernel in ("mastercard", None), f"{tag:04X} -> {row.kernel}: {row.name}"

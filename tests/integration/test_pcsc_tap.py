@@ -73,3 +73,33 @@ def test_card_removed_mid_tap_is_an_error(plugged: tuple[str, object]) -> None:
         with pytest.raises(TransportError) as info:
             run_tap(transport, Transaction(amount=1250))
     assert isinstance(info.value, (CardRemoved, TransportError))
+
+
+@pytest.fixture(params=["visa", "mastercard"])
+def plugged_oda(request: pytest.FixtureRequest, pcscd) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """A test card with a certificate chain in the vpcd reader; yields the reader name and kernel."""
+    card = CardApplet(builtin_profile(request.param, now=int(time.time()), oda=True), clock=time.time)
+    virtual = vpcd.VpcdCard(card, pcscd.vpcd_host, pcscd.vpcd_port)
+    thread = threading.Thread(target=virtual.serve, kwargs={"reconnect": False}, daemon=True)
+    thread.start()
+    assert virtual.connected.wait(10), "the virtual card could not connect to vpcd"
+    deadline = time.monotonic() + 15
+    name = ""
+    while time.monotonic() < deadline and not name:
+        name = next((n for n in sorted(list_readers()) if n.startswith(pcscd.reader_prefix)), "")
+        time.sleep(0.1)
+    assert name, "pcscd shows no vpcd reader"
+    yield name, request.param
+    virtual.stop()
+    thread.join(10)
+
+
+def test_offline_data_authentication_through_pcscd(plugged_oda: tuple[str, str]) -> None:
+    """fDDA (Visa) and CDA (Mastercard) verify over a real pcscd, the signatures crossing vpcd."""
+    name, kernel = plugged_oda
+    with PcscTransport(name, wait=15, timeout=5) as transport:
+        result = run_tap(transport, Transaction(amount=1250))
+    oda = result.outcome.oda
+    assert oda is not None and oda.status == "passed", oda
+    assert oda.method == ("fdda" if kernel == "visa" else "cda")
+    assert result.outcome.outcome is Outcome.ONLINE_REQUEST

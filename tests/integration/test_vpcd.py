@@ -105,3 +105,21 @@ def test_pyscard_taps_the_card_through_pcscd(plugged) -> None:
     assert cvn.verify(luk, tlvs, values[0x9F26])
     assert [r.dir for r in recorder.records][:2] == ["C", "R"]
     assert all(r.ms is not None for r in recorder.records if r.dir == "R")
+
+
+def test_one_byte_apdu_is_answered_and_the_reader_stays_usable(plugged) -> None:
+    """A 1-byte APDU through pcscd gets 6700; the next client still reaches the card."""
+    _, _, reader_name = plugged
+    connection = _connect(reader_name)
+    try:
+        assert _send(connection, b"\x80") == b"\x67\x00"
+    finally:
+        connection.disconnect()
+    again = _connect(reader_name)
+    try:
+        assert _send(again, PPSE_SELECT)[-2:] == b"\x90\x00"
+    finally:
+        again.disconnect()
+
+
+PPSE_SELECT = Select(PPSE).to_bytes()

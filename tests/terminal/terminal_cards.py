@@ -79,7 +79,7 @@ def visa_card(gpo: str = VISA_GPO) -> list[tuple[str | None, str]]:
     ]
 
 
-MC_GPO = ok(t(0x80, "1980" + "08010100" + "10010200"))
+MC_GPO = ok(t(0x80, "1880" + "08010100" + "10010200"))   # AIP: no offline data authentication
 MC_RECORD_1 = ok(t(0x70, [t(0x57, "5413330089010434D29122010000000000000F"), t(0x5F20, b"TEST/CARD")]))
 MC_RECORD_2 = ok(t(0x70, [
     t(0x8C, MC_CDOL1), t(0x5A, "5413330089010434"), t(0x5F24, "291231"), t(0x5F34, "01"),

@@ -259,7 +259,7 @@ def test_visa_path_without_cryptogram_ends() -> None:
 
 def test_forced_kernel_overrides_the_kernel_id() -> None:
     """--kernel mastercard on a Visa AID takes the M/Chip path (GENERATE AC from CDOL1)."""
-    gpo = ok(t(0x77, [t(0x82, "1980"), t(0x94, "18010100")]))
+    gpo = ok(t(0x77, [t(0x82, "1880"), t(0x94, "18010100")]))
     record = ok(t(0x70, [t(0x8C, "9F02069F3704"), t(0x5A, "4761739001010010")]))
     script = [*visa_card(gpo=gpo)[:3], ("00B2011C", record), ("80AE8000", mc_gen_ac())]
     _, result = tap(script, kernel="mastercard")
@@ -339,3 +339,37 @@ def test_select_aid_pdol_is_used() -> None:
     ]
     card, _ = tap(script)
     assert card.done
+
+
+def _drive(script: list[tuple[str | None, str]], transaction: Transaction) -> Kernel:
+    kernel = Kernel(TerminalConfig(), transaction, unpredictable=lambda n: bytes.fromhex("0A0B0C0D")[:n])
+    responses = iter(bytes.fromhex(r) for _, r in script)
+    command = kernel.start()
+    while command is not None:
+        command = kernel.receive(next(responses))
+    return kernel
+
+
+def test_cdol_data_carries_real_terminal_values() -> None:
+    """CDOL1 asking for 9F21, 9F09, 9F1E and 9F4E gets the time, version, serial and merchant, not zeros."""
+    from tests.terminal.terminal_cards import MC_RECORD_2, ok, t
+    cdol = "9F21039F09029F1E089F4E0B"
+    record_2 = ok(t(0x70, [t(0x8C, cdol), t(0x5A, "5413330089010434")]))
+    script = [s if s[0] != "00B20114" else ("00B20114", record_2) for s in mc_card()]
+    assert record_2 != MC_RECORD_2
+    kernel = _drive(script, Transaction(amount=1250, time="134501"))
+    sent = kernel.outcome
+    assert sent is not None and sent.outcome is Outcome.ONLINE_REQUEST
+    assert kernel.terminal[0x9F21] == bytes.fromhex("134501")
+    assert kernel.terminal[0x9F09] == bytes.fromhex("0002")
+    assert kernel.terminal[0x9F1E] == b"HCEKIT01"
+    assert kernel.terminal[0x9F4E].startswith(b"Corner Caf")
+
+
+def test_mastercard_field_55_has_no_visa_ttq() -> None:
+    """The Mastercard authorization block leaves out the Visa-only TTQ (9F66); Visa's keeps it."""
+    from apdu.tlv import decode
+    mc = tap(mc_card())[1].outcome
+    visa = tap(visa_card())[1].outcome
+    assert 0x9F66 not in {n.tag for n in decode(mc.authorization_data)}
+    assert 0x9F66 in {n.tag for n in decode(visa.authorization_data)}

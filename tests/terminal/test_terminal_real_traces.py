@@ -43,3 +43,107 @@ def test_real_visa_cryptogram_reaches_field_55() -> None:
     assert out.data[0x9F36] == bytes.fromhex("03A4")
     assert out.data[0x9F10] == bytes.fromhex("06040A03A02000")
     assert out.authorization_data.startswith(b"\x9f\x26\x08")
+
+
+# -- offline data authentication of a real card -----------------------------------------------
+
+CDA_TRACE = Path(__file__).resolve().parent.parent / "data" / "traces" / "mastercard_cda_emvtools.jsonl"
+
+
+def _exchanges(change: dict[int, tuple[str, str]] | None = None) -> list[tuple[bytes, bytes]]:
+    """The CDA session's (command, response) pairs; ``change`` maps an index to (old, new) hex."""
+    from apdu.trace import read_trace
+    from terminal.transports.replay import pairs
+
+    out = []
+    for i, (c, r) in enumerate(pairs(read_trace(CDA_TRACE.read_text().splitlines()))):
+        command, response = c.raw.hex().upper(), r.raw.hex().upper()
+        if change and i in change:
+            old, new = change[i]
+            command, response = command.replace(old, new, 1), response.replace(old, new, 1)
+        out.append((bytes.fromhex(command), bytes.fromhex(response)))
+    return out
+
+
+def test_real_mastercard_cda_session_recovers_its_cryptogram() -> None:
+    """The published Mastercard card (emv-tools test data): chain under production CA 05, CDA passes,
+    the TC comes out of 9F4B; the date is the session's own 9A (140925)."""
+    from terminal.capk import CaKeyTable
+    from terminal.oda import verify_session
+
+    check = verify_session(_exchanges(), CaKeyTable.builtin())
+    result = check.result
+    assert (result.method, result.status, result.ca_index) == ("cda", "passed", 0x05)
+    assert result.cryptogram.hex().upper() == "16AFBA13C52FB173"
+    assert not result.weak_keys
+
+
+@pytest.mark.parametrize(("change", "reason", "bit"), [
+    ({4: ("8F0105", "8F0104")}, "length", 0x04),
+    ({6: ("9F4B70", "9F4B70FF")}, "icc_data_missing", 0x24),
+    ({6: ("9F4B701C", "9F4B701D")}, "trailer", 0x04),
+    ({3: ("5F2503140501", "5F2503140502")}, "hash", 0x04),
+    ({6: ("12345779", "12345778")}, "hash", 0x04),
+    ({6: ("9F10120010", "9F10120011")}, "transaction_hash", 0x04),
+], ids=["wrong-ca-index", "signature-length", "broken-signature", "static-data", "unpredictable-number",
+        "response-data"])
+def test_real_session_tampered(change: dict[int, tuple[str, str]], reason: str, bit: int) -> None:
+    """Each change to the real session fails with its own reason; the TVR gets 'CDA failed'."""
+    from terminal.capk import CaKeyTable
+    from terminal.oda import tvr, verify_session
+
+    result = verify_session(_exchanges(change), CaKeyTable.builtin()).result
+    assert (result.status, result.reason) == ("failed", reason)
+    assert tvr(bytes(5), result)[0] & bit == bit
+
+
+def test_real_session_expired_on_a_later_date() -> None:
+    """Checked on a date after the ICC certificate's month (06/15), the session fails 'expired'."""
+    from terminal.capk import CaKeyTable
+    from terminal.oda import verify_session
+
+    result = verify_session(_exchanges(), CaKeyTable.builtin(), today="150701").result
+    assert (result.status, result.reason) == ("failed", "expired")
+
+
+def test_real_visa_fdda_signature_verifies() -> None:
+    """The published Visa card's fDDA signature verifies: format 95, over UN, amount, currency and 9F69.
+
+    The chain is read with the production CA key A000000003 09; the issuer certificate's hash holds.
+    The published copy's PAN was replaced (README), so the ICC certificate's PAN and hash checks
+    cannot hold and its key is read without them; the signature itself, over the session's own
+    terminal data, verifies, and its ICC dynamic number is the ATC of the GPO response.
+    """
+    import json
+
+    from apdu.dol import split_dol_data
+    from apdu.tlv import decode, walk
+    from cryptogram import oda as book2
+    from cryptogram.rsa import RsaPublicKey
+    from terminal.capk import CaKeyTable
+    from terminal.oda import fdda_terminal_data
+
+    records = [json.loads(line) for line in (TRACES / "visa_qvsdc.jsonl").read_text().splitlines()]
+    card: dict[int, bytes] = {}
+    terminal: dict[int, bytes] = {}
+    for command_rec, response_rec in zip(records[::2], records[1::2], strict=True):
+        command, response = bytes.fromhex(command_rec["hex"]), bytes.fromhex(response_rec["hex"])[:-2]
+        for node in walk(decode(response)):
+            if not node.children:
+                card.setdefault(node.tag, node.value)
+        if command[1] == 0xA8:
+            terminal = split_dol_data(card[0x9F38], command[7:5 + command[4]])
+    ca = CaKeyTable.builtin().get(bytes.fromhex("A000000003"), card[0x8F][0])
+    assert ca is not None and ca.kind == "production"
+    issuer = book2.recover_issuer_key(ca.public, card[0x90], card.get(0x92, b""), card[0x9F32],
+                                      pan="492182", today="230301")
+    block = issuer.key.recover(card[0x9F46])
+    length = block[19]
+    modulus = block[21:21 + min(length, issuer.key.length - 42)] + card.get(0x9F48, b"")
+    icc = RsaPublicKey(modulus, card[0x9F47])
+    signed = fdda_terminal_data(card, terminal)
+    assert signed == terminal[0x9F37] + terminal[0x9F02] + terminal[0x5F2A] + card[0x9F69]
+    got = book2.recover_dynamic_data(icc, card[0x9F4B], signed, fmt=book2.FORMAT_FDDA)
+    assert got.icc_dynamic_number == card[0x9F36]
+    with pytest.raises(book2.OdaError):
+        book2.recover_dynamic_data(icc, card[0x9F4B], signed[:-1] + b"\x01", fmt=book2.FORMAT_FDDA)

@@ -113,7 +113,7 @@ from tsp_backend.config import Config
 from tsp_backend.errors import IdempotencyInFlight, ValidationFailed
 from tsp_backend.models import Card, KeyBatch, Transaction, VaultEntry, utcnow
 from tsp_backend.services import keys as card_keys
-from tsp_backend.services import payment_rows
+from tsp_backend.services import magstripe, payment_rows
 from tsp_backend.services.cache import token_key
 from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest
@@ -182,8 +182,8 @@ def token_pan_of(tlvs: Mapping[int, bytes]) -> str | None:
     >>> token_pan_of({0x57: bytes.fromhex("4895370012003478D29122010000000000000F")})
     '4895370012003478'
     """
-    if 0x57 in tlvs:
-        text = tlvs[0x57].hex().upper()
+    if 0x57 in tlvs or 0x9F6B in tlvs:   # 9F6B: Track 2 of a mag-stripe mode tap
+        text = tlvs.get(0x57, tlvs.get(0x9F6B, b"")).hex().upper()
         pan, sep, _ = text.partition("D")
         return pan if sep and pan.isdigit() else None
     if 0x5A in tlvs:
@@ -629,7 +629,9 @@ class AuthorizationService:
             tlvs = parse_emv(request.emv)
         except DecodeError:
             raise _Decline("30", "the EMV data is not valid BER-TLV") from None
-        for tag in (0x9F26, 0x9F36, 0x9F10, 0x9F02, 0x5F2A):
+        mag_stripe = 0x9F26 not in tlvs and 0x9F61 in tlvs
+        required = (0x9F6B, 0x9F36, 0x9F6A) if mag_stripe else (0x9F26, 0x9F36, 0x9F10, 0x9F02, 0x5F2A)
+        for tag in required:
             if tag not in tlvs:
                 raise _Decline("30", f"the EMV data lacks tag {tag:02X}")
         pan = token_pan_of(tlvs)
@@ -644,6 +646,9 @@ class AuthorizationService:
             raise _Decline("14", "the cryptogram was not made by the chosen card")
         if token is None:
             raise _Decline("59", NO_MATCH)
+        if mag_stripe:
+            self._check_cvc3(ctx, token, tlvs, pan, currency)
+            return
 
         atc = int.from_bytes(tlvs[0x9F36], "big")
         cvn = cvn_profile(NETWORKS[token.network].cvn)
@@ -677,17 +682,44 @@ class AuthorizationService:
         if batch[3] < self.clock():
             raise _Decline("54", "the limited-use key has expired")
         ctx.max_uses = batch[2]
-        if token.status != TokenState.ACTIVE.value:
-            raise _Decline("57", f"the token is {token.status}")
-        if _expired(token.token_expiry, self.clock()):
-            raise _Decline("54", "the token has expired")
-        self._domain_controls(token, request)
+        self._token_policy(token, request)
         if bcd_value(tlvs[0x9F02]) != request.amount:
             raise _Decline("59", "the amount differs from the amount in the cryptogram")
         if bcd_value(tlvs[0x5F2A]) != currency:
             raise _Decline("59", "the currency differs from the currency in the cryptogram")
         if request.amount > CVM_LIMIT and not device_cvm_performed(cvn, tlvs, iad.cvr):
             raise _Decline("1A", "the amount needs the holder to verify on the phone")
+
+    def _check_cvc3(
+        self, ctx: _Context, token: TokenSnapshot, tlvs: Mapping[int, bytes], pan: str, currency: int
+    ) -> None:
+        """The mag-stripe mode check: the CVC3 in Track 2 (:mod:`tsp_backend.services.magstripe`).
+
+        As for an ARQC, nothing about the token is said before the CVC3 verifies; there is no ARPC.
+        """
+        tmk = card_keys.token_master_key(self.config.issuer_master_keys, pan, token.psn)
+        found = magstripe.find_key(tlvs, tmk=tmk, batches=token.batches, now=self.clock())
+        if isinstance(found, str):
+            raise _Decline("59", NO_MATCH)
+        luk_index, atc = found
+        ctx.token, ctx.atc, ctx.luk_index = token, atc, luk_index
+        ctx.attribute(token.card_id, token.network)
+        batch = token.batch_of(luk_index)
+        assert batch is not None
+        ctx.max_uses = batch[2]
+        self._token_policy(token, ctx.request)
+        if 0x9F02 in tlvs and bcd_value(tlvs[0x9F02]) != ctx.request.amount:
+            raise _Decline("59", "the amount differs from the amount the terminal sent")
+        if 0x5F2A in tlvs and bcd_value(tlvs[0x5F2A]) != currency:
+            raise _Decline("59", "the currency differs from the currency the terminal sent")
+
+    def _token_policy(self, token: TokenSnapshot, request: AuthorizationRequest) -> None:
+        """The token's state, expiry and domain controls."""
+        if token.status != TokenState.ACTIVE.value:
+            raise _Decline("57", f"the token is {token.status}")
+        if _expired(token.token_expiry, self.clock()):
+            raise _Decline("54", "the token has expired")
+        self._domain_controls(token, request)
 
     @staticmethod
     def _domain_controls(token: TokenSnapshot, request: AuthorizationRequest) -> None:

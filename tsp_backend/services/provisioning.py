@@ -38,6 +38,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -321,9 +322,13 @@ class Provisioner:
         return luks
 
     def profile(self, session: Session, card: Card) -> dict[str, Any]:
-        """The card profile with a fresh batch of limited-use keys (the contract with the card)."""
+        """The card profile with a fresh batch of limited-use keys (the contract with the card).
+
+        With ``Config.oda_profiles`` the card also gets an ICC key and its certificate chain
+        (:mod:`tsp_backend.services.oda_keys`).
+        """
         network = NETWORKS[card.network]
-        return {
+        profile = {
             "version": 1,
             "kernel": network.kernel,
             "token_ref": card.token_ref,
@@ -342,6 +347,11 @@ class Provisioner:
             "atc": self.last_atc(session, card),
             "luks": self._issue_batch(session, card),
         }
+        if self.config.oda_profiles:
+            from tsp_backend.services.oda_keys import OdaIssuer
+
+            return OdaIssuer.from_env(os.environ).certify(profile)
+        return profile
 
     @staticmethod
     def last_atc(session: Session, card: Card) -> int:

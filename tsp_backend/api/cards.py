@@ -19,7 +19,7 @@ from tsp_backend.api.common import (
     provision_card,
     services,
 )
-from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReasonBody, VerifyBody
+from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
 from tsp_backend.errors import Forbidden, TSPError, ValidationFailed
 from tsp_backend.services import audit
 from tsp_backend.services.provisioning import card_json
@@ -93,7 +93,12 @@ def _change(card_id: int, action: str) -> Response:
         card = services().cards.change(db(), user.id, card_id, action)
         audit_card_change(user.id, action, card.id)
     else:
-        reason = body(ReasonBody).reason if action != "delete" else "CUSTOMER_REQUEST"
+        if action == "suspend":
+            reason = body(SuspendBody).reason
+        elif action == "reactivate":
+            reason = body(ReactivateBody).reason
+        else:
+            reason = "CUSTOMER_REQUEST"
         card = services().cards.change(db(), user.id, card_id, action, reason)
         audit_card_change(user.id, action, card.id, reason=reason, status=card.status)
     return commit_json(card_json(card))

@@ -19,7 +19,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from tsp_backend.api import payments, schemas
+from tsp_backend.api import payments, schemas, transactions
 from tsp_backend.api.common import CSRF_HEADER, SESSION_COOKIE, db, json_response, services
 from tsp_backend.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from tsp_backend.models import MAX_ROW_ID
@@ -157,9 +157,13 @@ ROUTES: tuple[Route, ...] = (
         idempotent=True,
     ),
     Route("delete", "/api/cards/{id}", "Deactivate a token", None, (("200", _OK, _S.CardOut),)),
-    Route("post", "/api/cards/{id}/suspend", "Suspend a token", _S.ReasonBody, (("200", _OK, _S.CardOut),)),
+    Route("post", "/api/cards/{id}/suspend", "Suspend a token", _S.SuspendBody, (("200", _OK, _S.CardOut),)),
     Route(
-        "post", "/api/cards/{id}/reactivate", "Reactivate a token", _S.ReasonBody, (("200", _OK, _S.CardOut),)
+        "post",
+        "/api/cards/{id}/reactivate",
+        "Reactivate a token",
+        _S.ReactivateBody,
+        (("200", _OK, _S.CardOut),),
     ),
     Route(
         "put", "/api/cards/{id}/default", "Make a token the device default", None, (("200", _OK, _S.CardOut),)
@@ -214,10 +218,15 @@ ROUTES: tuple[Route, ...] = (
         query=(
             Query(
                 "cardId",
-                {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID},
+                {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
                 "Only this card's transactions",
             ),
-            Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (default 20)"),
+            Query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": transactions.MAX_LIMIT},
+                f"Page size (default {transactions.DEFAULT_LIMIT}); a larger one is refused (400), "
+                "never clamped",
+            ),
             Query("cursor", {"type": "string"}, "nextCursor of the previous page"),
         ),
     ),
@@ -238,8 +247,8 @@ ROUTES: tuple[Route, ...] = (
         query=(
             Query(
                 "olderThan",
-                {"type": "number", "minimum": 0},
-                "Only transactions older than this many seconds",
+                {"type": "number", "minimum": 0, "maximum": payments.MAX_OLDER_THAN_S},
+                "Only transactions older than this many seconds (a finite number; default 0)",
             ),
         ),
     ),
@@ -349,7 +358,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         id_schema: dict[str, Any] = (
             {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_ROW_ID}
             if route.id_type == "integer"
-            else {"type": "string"}
+            else {"type": "string", "pattern": f"^{transactions.TXN_ID.pattern}$"}
         )
         parameters.append({"name": "id", "in": "path", "required": True, "schema": id_schema})
     for query in route.query:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cryptogram.sealing import SealingError, key_id, load_public_key, point_bytes
-from tsp_backend.errors import ValidationFailed
+from tsp_backend.errors import DeviceKeyInvalid
 from tsp_backend.models import Device
 from tsp_backend.services.ownership import owned
 
@@ -16,7 +16,7 @@ def register_device(session: Session, user_id: int, name: str, public_key: str) 
     try:
         key = load_public_key(public_key)
     except SealingError as exc:
-        raise ValidationFailed(str(exc), field="publicKey") from exc
+        raise DeviceKeyInvalid(str(exc), field="publicKey") from exc
     device = Device(
         user_id=user_id,
         name=name.strip()[:100] or "device",

@@ -20,7 +20,7 @@ from tsp_backend.api.common import (
     services,
 )
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
-from tsp_backend.errors import Forbidden, TSPError, ValidationFailed
+from tsp_backend.errors import Forbidden, TSPError, Unprocessable
 from tsp_backend.services import audit
 from tsp_backend.services.provisioning import card_json
 
@@ -67,7 +67,7 @@ def verify_card(card_id: int) -> Response:
     session = db()
     if data.code is None:
         if data.method is None:
-            raise ValidationFailed("give a code, or a method to send a new code", field="code")
+            raise Unprocessable("give a code, or a method to send a new code", field="code")
         sent = svc.provisioner.resend(session, user, card_id, data.method)
         return commit_json({"verification": sent}, 202)
     result = svc.provisioner.verify(session, user, card_id, data.code)
@@ -157,7 +157,7 @@ def pickup_card(card_id: int) -> Response:
     bound = g.auth.device_id
     device_id = data.device_id if data.device_id is not None else bound
     if device_id is None:
-        raise ValidationFailed(
+        raise Unprocessable(
             "name the device (deviceId), or log in with deviceId to bind the session", field="deviceId"
         )
     if bound is not None and device_id != bound:

@@ -227,7 +227,11 @@ ROUTES: tuple[Route, ...] = (
                 f"Page size (default {transactions.DEFAULT_LIMIT}); a larger one is refused (400), "
                 "never clamped",
             ),
-            Query("cursor", {"type": "string"}, "nextCursor of the previous page"),
+            Query(
+                "cursor",
+                {"type": "string", "pattern": f"^{transactions.CURSOR.pattern}$"},
+                "nextCursor of the previous page (422 if it is not one this service issued)",
+            ),
         ),
     ),
     Route(

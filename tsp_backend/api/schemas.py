@@ -8,10 +8,11 @@ OpenAPI tests check real answers against these schemas, so the two cannot drift 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from tsp_backend.models import MAX_ROW_ID as MAX_ID
 from tsp_backend.services.lifecycle import CUSTOMER_REASONS, TokenEvent
@@ -35,6 +36,11 @@ def one_of(values: Iterable[object]) -> str:
     '^(?:a|b)$'
     """
     return "^(?:" + "|".join(sorted(str(v) for v in values)) + ")$"
+
+
+def _absent_by_default(schema: dict[str, Any]) -> None:
+    """A member that may be left out but not sent as ``null``: no ``default`` in the document."""
+    schema.pop("default", None)
 
 
 class Body(BaseModel):
@@ -80,10 +86,16 @@ class ProvisionBody(Body):
 
 
 class VerifyBody(Body):
-    """POST /api/cards/{id}/verify: a ``code``, or a ``method`` to send a new code."""
+    """POST /api/cards/{id}/verify: a ``code``, or a ``method`` to send a new code (at least one)."""
 
-    code: str | None = Field(default=None, pattern=r"^[0-9]{1,12}$")
-    method: Literal["otp_sms", "otp_email"] | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    code: Annotated[str, Field(pattern=r"^[0-9]{1,12}$")] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_absent_by_default
+    )
+    method: Literal["otp_sms", "otp_email"] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_absent_by_default
+    )
 
 
 class SuspendBody(Body):

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy import and_, or_, select
 
 from tsp_backend.api.common import current_user, db, json_response, login_required
-from tsp_backend.errors import NotFound, ValidationFailed
+from tsp_backend.errors import NotFound, Unprocessable, ValidationFailed
 from tsp_backend.models import MAX_ROW_ID, Card, Transaction, is_row_id
 
 bp = Blueprint("transactions", __name__)
@@ -27,6 +27,9 @@ MAX_LIMIT = 100
 
 DEFAULT_LIMIT = 20
 """The page size when ``limit`` is not given."""
+
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+"""What a cursor looks like: base64url without padding (the document's ``cursor`` pattern)."""
 
 TXN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 """What a transaction's public id can look like (``txn_`` and 20 hex digits today)."""
@@ -58,7 +61,14 @@ def encode_cursor(txn: Transaction) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
-    """The inverse of :func:`encode_cursor` (``ValidationFailed`` when malformed or out of range)."""
+    """The inverse of :func:`encode_cursor`.
+
+    ``ValidationFailed`` (400) when it is not base64url text (:data:`CURSOR`, as the document
+    says), ``Unprocessable`` (422) when it is but names no position this service issued — a
+    time without zone, an id out of range.
+    """
+    if not CURSOR.fullmatch(cursor):
+        raise ValidationFailed("the cursor is base64url text (nextCursor of a page)", field="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, ident = raw.partition("|")
@@ -67,7 +77,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
             raise ValueError(raw)
         return created.astimezone(dt.timezone.utc), int(ident)
     except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("the cursor is not one this service issued", field="cursor") from None
+        raise Unprocessable("the cursor is not one this service issued", field="cursor") from None
 
 
 _DIGITS = re.compile(r"[0-9]{1,10}")
@@ -104,7 +114,7 @@ def list_transactions() -> Response:
     if card_id is not None:
         query = query.where(Transaction.card_id == card_id)
     cursor = request.args.get("cursor")
-    if cursor:
+    if cursor is not None:
         stamp, ident = decode_cursor(cursor)
         query = query.where(
             or_(

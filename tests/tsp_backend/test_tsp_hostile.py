@@ -286,3 +286,28 @@ def test_merchant_category_is_four_ascii_digits(wallet: Wallet, mcc: str) -> Non
         headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": str(uuid.uuid4())},
     )
     problem(response, 400, "request-validation")
+
+
+# --- the wallet's pages reach the same services -----------------------------------------------------
+
+
+def test_wallet_pages_refuse_nul_without_a_server_error(app: Flask, client: FlaskClient) -> None:
+    """The pages' login with a NUL email is a wrong credential, a NUL device name a refusal: no 500."""
+    from tests.tsp_backend.test_tsp_web import csrf_of, sign_up
+    from tests.tsp_backend.tsp_helpers import new_device_key
+
+    page = client.get("/wallet/login")
+    login = client.post(
+        "/wallet/login",
+        data={"csrf_token": csrf_of(page), "email": "a\x00@example.com", "password": PASSWORD},
+    )
+    assert login.status_code == 401
+    sign_up(client)
+    devices = rows(app, Device)
+    _, public = new_device_key()
+    page = client.get("/wallet/devices")
+    added = client.post(
+        "/wallet/devices", data={"csrf_token": csrf_of(page), "name": "x\x00", "public_key": public}
+    )
+    assert added.status_code == 422
+    assert rows(app, Device) == devices

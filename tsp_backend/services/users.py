@@ -70,8 +70,14 @@ class UserService:
         return user
 
     def authenticate(self, session: Session, email: str, password: str) -> User:
-        """The user with these credentials; ``InvalidCredentials`` otherwise (same work either way)."""
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        """The user with these credentials; ``InvalidCredentials`` otherwise (same work either way).
+
+        An email no account can have (not :data:`EMAIL_PATTERN`, e.g. with NUL, which the
+        database cannot even compare) is never looked up.
+        """
+        address = email.strip().lower()
+        known = _EMAIL.match(address) is not None and len(address) <= MAX_EMAIL
+        user = session.scalar(select(User).where(User.email == address)) if known else None
         stored = user.password_hash if user is not None else self._dummy_hash
         try:
             self.hasher.verify(stored, password)

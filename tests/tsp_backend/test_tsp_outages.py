@@ -201,6 +201,7 @@ def test_redis_outage_is_503_and_recovers(tmp_path: Path, redis_process: RedisPr
         assert transactions(app) == 0
         health = client.get("/healthz")
         assert health.status_code == 503 and health.get_json()["store"] == "unavailable"
+        assert int(health.headers["Retry-After"]) > 0
 
         redis_process.start()
         assert journey.me().status_code == 200
@@ -230,6 +231,7 @@ def test_postgres_outage_is_503_and_recovers(tmp_path: Path, postgres_process: P
         assert_unavailable(journey.authorize(key), "database")
         health = client.get("/healthz")
         assert health.status_code == 503 and health.get_json()["database"] == "unavailable"
+        assert int(health.headers["Retry-After"]) > 0
 
         postgres_process.start()
         assert transactions(app) == 0

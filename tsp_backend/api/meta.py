@@ -20,7 +20,14 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from tsp_backend.api import payments, schemas, transactions
-from tsp_backend.api.common import CSRF_HEADER, SESSION_COOKIE, db, json_response, services
+from tsp_backend.api.common import (
+    CSRF_HEADER,
+    RETRY_AFTER_S,
+    SESSION_COOKIE,
+    db,
+    json_response,
+    services,
+)
 from tsp_backend.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from tsp_backend.models import MAX_ROW_ID
 
@@ -46,6 +53,7 @@ def healthz() -> Response:
             "breakers": svc.networks.breaker_states(),
         },
         200 if healthy else 503,
+        headers=None if healthy else {"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
@@ -415,7 +423,14 @@ def _document() -> dict[str, Any]:
             "description": "Provisioning, device pickup, token lifecycle, devices, authorization of "
             "taps and in-app payments, transactions. Errors are RFC 9457 problem documents. "
             "Cookie-authenticated unsafe requests need the X-CSRF-Token header; bearer clients "
-            "do not. Idempotent routes need an Idempotency-Key header and replay their first answer.",
+            "do not. Idempotent routes need an Idempotency-Key header and replay their first answer. "
+            "Bodies are one JSON object of at most 64 KiB (413) nested at most 16 deep; members are "
+            "exactly as described: integers are JSON integers (not strings, booleans or 2.0), digit "
+            "strings are ASCII digits, text never holds NUL. A request that does not match this "
+            "document is answered 400 (request-validation or malformed-body); one that matches is "
+            "never answered 400 — it is refused, if at all, for what it means (401, 403, 404, 409, "
+            "422, 429). While the database or the shared store is unreachable, answers are 503 "
+            "dependency-unavailable with Retry-After, and nothing is half done.",
         },
         "paths": paths,
         "components": {

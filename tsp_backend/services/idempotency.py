@@ -184,7 +184,9 @@ class IdempotencyService:
     ) -> Claim | Replay | None:
         row = session.scalar(
             select(IdempotencyKey)
-            .where(IdempotencyKey.scope == scope, IdempotencyKey.route == route, IdempotencyKey.key == key)
+            .where(
+                IdempotencyKey.scope == scope, IdempotencyKey.route == route, IdempotencyKey.key == key
+            )
             .with_for_update()
         )
         if row is None:
@@ -193,7 +195,9 @@ class IdempotencyService:
             session.delete(row)
             return None
         if not hmac.compare_digest(row.request_hash, request_hash):
-            raise IdempotencyKeyReused("this Idempotency-Key was already used with a different request body")
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request body"
+            )
         if row.state == "DONE":
             return Replay(int(row.response_status or 200), row.response_body or "")
         locked = row.locked_at or row.created_at

@@ -168,7 +168,7 @@ def _cursor(raw: str) -> str:
         "limit=101",
         "limit=99999999999999999999",
         "cursor=%%%",
-        "cursor=",
+        "cursor=" + "A" * 201,
     ],
 )
 def test_transaction_queries_out_of_range_are_400(wallet: Wallet, query: str) -> None:
@@ -311,3 +311,41 @@ def test_wallet_pages_refuse_nul_without_a_server_error(app: Flask, client: Flas
     )
     assert added.status_code == 422
     assert rows(app, Device) == devices
+
+
+def _string_schemas(schema: Any, components: dict[str, Any], where: str) -> Any:
+    """(location, schema) of every string member reachable from ``schema``."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        yield from _string_schemas(components[name], components, name)
+        return
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in schema.get(key, []):
+            yield from _string_schemas(branch, components, where)
+    if schema.get("type") == "string":
+        yield where, schema
+    for name, member in schema.get("properties", {}).items():
+        yield from _string_schemas(member, components, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _string_schemas(schema["items"], components, f"{where}[]")
+
+
+def test_every_request_string_member_refuses_nul(client: FlaskClient) -> None:
+    """Every string member of every request body in /openapi.json has a pattern that refuses NUL,
+    so a member added later without the shared Text type fails here."""
+    import re
+
+    document = client.get("/openapi.json").get_json()
+    components = document["components"]["schemas"]
+    checked = []
+    for item in document["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                for where, schema in _string_schemas(media["schema"], components, "body"):
+                    assert "enum" in schema or "const" in schema or "pattern" in schema, where
+                    if "pattern" in schema:
+                        assert re.search(schema["pattern"], "\x00") is None, where
+                        assert re.search(schema["pattern"], "a\x00b") is None, where
+                    checked.append(where)
+    assert len(set(checked)) >= 25

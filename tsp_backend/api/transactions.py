@@ -28,8 +28,9 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 """The page size when ``limit`` is not given."""
 
-CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
-"""What a cursor looks like: base64url without padding (the document's ``cursor`` pattern)."""
+CURSOR = re.compile(r"[A-Za-z0-9_-]{0,200}")
+"""What a cursor looks like: base64url without padding (the document's ``cursor`` pattern); an
+empty one asks for the first page."""
 
 TXN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 """What a transaction's public id can look like (``txn_`` and 20 hex digits today)."""
@@ -114,7 +115,7 @@ def list_transactions() -> Response:
     if card_id is not None:
         query = query.where(Transaction.card_id == card_id)
     cursor = request.args.get("cursor")
-    if cursor is not None:
+    if cursor:
         stamp, ident = decode_cursor(cursor)
         query = query.where(
             or_(

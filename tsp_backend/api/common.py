@@ -159,25 +159,31 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BODY_DEPTH = 16
 """The deepest nesting of arrays and objects a JSON body may have (the API's bodies need 3)."""
 
-_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-"""Strings (skipped whole) and the brackets that open or close a level."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]+|\\.)*"')
+"""A JSON string literal (its brackets are text, not nesting)."""
+
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+"""An array or object with nothing but scalars left inside."""
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def json_depth(raw: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, without parsing it (no recursion).
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``limit`` deep — decided without
+    parsing it, without recursion, in at most ``limit`` passes of C-speed substitutions (strings
+    dropped, then the innermost brackets peeled one level per pass).
 
-    >>> json_depth(b'{"a": [1, {"b": "[[["}]}'), json_depth(b"[" * 5 + b"]" * 5), json_depth(b"7")
-    (3, 5, 0)
+    >>> nested_deeper_than(b'{"a": [1, {"b": "[[[["}]}', 3), nested_deeper_than(b'{"a": [1, {"b": 2}]}', 2)
+    (False, True)
+    >>> nested_deeper_than(b"[" * 1000 + b"]" * 1000, 16), nested_deeper_than(b"7", 0)
+    (True, False)
     """
-    depth = deepest = 0
-    for match in _JSON_TOKENS.finditer(raw):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return deepest
+    skeleton = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton = _INNERMOST.sub(b"", skeleton)
+    return bool(skeleton)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -205,7 +211,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     ...
     tsp_backend.errors.MalformedBody: the JSON body is nested deeper than 16 levels
     """
-    if json_depth(raw) > MAX_BODY_DEPTH:
+    if nested_deeper_than(raw, MAX_BODY_DEPTH):
         raise MalformedBody(f"the JSON body is nested deeper than {MAX_BODY_DEPTH} levels")
     try:
         text = raw.decode("utf-8")

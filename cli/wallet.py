@@ -797,7 +797,7 @@ def pay(
 
 @click.command()
 @click.option("--card", "card_id", type=int, default=None, help="Only this card.")
-@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the transactions as JSON.")
 @wallet_options
 def transactions(

@@ -16,14 +16,24 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend import web
 from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
-from tsp_backend.api.common import Services, audit_refusal, problem_response, request_token
+from tsp_backend.api.common import (
+    MAX_BODY_BYTES,
+    Services,
+    audit_refusal,
+    problem_response,
+    request_token,
+)
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
-from tsp_backend.errors import PROBLEM_MEDIA_TYPE, TSPError, http_problem
+from tsp_backend.errors import PROBLEM_MEDIA_TYPE, DependencyUnavailable, TSPError, http_problem
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.idempotency import IdempotencyService
 from tsp_backend.services.networks import NetworkClients
@@ -34,6 +44,13 @@ from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import RedisStore, open_store
 
 log = logging.getLogger("tsp_backend")
+
+try:
+    import psycopg
+
+    _PSYCOPG_UNAVAILABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # pragma: no cover - the postgres extra is not installed
+    _PSYCOPG_UNAVAILABLE = ()
 
 #: endpoint -> the Config field holding its rate limit
 RATE_LIMITED: dict[str, str] = {
@@ -50,8 +67,48 @@ RATE_LIMITED: dict[str, str] = {
 #: endpoints limited per client address even for a signed-in caller (anonymous by nature)
 PER_ADDRESS = frozenset({"auth.login", "auth.register", "web.register"})
 
+#: status -> (problem slug, title) for HTTP errors raised outside the services
+_HTTP_SLUGS: dict[int, tuple[str, str]] = {
+    413: ("body-too-large", "Request body too large"),
+    429: ("rate-limited", "Too many requests"),
+}
+
 #: refusals written to the audit log by the error handler
 _AUDITED_REFUSALS = frozenset({401, 403, 404})
+
+
+def _dependency_of(error: BaseException) -> str | None:
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return "database"
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return "database"
+    if _PSYCOPG_UNAVAILABLE and isinstance(error, _PSYCOPG_UNAVAILABLE):
+        return "database"
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+        return "store"
+    return None
+
+
+def unavailable(error: BaseException) -> DependencyUnavailable | None:
+    """The 503 problem for an error that means the database or the store does not answer, or ``None``.
+
+    The foreign errors — SQLAlchemy's ``OperationalError``/``InterfaceError``/pool time-out, a DBAPI
+    error that invalidated its connection, psycopg's own ``OperationalError`` (statements run on
+    the driver's connection), redis' ``ConnectionError``/``TimeoutError`` — are recognised here
+    and only here, also when another error wraps them (``__cause__``/``__context__``).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        dependency = _dependency_of(current)
+        if dependency is not None:
+            return DependencyUnavailable(
+                f"the {dependency} is unavailable; the request was not completed, retry later",
+                dependency=dependency,
+            )
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def build_services(config: Config) -> Services:
@@ -113,7 +170,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app = Flask("tsp_backend")
     app.config.update(
         SECRET_KEY=cfg.secret_key,
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         RATELIMIT_ENABLED=cfg.ratelimit_enabled,
         RATELIMIT_HEADERS_ENABLED=True,
     )
@@ -185,8 +242,7 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        slug = "rate-limited" if status == 429 else None
-        title = "Too many requests" if status == 429 else (error.name or None)
+        slug, title = _HTTP_SLUGS.get(status, (None, error.name or None))
         detail = error.description or error.name or "error"
         if status == 429:
             detail = f"rate limit exceeded ({error.description}); retry later"
@@ -202,7 +258,20 @@ def _install_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         session = g.get("db")
         if session is not None:
-            session.rollback()
+            try:
+                session.rollback()
+            except Exception:
+                session.invalidate()
+        mapped = unavailable(error)
+        if mapped is not None:
+            log.warning(
+                "%s unavailable on %s %s: %s",
+                mapped.extensions["dependency"],
+                request.method,
+                request.path,
+                type(error).__name__,
+            )
+            return problem_response(mapped)
         log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
         body = http_problem(
             500,

@@ -10,6 +10,7 @@ any of them into a problem document. Messages never contain a PAN, a CVV or a ke
     TSPError
     ├── BadRequest (400)
     │   ├── ValidationFailed            request-validation
+    │   ├── MalformedBody               malformed-body
     │   ├── IdempotencyKeyMissing       idempotency-key-missing
     │   └── CSRFFailed (403)            csrf-failed
     ├── Unauthorized (401)              unauthorized
@@ -26,14 +27,20 @@ any of them into a problem document. Messages never contain a PAN, a CVV or a ke
     │   ├── IdempotencyKeyReused        idempotency-key-reused
     │   ├── CardInvalid                 card-invalid
     │   ├── ProvisioningDeclined        provisioning-declined
+    │   ├── DeviceKeyInvalid            device-key-invalid
     │   ├── VerificationFailed          verification-code-invalid
     │   └── VerificationExhausted       verification-attempts-exhausted
     ├── UnsupportedMediaType (415)      unsupported-media-type
+    ├── BodyTooLarge (413)              body-too-large
     ├── TooManyRequests (429)           rate-limited
     │   ├── KeyLimitReached             key-replenishment-limit
     │   └── HashingBusy                 password-hashing-busy
     └── ServiceUnavailable (503)        service-unavailable
+        ├── DependencyUnavailable       dependency-unavailable
         └── NetworkUnavailable          network-unavailable
+
+A ``400`` means the request does not match /openapi.json; a request the document allows is never
+answered ``400`` but, when refused for what it means, ``401``/``403``/``404``/``409``/``422``/``429``.
 """
 
 from __future__ import annotations
@@ -92,6 +99,12 @@ class ValidationFailed(BadRequest):
     """The request body or parameters do not match the schema."""
 
     slug, title = "request-validation", "Request validation failed"
+
+
+class MalformedBody(BadRequest):
+    """The body is not one JSON object within the bounds (UTF-8, RFC 8259, depth, numbers)."""
+
+    slug, title = "malformed-body", "Malformed request body"
 
 
 class IdempotencyKeyMissing(BadRequest):
@@ -190,6 +203,12 @@ class ProvisioningDeclined(Unprocessable):
     slug, title = "provisioning-declined", "Provisioning declined"
 
 
+class DeviceKeyInvalid(Unprocessable):
+    """The device's public key is not a P-256 point (PEM, or base64 of the uncompressed point)."""
+
+    slug, title = "device-key-invalid", "Device public key invalid"
+
+
 class VerificationFailed(Unprocessable):
     """The one-time code is wrong or expired."""
 
@@ -206,6 +225,12 @@ class UnsupportedMediaType(TSPError):
     """A state-changing API request whose body is not ``application/json`` (RFC 9110 §15.5.16)."""
 
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class BodyTooLarge(TSPError):
+    """The body is larger than the service reads (RFC 9110 §15.5.14)."""
+
+    status, slug, title = 413, "body-too-large", "Request body too large"
 
 
 class TooManyRequests(TSPError):
@@ -230,6 +255,15 @@ class ServiceUnavailable(TSPError):
     """A dependency is unavailable."""
 
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    """The database or the shared store does not answer; nothing was done, retry after a while.
+
+    Carries ``dependency`` (``database`` or ``store``); the answer has ``Retry-After``.
+    """
+
+    slug, title = "dependency-unavailable", "A dependency of the service is unavailable"
 
 
 class NetworkUnavailable(ServiceUnavailable):

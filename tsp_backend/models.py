@@ -70,6 +70,16 @@ An id from a request above it can name no row: lookups answer 404 before asking 
 which would otherwise fail to bind it (SQLite, PostgreSQL overflow)."""
 
 
+def is_row_id(value: int) -> bool:
+    """Whether an integer primary key can hold ``value`` (``1..MAX_ROW_ID``): the one range check
+    of every id that comes from a request, in a path, a query string, a cursor or a body.
+
+    >>> is_row_id(1), is_row_id(MAX_ROW_ID), is_row_id(MAX_ROW_ID + 1), is_row_id(0)
+    (True, True, False, False)
+    """
+    return 0 < value <= MAX_ROW_ID
+
+
 class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention (stable migration names)."""
 

@@ -97,7 +97,7 @@ def test_red_card_is_declined_and_nothing_stored(wallet: Wallet, pan: str) -> No
         ("9111111111111111", "12/30", "123", "pan"),  # no network
         ("4111111111111111", "12/20", "123", "expiry"),  # expired
         ("4111111111111111", "13/30", "123", "expiry"),  # month 13
-        ("4111111111111111", "12/30", "12a", "cvv"),  # not digits
+        ("4111111111111111", "12/30", "1234", "cvv"),  # a Visa CVV has 3 digits
         ("378282246310005", "12/30", "123", "cvv"),  # Amex CVV has 4 digits
     ],
 )

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, make_wallet, new_device_key
+from tests.tsp_backend.tsp_helpers import (
+    PASSWORD,
+    Wallet,
+    dispose,
+    make_config,
+    make_wallet,
+    new_device_key,
+)
 from tests.tsp_backend.tsp_pay_helpers import applet, in_app_emv, provision_profile, terminal_key
+from tsp_backend.app import create_app
 from tsp_backend.errors import PROBLEM_MEDIA_TYPE
 
 openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
@@ -277,46 +289,157 @@ def test_real_answers_match_the_document(app: Flask, client: FlaskClient, docume
 
 schemathesis = pytest.importorskip("schemathesis")
 
-PROPERTY_ROUTES = [
-    ("GET", "/api/cards/{id}"),
-    ("GET", "/api/transactions"),
-    ("POST", "/api/cards"),
-    ("POST", "/api/cards/{id}/profile"),
-    ("POST", "/api/cards/{id}/suspend"),
-    ("PUT", "/api/cards/{id}/controls"),
-    ("POST", "/api/devices"),
-    ("POST", "/api/auth/login"),
-    ("POST", "/api/authorize"),
-    ("POST", "/api/payments/in-app"),
-]
-"""The operations the property test drives with generated requests."""
+EXAMPLES = 20
+"""Generated requests per operation and mode (bounded so a mode runs well under a minute)."""
+
+SEMANTIC_REFUSALS = ["2xx", "401", "403", "404", "409", "422", "429"]
+"""What a schema-valid request may get: success, or a refusal for what it means — never 400."""
 
 
-@pytest.mark.parametrize(("method", "path"), PROPERTY_ROUTES)
-def test_generated_requests_never_fail_the_server(
-    app: Flask, client: FlaskClient, wallet: Wallet, method: str, path: str
-) -> None:
-    """Schemathesis-generated requests get no 5xx; every 4xx is a problem document of the schema."""
+WHOLE_FLOAT_REFUSALS = {"request-validation", "idempotency-key-reused"}
+"""How a body spelling an integer as ``2.0`` is refused: by validation, or — when its
+Idempotency-Key was already used with another body — before the body is read."""
+
+
+@dataclass
+class Fuzzed:
+    """What one schemathesis run sent and found."""
+
+    operations: int = 0
+    cases: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    whole_floats: int = 0
+    """Positive cases that spelled a documented integer as a whole float (``2.0``): refused, 400."""
+
+
+def _essence(failure: BaseException) -> str:
+    """A failure's title and the problem it was answered with, without the reproduction."""
+    text = str(failure)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kept = [line for line in lines if line.startswith(("-", "`", "Expected", "Valid", "Invalid"))]
+    return " | ".join(kept)[:700] or text[:700]
+
+
+def has_float(value: Any) -> bool:
+    """Whether a JSON value holds a float anywhere (the request bodies document no ``number``)."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_float(v) for v in value)
+    return False
+
+
+def fuzz(app: Flask, wallet: Wallet, mode: str) -> Fuzzed:
+    """Every operation of the served document, ``EXAMPLES`` generated requests each, in ``mode``.
+
+    Checks: no server error, status codes and content types the document names, response bodies
+    that match its schemas, and positive data accepted (never 400) or negative data refused.
+    Requests carry the credentials the operation's security names; a logout is followed by a
+    fresh login so the run keeps its session.
+    """
     from hypothesis import HealthCheck, given, settings
-    from schemathesis.specs.openapi.checks import response_schema_conformance
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi import checks
 
     provision_profile(wallet)
-    api_key = terminal_key(wallet)
-    token = api_key if path == "/api/authorize" else wallet.token
+    credentials = {"session": wallet.token, "terminal": terminal_key(wallet)}
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    operation = schema[path][method]
-    problem_schema = {"$ref": "#/components/schemas/Problem", "components": schema.raw_schema["components"]}
+    schema.config.checks.positive_data_acceptance.expected_statuses = SEMANTIC_REFUSALS
+    generation = schemathesis.GenerationMode(mode)
+    acceptance = (
+        checks.positive_data_acceptance
+        if generation is schemathesis.GenerationMode.POSITIVE
+        else checks.negative_data_rejection
+    )
+    response_checks = [
+        not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+        acceptance,
+    ]
+    found = Fuzzed()
 
-    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy())
-    def run(case: Any) -> None:
-        response = case.call(headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code < 500, (case.body, response.text)
-        if response.status_code >= 400:
-            headers = {name.lower(): value for name, value in response.headers.items()}
-            assert headers["content-type"][0].startswith(PROBLEM_MEDIA_TYPE), response.text
-            jsonschema.Draft202012Validator(problem_schema).validate(response.json())
-        else:
-            case.validate_response(response, checks=[response_schema_conformance])
+    def runner(operation: Any, auth: str | None) -> Any:
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=generation))
+        def run(case: Any) -> None:
+            headers = {"Authorization": f"Bearer {credentials[auth]}"} if auth else {}
+            response = case.call(headers=headers)
+            found.cases += 1
+            found.statuses[response.status_code] += 1
+            label = f"{operation.label} [{mode}] {response.status_code}"
+            if generation is schemathesis.GenerationMode.POSITIVE and has_float(case.body):
+                # JSON Schema cannot tell 2.0 from 2; the service takes only the integer spelling
+                found.whole_floats += 1
+                problem = response.json() if response.status_code >= 400 else {}
+                if problem.get("type", "").rsplit("/", 1)[-1] not in WHOLE_FLOAT_REFUSALS:
+                    found.failures.append(f"{label}: a whole float was not refused: {case.body!r}"[:800])
+                return
+            try:
+                case.validate_response(response, checks=response_checks, headers=headers)
+            except BaseException as failure:  # every check failure is recorded, none stops the run
+                if isinstance(failure, (KeyboardInterrupt, SystemExit)):
+                    raise
+                found.failures.append(f"{label}: {_essence(failure)}")
+            if operation.path == "/api/auth/logout" and response.status_code == 204:
+                login = app.test_client().post(
+                    "/api/auth/login", json={"email": wallet.email, "password": PASSWORD}
+                )
+                credentials["session"] = login.get_json()["token"]
 
-    run()
+        return run
+
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        security = operation.definition.raw.get("security", [])
+        scheme = next((name for requirement in security for name in requirement), None)
+        auth = "terminal" if scheme == "terminalKey" else "session" if scheme else None
+        found.operations += 1
+        with contextlib.suppress(Unsatisfiable):
+            runner(operation, auth)()
+    return found
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_schemathesis_finds_no_server_error_and_no_mismatch(
+    backend: str, mode: str, tmp_path: Path, request: pytest.FixtureRequest, record_property: Any
+) -> None:
+    """Generated requests, schema-valid (positive) or not (negative), on every operation: no 5xx,
+    every answer as documented, valid data never refused as malformed, invalid data refused.
+
+    Rate limits are off for the run (a generated burst of logins would only meet 429s).
+    """
+    app = create_app(make_config(backend, tmp_path, request, ratelimit_enabled=False))
+    app.testing = True
+    try:
+        found = fuzz(app, make_wallet(app.test_client()), mode)
+    finally:
+        dispose(app)
+    summary = (
+        f"schemathesis {backend} {mode}: {found.operations} operations, {found.cases} cases, "
+        f"{len(found.failures)} failures, {found.whole_floats} whole-float integers refused, "
+        f"statuses {dict(sorted(found.statuses.items()))}"
+    )
+    record_property("schemathesis", summary)
+    print(summary)
+    assert found.operations == len(
+        {
+            (m, p)
+            for p, item in app.test_client().get("/openapi.json").get_json()["paths"].items()
+            for m in item
+        }
+    )
+    assert found.cases >= found.operations
+    assert not found.failures, "\n\n".join(sorted(set(found.failures))[:30])
+    assert not any(status >= 500 for status in found.statuses)

@@ -172,10 +172,11 @@ def test_device_id_comes_from_the_bound_session(app: Flask, wallet: Wallet) -> N
 
 
 def test_unbound_session_must_name_the_device(app: Flask, wallet: Wallet) -> None:
-    """A session bound to no device must send deviceId (400 request-validation)."""
+    """A session bound to no device must send deviceId (422: the body is valid, the session decides)."""
     card_id = add_without_profile(app, wallet)
     refused = pickup(wallet, card_id, {})
-    assert refused.status_code == 400 and refused.get_json()["field"] == "deviceId"
+    assert refused.status_code == 422 and refused.get_json()["field"] == "deviceId"
+    assert refused.get_json()["type"] == PROBLEMS + "unprocessable"
 
 
 def test_move_needs_consent_and_retires_the_old_keys(wallet: Wallet, client: FlaskClient, app: Flask) -> None:

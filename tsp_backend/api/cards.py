@@ -26,8 +26,8 @@ from tsp_backend.api.common import (
     provision_card,
     services,
 )
-from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReasonBody, VerifyBody
-from tsp_backend.errors import Forbidden, TSPError, ValidationFailed
+from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
+from tsp_backend.errors import Forbidden, TSPError, Unprocessable, ValidationFailed
 from tsp_backend.services import audit
 from tsp_backend.services.cards import MAX_PAGE
 from tsp_backend.services.provisioning import card_json
@@ -114,7 +114,7 @@ def verify_card(card_id: int) -> Response:
     session = db()
     if data.code is None:
         if data.method is None:
-            raise ValidationFailed("give a code, or a method to send a new code", field="code")
+            raise Unprocessable("give a code, or a method to send a new code", field="code")
         sent = svc.provisioner.resend(session, user, card_id, data.method)
         return commit_json({"verification": sent}, 202)
     result = svc.provisioner.verify(session, user, card_id, data.code)
@@ -140,7 +140,12 @@ def _change(card_id: int, action: str) -> Response:
         card = services().cards.change(db(), user.id, card_id, action)
         audit_card_change(user.id, action, card.id)
     else:
-        reason = body(ReasonBody).reason if action != "delete" else "CUSTOMER_REQUEST"
+        if action == "suspend":
+            reason = body(SuspendBody).reason
+        elif action == "reactivate":
+            reason = body(ReactivateBody).reason
+        else:
+            reason = "CUSTOMER_REQUEST"
         card = services().cards.change(db(), user.id, card_id, action, reason)
         audit_card_change(user.id, action, card.id, reason=reason, status=card.status)
     return commit_json(card_json(card))
@@ -199,7 +204,7 @@ def pickup_card(card_id: int) -> Response:
     bound = g.auth.device_id
     device_id = data.device_id if data.device_id is not None else bound
     if device_id is None:
-        raise ValidationFailed(
+        raise Unprocessable(
             "name the device (deviceId), or log in with deviceId to bind the session", field="deviceId"
         )
     if bound is not None and device_id != bound:

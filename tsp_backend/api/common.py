@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,18 +22,22 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from tsp_backend.config import Config
 from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
+    BodyTooLarge,
     CSRFFailed,
     DeviceLost,
     IdempotencyInFlight,
     IdempotencyKeyMissing,
     InvalidCredentials,
+    MalformedBody,
     NotFound,
     ProvisioningDeclined,
+    ServiceUnavailable,
     TooManyRequests,
     TSPError,
     Unauthorized,
@@ -52,6 +58,8 @@ from tsp_backend.stores import Store
 SESSION_COOKIE = "hcekit_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_AFTER_S = 5
+"""``Retry-After`` (seconds) of a 503 answered while the database or the store is unavailable."""
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,9 +154,111 @@ def login_required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body the service reads (``MAX_CONTENT_LENGTH`` of the app); 413 above."""
+
+MAX_BODY_DEPTH = 16
+"""The deepest nesting of arrays and objects a JSON body may have (the API's bodies need 3)."""
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]+|\\.)*"')
+"""A JSON string literal (its brackets are text, not nesting)."""
+
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+"""An array or object with nothing but scalars left inside."""
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than ``limit`` deep — decided without
+    parsing it, without recursion, in at most ``limit`` passes of C-speed substitutions (strings
+    dropped, then the innermost brackets peeled one level per pass).
+
+    >>> nested_deeper_than(b'{"a": [1, {"b": "[[[["}]}', 3), nested_deeper_than(b'{"a": [1, {"b": 2}]}', 2)
+    (False, True)
+    >>> nested_deeper_than(b"[" * 1000 + b"]" * 1000, 16), nested_deeper_than(b"7", 0)
+    (True, False)
+    """
+    skeleton = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton = _INNERMOST.sub(b"", skeleton)
+    return bool(skeleton)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedBody(f"{name} is not a JSON number (RFC 8259 §6)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedBody(f"the number {text[:20]} is out of range")
+    return value
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """One JSON object from a request body, within the service's bounds; ``MalformedBody`` otherwise.
+
+    The bounds are decided before the parser runs: UTF-8 (RFC 8259 §8.1), at most
+    :data:`MAX_BODY_DEPTH` levels, no ``NaN``/``Infinity``, numbers that fit a float or have at
+    most 4,300 digits, and an object at the top.
+
+    >>> parse_json_object(b'{"amount": 100}')
+    {'amount': 100}
+    >>> parse_json_object(b"[" * 17 + b"]" * 17)
+    Traceback (most recent call last):
+    ...
+    tsp_backend.errors.MalformedBody: the JSON body is nested deeper than 16 levels
+    """
+    if nested_deeper_than(raw, MAX_BODY_DEPTH):
+        raise MalformedBody(f"the JSON body is nested deeper than {MAX_BODY_DEPTH} levels")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except UnicodeDecodeError:
+        raise MalformedBody("the body is not UTF-8") from None
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, MalformedBody):
+            raise
+        raise MalformedBody("the body is not valid JSON (RFC 8259)") from None
+    if not isinstance(data, dict):
+        raise MalformedBody("the body must be a JSON object")
+    return data
+
+
+def request_json() -> dict[str, Any] | None:
+    """The request's JSON body (``None`` if it has none), parsed once within the bounds.
+
+    ``BodyTooLarge`` above :data:`MAX_BODY_BYTES`, ``MalformedBody`` for anything
+    :func:`parse_json_object` refuses. Every reader of a body — :func:`body` and the idempotency
+    fingerprint — comes here, so no parser ever sees an unbounded body.
+    """
+    if "json_body" in g:
+        cached: dict[str, Any] | None = g.json_body
+        return cached
+    data: dict[str, Any] | None = None
+    if request.is_json:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            raw = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise BodyTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes") from None
+        if len(raw) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        data = parse_json_object(raw) if raw.strip() else None
+    g.json_body = data
+    return data
+
+
 def body(model: type[M]) -> M:
-    """The JSON (or form) body validated by a pydantic model; ``ValidationFailed`` with the errors."""
-    data = request.get_json(silent=True)
+    """The JSON (or form) body validated by a pydantic model; ``ValidationFailed`` with the errors.
+
+    Models are strict (:class:`tsp_backend.api.schemas.Body`): what the document says, no coercion.
+    """
+    data: Any = request_json()
     if data is None and request.form:
         data = request.form.to_dict()
     if data is None:
@@ -160,7 +270,9 @@ def body(model: type[M]) -> M:
             {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
             for err in exc.errors(include_input=False, include_url=False)
         ]
-        raise ValidationFailed("the request body does not match the schema", errors=errors) from None
+        raise ValidationFailed(
+            "the request body does not match the schema", field=errors[0]["field"], errors=errors
+        ) from None
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -173,6 +285,8 @@ def problem_response(error: TSPError) -> Response:
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, (TooManyRequests, IdempotencyInFlight)):
         headers["Retry-After"] = "1"
+    elif isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return Response(
         json.dumps(error.to_problem(instance=request.path)),
         status=error.status,
@@ -207,7 +321,7 @@ def idempotent(view: F) -> F:
             raise IdempotencyKeyMissing(f"{request.method} {request.path} requires an Idempotency-Key header")
         svc.idempotency.check_key(key)
         user = current_user()
-        fingerprint = svc.idempotency.fingerprint({"body": request.get_json(silent=True), "args": kwargs})
+        fingerprint = svc.idempotency.fingerprint({"body": request_json(), "args": kwargs})
         route = f"{request.method} {request.url_rule.rule if request.url_rule else request.path}"
         outcome = svc.idempotency.begin(f"user:{user.id}", route, key, fingerprint)
         if isinstance(outcome, Replay):
@@ -421,7 +535,7 @@ def audit_refusal(status: int, slug: str, *, refused: str = "request") -> None:
             services().sessions_factory,
             actor=actor(),
             action="access.refused",
-            target=f"{request.method} {request.path}"[:64],
+            target=f"{request.method} {request.path}".replace("\x00", "\\0")[:64],
             outcome=f"{status} {slug}"[:64],
             origin=origin(),
         )

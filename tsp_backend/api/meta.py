@@ -19,8 +19,15 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from tsp_backend.api import payments, schemas
-from tsp_backend.api.common import CSRF_HEADER, SESSION_COOKIE, db, json_response, services
+from tsp_backend.api import payments, schemas, transactions
+from tsp_backend.api.common import (
+    CSRF_HEADER,
+    RETRY_AFTER_S,
+    SESSION_COOKIE,
+    db,
+    json_response,
+    services,
+)
 from tsp_backend.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from tsp_backend.models import MAX_ROW_ID
 
@@ -46,6 +53,7 @@ def healthz() -> Response:
             "breakers": svc.networks.breaker_states(),
         },
         200 if healthy else 503,
+        headers=None if healthy else {"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
@@ -167,9 +175,13 @@ ROUTES: tuple[Route, ...] = (
         idempotent=True,
     ),
     Route("delete", "/api/cards/{id}", "Deactivate a token", None, (("200", _OK, _S.CardOut),)),
-    Route("post", "/api/cards/{id}/suspend", "Suspend a token", _S.ReasonBody, (("200", _OK, _S.CardOut),)),
+    Route("post", "/api/cards/{id}/suspend", "Suspend a token", _S.SuspendBody, (("200", _OK, _S.CardOut),)),
     Route(
-        "post", "/api/cards/{id}/reactivate", "Reactivate a token", _S.ReasonBody, (("200", _OK, _S.CardOut),)
+        "post",
+        "/api/cards/{id}/reactivate",
+        "Reactivate a token",
+        _S.ReactivateBody,
+        (("200", _OK, _S.CardOut),),
     ),
     Route(
         "put", "/api/cards/{id}/default", "Make a token the device default", None, (("200", _OK, _S.CardOut),)
@@ -231,11 +243,20 @@ ROUTES: tuple[Route, ...] = (
         query=(
             Query(
                 "cardId",
-                {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID},
+                {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
                 "Only this card's transactions",
             ),
-            Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (default 20)"),
-            Query("cursor", {"type": "string"}, "nextCursor of the previous page"),
+            Query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": transactions.MAX_LIMIT},
+                f"Page size (default {transactions.DEFAULT_LIMIT}); a larger one is refused (400), "
+                "never clamped",
+            ),
+            Query(
+                "cursor",
+                {"type": "string", "pattern": f"^{transactions.CURSOR.pattern}$"},
+                "nextCursor of the previous page (422 if it is not one this service issued)",
+            ),
         ),
     ),
     Route(
@@ -255,8 +276,8 @@ ROUTES: tuple[Route, ...] = (
         query=(
             Query(
                 "olderThan",
-                {"type": "number", "minimum": 0},
-                "Only transactions older than this many seconds",
+                {"type": "number", "minimum": 0, "maximum": payments.MAX_OLDER_THAN_S},
+                "Only transactions older than this many seconds (a finite number; default 0)",
             ),
         ),
     ),
@@ -366,7 +387,7 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         id_schema: dict[str, Any] = (
             {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_ROW_ID}
             if route.id_type == "integer"
-            else {"type": "string"}
+            else {"type": "string", "pattern": f"^{transactions.TXN_ID.pattern}$"}
         )
         parameters.append({"name": "id", "in": "path", "required": True, "schema": id_schema})
     for query in route.query:
@@ -419,7 +440,14 @@ def _document() -> dict[str, Any]:
             "description": "Provisioning, device pickup, token lifecycle, devices, authorization of "
             "taps and in-app payments, transactions. Errors are RFC 9457 problem documents. "
             "Cookie-authenticated unsafe requests need the X-CSRF-Token header; bearer clients "
-            "do not. Idempotent routes need an Idempotency-Key header and replay their first answer.",
+            "do not. Idempotent routes need an Idempotency-Key header and replay their first answer. "
+            "Bodies are one JSON object of at most 64 KiB (413) nested at most 16 deep; members are "
+            "exactly as described: integers are JSON integers (not strings, booleans or 2.0), digit "
+            "strings are ASCII digits, text never holds NUL. A request that does not match this "
+            "document is answered 400 (request-validation or malformed-body); one that matches is "
+            "never answered 400 — it is refused, if at all, for what it means (401, 403, 404, 409, "
+            "422, 429). While the database or the shared store is unreachable, answers are 503 "
+            "dependency-unavailable with Retry-After, and nothing is half done.",
         },
         "paths": paths,
         "components": {

@@ -17,13 +17,16 @@ payment routes validate the whole request before anything is written, then hand 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
+from apdu.tags import CURRENCIES
 from tsp_backend.api.common import (
     Services,
     audit_card_change,
@@ -36,6 +39,7 @@ from tsp_backend.api.common import (
     origin,
     services,
 )
+from tsp_backend.api.schemas import Body, Id, Text, one_of
 from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
     Forbidden,
@@ -62,61 +66,64 @@ API_KEY_CACHE_S = 30.0
 the same, through the store's revocation marker checked on every use."""
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+CURRENCY_PATTERN = one_of(sorted({alpha for alpha, _exp in CURRENCIES.values()}))
+"""The ISO 4217 alphabetic codes the service knows (``apdu.tags.CURRENCIES``)."""
 
-    @field_validator("*")
-    @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        """Text that a database would refuse (NUL) or a log would garble is refused before any effect."""
-        if isinstance(value, str) and any(ch < " " or ch == "\x7f" for ch in value):
-            raise ValueError("control characters (such as NUL) are not allowed")
-        return value
+MCC_PATTERN = r"^(?:[0-9]{4})?$"
+"""A merchant category code: four ASCII digits, or empty."""
 
+HEX_PATTERN = r"^(?:[0-9A-Fa-f]{2})+$"
+"""Hex of whole bytes."""
 
-class MerchantBody(_Body):
+class MerchantBody(Body):
     """The merchant of an authorization."""
 
-    id: str = Field(default="", max_length=64)
-    name: str = Field(default="", max_length=120)
-    mcc: str = Field(default="", pattern=r"^(\d{4})?$")
+    id: Text = Field(default="", max_length=64)
+    name: Text = Field(default="", max_length=120)
+    mcc: str = Field(default="", pattern=MCC_PATTERN)
 
 
-class TerminalRef(_Body):
+class TerminalRef(Body):
     """The terminal of an authorization."""
 
-    id: str = Field(default="", max_length=64)
+    id: Text = Field(default="", max_length=64)
 
 
-class AuthorizeBody(_Body):
+class AuthorizeBody(Body):
     """POST /api/authorize."""
 
-    emv: str = Field(min_length=2, max_length=4096, pattern=r"^(?:[0-9A-Fa-f]{2})+$")
+    emv: str = Field(min_length=2, max_length=4096, pattern=HEX_PATTERN)
     amount: int = Field(ge=0, le=10**12)
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    currency: str = Field(pattern=CURRENCY_PATTERN)
     merchant: MerchantBody = Field(default_factory=MerchantBody)
-    channel: str = Field(default="contactless", pattern="^(contactless|in_app|ecommerce)$")
+    channel: Literal["contactless", "in_app", "ecommerce"] = "contactless"
     terminal: TerminalRef = Field(default_factory=TerminalRef)
 
 
-class PaymentRequestBody(_Body):
+class PaymentRequestBody(Body):
     """POST /api/payments/in-app: the payment sheet's PaymentRequest and the card's cryptogram."""
 
-    card_id: int = Field(alias="cardId")
+    card_id: Id = Field(alias="cardId")
     amount: int = Field(ge=0, le=10**12)
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
-    merchant_id: str = Field(alias="merchantId", max_length=64)
-    merchant_name: str = Field(default="", alias="merchantName", max_length=120)
-    mcc: str = Field(default="", pattern=r"^(\d{4})?$")
-    emv: str = Field(min_length=2, max_length=4096, pattern=r"^(?:[0-9A-Fa-f]{2})+$")
+    currency: str = Field(pattern=CURRENCY_PATTERN)
+    merchant_id: Text = Field(alias="merchantId", max_length=64)
+    merchant_name: Text = Field(default="", alias="merchantName", max_length=120)
+    mcc: str = Field(default="", pattern=MCC_PATTERN)
+    emv: str = Field(min_length=2, max_length=4096, pattern=HEX_PATTERN)
 
 
-class ControlsBody(_Body):
+MerchantId = Annotated[str, Field(max_length=64, pattern=r"^[^,\x00]*$")]
+"""A merchant id in a control list (stored comma-separated, so without commas)."""
+
+
+class ControlsBody(Body):
     """PUT /api/cards/{id}/controls: ``null`` lifts a restriction."""
 
-    channels: list[str] | None = None
-    merchants: list[str] | None = Field(default=None, max_length=100)
-    blocked_mccs: list[str] = Field(default_factory=list, alias="blockedMccs", max_length=100)
+    channels: list[Annotated[str, Field(pattern=one_of(CHANNELS))]] | None = None
+    merchants: list[MerchantId] | None = Field(default=None, max_length=100)
+    blocked_mccs: list[Annotated[str, Field(pattern=r"^[0-9]{4}$")]] = Field(
+        default_factory=list, alias="blockedMccs", max_length=100
+    )
 
 
 class Payments:
@@ -303,6 +310,22 @@ def put_controls(card_id: int) -> Response:
     return commit_json(controls_json(card))
 
 
+MAX_OLDER_THAN_S = 10 * 365 * 86_400
+"""The largest ``olderThan`` of a reconciliation (ten years, in seconds)."""
+
+_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?(?:[eE][+-]?[0-9]{1,3})?")
+
+
+def _older_than(text: str) -> float:
+    """``olderThan``: a plain decimal number of seconds in ``0..MAX_OLDER_THAN_S`` (no NaN, no ∞)."""
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
+    if not 0 <= value <= MAX_OLDER_THAN_S:
+        raise ValidationFailed(
+            f"olderThan is a number of seconds from 0 to {MAX_OLDER_THAN_S}", field="olderThan"
+        )
+    return value
+
+
 @bp.post("/api/admin/reconcile")
 @login_required
 def reconcile() -> Response:
@@ -310,10 +333,6 @@ def reconcile() -> Response:
     user = current_user()
     if not (user.is_admin or services().config.dev_mode):
         raise Forbidden("reconciliation needs an administrator (or dev mode)")
-    older = request.args.get("olderThan", "0")
-    try:
-        older_than = float(older)
-    except ValueError:
-        raise ValidationFailed("olderThan is a number of seconds", field="olderThan") from None
+    older_than = _older_than(request.args.get("olderThan", "0"))
     report = payments().reconciler.reconcile(older_than_s=older_than)
     return json_response(report.to_json())

@@ -7,70 +7,117 @@ OpenAPI tests check real answers against these schemas, so the two cannot drift 
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from tsp_backend.models import MAX_ROW_ID as MAX_ID
+from tsp_backend.services.lifecycle import CUSTOMER_REASONS, TokenEvent
+from tsp_backend.services.users import EMAIL_PATTERN
+
+TEXT_PATTERN = r"^[^\x00]*$"
+"""Any text but NUL, which PostgreSQL's ``text`` cannot hold (lone surrogates are refused as not
+Unicode by the validator itself)."""
+
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+"""The string type of every free-text member of a request body."""
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A row id: a JSON integer a row can have (``1..MAX_ROW_ID``)."""
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+def one_of(values: Iterable[object]) -> str:
+    """An anchored pattern matching exactly one of ``values`` (sorted, for a stable document).
+
+    >>> one_of(["b", "a"])
+    '^(?:a|b)$'
+    """
+    return "^(?:" + "|".join(sorted(str(v) for v in values)) + ")$"
 
 
-class RegisterBody(_Body):
+def _absent_by_default(schema: dict[str, Any]) -> None:
+    """A member that may be left out but not sent as ``null``: no ``default`` in the document."""
+    schema.pop("default", None)
+
+
+class Body(BaseModel):
+    """A request body: strict (JSON integers are integers, strings are strings, no coercion), members
+    by their documented name only, and no member the document does not name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_by_name=False, validate_by_alias=True)
+
+
+class RegisterBody(Body):
     """POST /api/auth/register."""
 
-    email: str = Field(max_length=254)
-    password: str = Field(min_length=8, max_length=1024)
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+    password: Text = Field(min_length=8, max_length=1024)
 
 
-class LoginBody(_Body):
+class LoginBody(Body):
     """POST /api/auth/login; ``deviceId`` binds the session to a device (revoked when it is lost)."""
 
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1024)
-    device_id: int | None = Field(default=None, alias="deviceId", ge=1, le=MAX_ID)
+    email: Text = Field(max_length=254)
+    password: Text = Field(max_length=1024)
+    device_id: Id | None = Field(default=None, alias="deviceId")
 
 
-class DeviceBody(_Body):
+class DeviceBody(Body):
     """POST /api/devices: a P-256 public key as PEM or base64 of the uncompressed point."""
 
-    name: str = Field(default="device", max_length=100)
-    public_key: str = Field(alias="publicKey", max_length=4096)
+    name: Text = Field(default="device", max_length=100)
+    public_key: Text = Field(alias="publicKey", max_length=4096)
 
 
-class ProvisionBody(_Body):
-    """POST /api/cards: the funding card and the device to provision to. Expiry is MM/YY."""
+class ProvisionBody(Body):
+    """POST /api/cards: the funding card and the device to provision to.
 
-    pan: str = Field(min_length=12, max_length=23)
-    expiry: str = Field(max_length=7)
-    cvv: str = Field(min_length=3, max_length=4)
-    device_id: int = Field(alias="deviceId", ge=1, le=MAX_ID)
+    ASCII digits only: the PAN may be grouped by spaces or hyphens; the expiry is ``MM/YY``,
+    ``MMYY`` or ``MM/YYYY``; the CVV has 3 or 4 digits.
+    """
 
-
-class VerifyBody(_Body):
-    """POST /api/cards/{id}/verify: a ``code``, or a ``method`` to send a new code."""
-
-    code: str | None = Field(default=None, max_length=12)
-    method: str | None = Field(default=None, pattern="^otp_(sms|email)$")
+    pan: str = Field(min_length=12, max_length=23, pattern=r"^[0-9][0-9 -]*[0-9]$")
+    expiry: str = Field(max_length=7, pattern=r"^[0-9]{2} ?/? ?(?:[0-9]{2}|[0-9]{4})$")
+    cvv: str = Field(min_length=3, max_length=4, pattern=r"^[0-9]{3,4}$")
+    device_id: Id = Field(alias="deviceId")
 
 
-class ReasonBody(_Body):
-    """Suspend / reactivate / delete: a reason code (see the lifecycle table)."""
+class VerifyBody(Body):
+    """POST /api/cards/{id}/verify: a ``code``, or a ``method`` to send a new code (at least one)."""
 
-    reason: str = Field(default="CUSTOMER_REQUEST", max_length=32)
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    code: Annotated[str, Field(pattern=r"^[0-9]{1,12}$")] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_absent_by_default
+    )
+    method: Literal["otp_sms", "otp_email"] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_absent_by_default
+    )
 
 
-class TerminalBody(_Body):
+class SuspendBody(Body):
+    """POST /api/cards/{id}/suspend: a reason code the wallet may give (the lifecycle table)."""
+
+    reason: str = Field(default="CUSTOMER_REQUEST", pattern=one_of(CUSTOMER_REASONS[TokenEvent.SUSPEND]))
+
+
+class ReactivateBody(Body):
+    """POST /api/cards/{id}/reactivate: a reason code the wallet may give (the lifecycle table)."""
+
+    reason: str = Field(default="CUSTOMER_REQUEST", pattern=one_of(CUSTOMER_REASONS[TokenEvent.REACTIVATE]))
+
+
+class TerminalBody(Body):
     """POST /api/terminals: a name and the kind of client."""
 
-    name: str = Field(max_length=100)
-    kind: str = Field(default="terminal", pattern="^(terminal|merchant)$")
+    name: Text = Field(max_length=100)
+    kind: Literal["terminal", "merchant"] = "terminal"
 
 
-class PickupBody(_Body):
+class PickupBody(Body):
     """POST /api/cards/{id}/profile: the device that picks the card up, and consent to move it.
 
     ``deviceId`` defaults to the device the session is bound to (``deviceId`` at login); a
@@ -78,7 +125,7 @@ class PickupBody(_Body):
     another of the user's devices come to this one (the other device's keys are expired).
     """
 
-    device_id: int | None = Field(default=None, alias="deviceId", ge=1, le=MAX_ID)
+    device_id: Id | None = Field(default=None, alias="deviceId")
     move: bool = False
 
 

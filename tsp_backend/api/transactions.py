@@ -10,19 +10,30 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
 from sqlalchemy import and_, or_, select
 
 from tsp_backend.api.common import current_user, db, json_response, login_required
-from tsp_backend.errors import NotFound, ValidationFailed
-from tsp_backend.models import Card, Transaction
+from tsp_backend.errors import NotFound, Unprocessable, ValidationFailed
+from tsp_backend.models import MAX_ROW_ID, Card, Transaction, is_row_id
 
 bp = Blueprint("transactions", __name__)
 
 MAX_LIMIT = 100
-"""The largest page."""
+"""The largest page (a larger ``limit`` is refused, as the document says)."""
+
+DEFAULT_LIMIT = 20
+"""The page size when ``limit`` is not given."""
+
+CURSOR = re.compile(r"[A-Za-z0-9_-]{0,200}")
+"""What a cursor looks like: base64url without padding (the document's ``cursor`` pattern); an
+empty one asks for the first page."""
+
+TXN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+"""What a transaction's public id can look like (``txn_`` and 20 hex digits today)."""
 
 
 def transaction_json(txn: Transaction) -> dict[str, Any]:
@@ -51,21 +62,39 @@ def encode_cursor(txn: Transaction) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
-    """The inverse of :func:`encode_cursor` (``ValidationFailed`` when malformed)."""
+    """The inverse of :func:`encode_cursor`.
+
+    ``ValidationFailed`` (400) when it is not base64url text (:data:`CURSOR`, as the document
+    says), ``Unprocessable`` (422) when it is but names no position this service issued — a
+    time without zone, an id out of range.
+    """
+    if not CURSOR.fullmatch(cursor):
+        raise ValidationFailed("the cursor is base64url text (nextCursor of a page)", field="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, ident = raw.partition("|")
-        return dt.datetime.fromisoformat(stamp), int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("the cursor is not one this service issued", field="cursor") from None
+        created = dt.datetime.fromisoformat(stamp)
+        if created.tzinfo is None or not _DIGITS.fullmatch(ident) or not is_row_id(int(ident)):
+            raise ValueError(raw)
+        return created.astimezone(dt.timezone.utc), int(ident)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise Unprocessable("the cursor is not one this service issued", field="cursor") from None
 
 
-def _int_arg(name: str, default: int | None) -> int | None:
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """The integer query parameter ``name`` in ``low..high``, ``default`` when absent.
+
+    ASCII digits only, as the document's ``integer`` says; anything else, and anything out of
+    range, is ``ValidationFailed`` — never clamped.
+    """
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
-    if not text.isdigit():
-        raise ValidationFailed(f"{name} must be a positive integer", field=name)
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+        raise ValidationFailed(f"{name} must be an integer from {low} to {high}", field=name)
     return int(text)
 
 
@@ -74,8 +103,8 @@ def _int_arg(name: str, default: int | None) -> int | None:
 def list_transactions() -> Response:
     """The user's transactions, newest first: ``?cardId=&limit=&cursor=``."""
     user = current_user()
-    limit = min(max(_int_arg("limit", 20) or 20, 1), MAX_LIMIT)
-    card_id = _int_arg("cardId", None)
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    card_id = _int_arg("cardId", 0, 1, MAX_ROW_ID) or None
     query = (
         select(Transaction)
         .join(Card, Card.id == Transaction.card_id)
@@ -105,6 +134,8 @@ def list_transactions() -> Response:
 def get_transaction(txn_id: str) -> Response:
     """One of the user's transactions (404 for anyone else's)."""
     user = current_user()
+    if not TXN_ID.fullmatch(txn_id):
+        raise NotFound(f"no transaction {txn_id[:40]!r}")
     txn = db().scalar(
         select(Transaction)
         .join(Card, Card.id == Transaction.card_id)

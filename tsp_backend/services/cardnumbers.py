@@ -62,7 +62,8 @@ class FundingCard:
         return self.pan[-4:]
 
 
-_EXPIRY = re.compile(r"^(\d{2})\s*/?\s*(\d{2}|\d{4})$")
+_EXPIRY = re.compile(r"^([0-9]{2})\s*/?\s*([0-9]{2}|[0-9]{4})$")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def parse_expiry(text: str) -> tuple[int, int]:
@@ -95,7 +96,7 @@ def validate_card(pan: str, expiry: str, cvv: str, *, today: dt.date) -> Funding
     tsp_backend.errors.CardInvalid: card number fails the Luhn check
     """
     digits = re.sub(r"[\s-]", "", pan)
-    if not digits.isdigit():
+    if not _ASCII_DIGITS.fullmatch(digits):
         raise CardInvalid("card number must contain only digits", field="pan")
     network = network_of(digits)
     if network is None:
@@ -112,6 +113,6 @@ def validate_card(pan: str, expiry: str, cvv: str, *, today: dt.date) -> Funding
         raise CardInvalid("card has expired", field="expiry")
     if year > today.year + 20:
         raise CardInvalid("expiry is too far in the future", field="expiry")
-    if not (cvv.isdigit() and len(cvv) == cvv_length):
+    if not (_ASCII_DIGITS.fullmatch(cvv) and len(cvv) == cvv_length):
         raise CardInvalid(f"a {network} CVV has {cvv_length} digits", field="cvv")
     return FundingCard(digits, network, f"{year % 100:02d}{month:02d}")

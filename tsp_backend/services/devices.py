@@ -6,17 +6,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cryptogram.sealing import SealingError, key_id, load_public_key, point_bytes
-from tsp_backend.errors import ValidationFailed
+from tsp_backend.errors import DeviceKeyInvalid, ValidationFailed
 from tsp_backend.models import Device
 from tsp_backend.services.ownership import owned
 
 
 def register_device(session: Session, user_id: int, name: str, public_key: str) -> Device:
-    """Register a device; the key may be PEM or base64 of the uncompressed point."""
+    """Register a device; the key may be PEM or base64 of the uncompressed point.
+
+    ``ValidationFailed`` for a name with NUL (the database cannot store it), ``DeviceKeyInvalid``
+    for a key that is not a P-256 point; nothing is written in either case.
+    """
+    if "\x00" in name:
+        raise ValidationFailed("the device name may not contain NUL", field="name")
     try:
         key = load_public_key(public_key)
     except SealingError as exc:
-        raise ValidationFailed(str(exc), field="publicKey") from exc
+        raise DeviceKeyInvalid(str(exc), field="publicKey") from exc
     device = Device(
         user_id=user_id,
         name=name.strip()[:100] or "device",

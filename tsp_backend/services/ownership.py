@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsp_backend.errors import NotFound
-from tsp_backend.models import MAX_ROW_ID, Card, Device
+from tsp_backend.models import Card, Device, is_row_id
 
 Owned = TypeVar("Owned", Card, Device)
 
@@ -22,7 +22,7 @@ def owned(
     session: Session, model: type[Owned], user_id: int, row_id: int, *, for_update: bool = False
 ) -> Owned:
     """The user's row of ``model`` (locked ``FOR UPDATE`` if asked); ``NotFound`` otherwise."""
-    if not 0 < row_id <= MAX_ROW_ID:
+    if not is_row_id(row_id):
         raise NotFound(f"no {model.__name__.lower()} {row_id}")
     query = select(model).where(model.id == row_id, model.user_id == user_id)
     if for_update:

@@ -22,10 +22,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tsp_backend.errors import AlreadyExists, HashingBusy, InvalidCredentials, ValidationFailed
+from tsp_backend.errors import AlreadyExists, HashingBusy, InvalidCredentials, Unprocessable, ValidationFailed
 from tsp_backend.models import User
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+EMAIL_PATTERN = r"^[^@\x00-\x20\x7f]{1,64}@[^@\x00-\x20\x7f]{1,189}\.[^@\x00-\x20\x7f]{1,63}$"
+"""An address as the service accepts it: a local part, ``@``, a dotted domain; no ASCII space or
+control character. The same pattern is the ``email`` schema of /openapi.json."""
+
+_EMAIL = re.compile(EMAIL_PATTERN)
+_ASCII_SPACE = " \t\n\r\f\v"
+MAX_EMAIL = 254
+"""The ``users.email`` column's length."""
 MIN_PASSWORD = 8
 
 
@@ -65,10 +72,20 @@ class HashSlots:
 
 
 def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased; raises :class:`ValidationFailed` if it is not an address."""
-    cleaned = email.strip().lower()
+    """Trimmed of ASCII spaces and lower-cased.
+
+    :class:`ValidationFailed` if it is not an address (:data:`EMAIL_PATTERN`), ``Unprocessable``
+    if lower-casing made it longer than the column (a few letters, such as U+0130, grow).
+
+    >>> normalise_email(" Ada@Example.ORG ")
+    'ada@example.org'
+    """
+    cleaned = email.strip(_ASCII_SPACE)
     if not _EMAIL.match(cleaned):
         raise ValidationFailed("email is not a valid address", field="email")
+    cleaned = cleaned.lower()
+    if len(cleaned) > MAX_EMAIL:
+        raise Unprocessable(f"email is longer than {MAX_EMAIL} characters once lower-cased", field="email")
     return cleaned
 
 
@@ -105,8 +122,14 @@ class UserService:
         return user
 
     def authenticate(self, session: Session, email: str, password: str) -> User:
-        """The user with these credentials; ``InvalidCredentials`` otherwise (same work either way)."""
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        """The user with these credentials; ``InvalidCredentials`` otherwise (same work either way).
+
+        An email no account can have (not :data:`EMAIL_PATTERN`, e.g. with NUL, which the
+        database cannot even compare) is never looked up.
+        """
+        address = email.strip().lower()
+        known = _EMAIL.match(address) is not None and len(address) <= MAX_EMAIL
+        user = session.scalar(select(User).where(User.email == address)) if known else None
         stored = user.password_hash if user is not None else self._dummy_hash
         try:
             self._verify(stored, password)

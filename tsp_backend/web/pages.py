@@ -55,6 +55,7 @@ from tsp_backend.api.common import (
 )
 from tsp_backend.errors import (
     CSRFFailed,
+    DeviceKeyInvalid,
     IdempotencyInFlight,
     InvalidCredentials,
     NotFound,
@@ -588,7 +589,7 @@ def add_device() -> Response:
     session_db = db()
     try:
         device = register_device(session_db, user.id, name, public_key)
-    except ValidationFailed as error:
+    except (ValidationFailed, DeviceKeyInvalid) as error:
         session_db.rollback()
         return _render(
             "devices.html",

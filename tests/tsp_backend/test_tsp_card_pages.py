@@ -62,16 +62,22 @@ def test_pages_skip_deleted_cards_and_see_changes(wallet: Wallet) -> None:
         "limit=abc",
         "limit=-1",
         "cursor=%25%25%25",
-        "cursor=Y2FyZDox0",
-        "cursor=eHl6OjE",
     ],
 )
 def test_bad_page_parameters_are_400(wallet: Wallet, query: str) -> None:
-    """A limit outside 1..100 or a cursor the service did not issue is 400 problem+json."""
+    """A limit outside 1..100 or a cursor that is not base64url text is 400 problem+json."""
     response = wallet.get(f"/api/cards?{query}")
     assert response.status_code == 400, response.get_json()
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["type"] == PROBLEMS + "request-validation"
+
+
+@pytest.mark.parametrize("cursor", ["Y2FyZDox0", "eHl6OjE", "Y2FyZDoyMTQ3NDgzNjQ4"])
+def test_cursor_never_issued_is_422(wallet: Wallet, cursor: str) -> None:
+    """A well-formed cursor that names no card position this service issued is 422."""
+    response = wallet.get(f"/api/cards?cursor={cursor}")
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["type"] == PROBLEMS + "unprocessable"
 
 
 def test_card_list_page_pages(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -254,7 +254,7 @@ def test_card_fields_are_ascii_digits_and_integers(wallet: Wallet, field: str, v
     response = wallet.post("/api/cards", body, key=str(uuid.uuid4()))
     doc = problem(response, 400, "request-validation")
     assert doc["errors"][0]["field"] == field
-    assert wallet.get("/api/cards").get_json() == []
+    assert wallet.get("/api/cards").get_json()["items"] == []
 
 
 @pytest.mark.parametrize(

@@ -392,6 +392,13 @@ def fuzz(app: Flask, wallet: Wallet, mode: str) -> Fuzzed:
                 if isinstance(failure, (KeyboardInterrupt, SystemExit)):
                     raise
                 found.failures.append(f"{label}: {_essence(failure)}")
+            if operation.path == "/api/terminals/{id}" and response.status_code == 200:
+                made = app.test_client().post(  # the run revoked its own key: make another
+                    "/api/terminals",
+                    json={"name": "fuzz"},
+                    headers={"Authorization": f"Bearer {credentials['session']}"},
+                )
+                credentials["terminal"] = made.get_json()["apiKey"]
             if operation.path == "/api/auth/logout" and response.status_code == 204:
                 login = app.test_client().post(
                     "/api/auth/login", json={"email": wallet.email, "password": PASSWORD}

@@ -27,7 +27,9 @@ from tsp_backend.api.common import (
     services,
 )
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
+from tsp_backend.api.transactions import CURSOR
 from tsp_backend.errors import Forbidden, TSPError, Unprocessable, ValidationFailed
+from tsp_backend.models import is_row_id
 from tsp_backend.services import audit
 from tsp_backend.services.cards import MAX_PAGE
 from tsp_backend.services.provisioning import card_json
@@ -49,14 +51,20 @@ def encode_card_cursor(card_id: int) -> str:
 
 
 def decode_card_cursor(cursor: str) -> int:
-    """The inverse of :func:`encode_card_cursor` (``ValidationFailed`` when it is not one)."""
+    """The inverse of :func:`encode_card_cursor`.
+
+    ``ValidationFailed`` (400) when it is not base64url text (the document's pattern),
+    ``Unprocessable`` (422) when it is but names no card position this service issued.
+    """
+    if not CURSOR.fullmatch(cursor):
+        raise ValidationFailed("the cursor is base64url text (nextCursor of a page)", field="cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raw = ""
     kind, _, ident = raw.partition(":")
-    if kind != "card" or not (ident.isascii() and ident.isdigit()) or not 0 < int(ident) < 2**31:
-        raise ValidationFailed("the cursor is not one this service issued", field="cursor")
+    if kind != "card" or not (ident.isascii() and ident.isdigit()) or not is_row_id(int(ident)):
+        raise Unprocessable("the cursor is not one this service issued", field="cursor")
     return int(ident)
 
 

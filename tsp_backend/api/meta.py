@@ -140,7 +140,11 @@ ROUTES: tuple[Route, ...] = (
         (("200", _OK, _S.CardPage),),
         query=(
             Query("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (default 20)"),
-            Query("cursor", {"type": "string"}, "nextCursor of the previous page"),
+            Query(
+                "cursor",
+                {"type": "string", "pattern": f"^{transactions.CURSOR.pattern}$"},
+                "nextCursor of the previous page (422 if it is not one this service issued)",
+            ),
         ),
     ),
     Route(

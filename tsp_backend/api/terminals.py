@@ -13,8 +13,8 @@ from flask import Blueprint, Response
 
 from tsp_backend.api.common import body, commit_json, current_user, db, login_required, origin, services
 from tsp_backend.api.schemas import TerminalBody
-from tsp_backend.errors import Forbidden
-from tsp_backend.models import ApiKey
+from tsp_backend.errors import Forbidden, NotFound
+from tsp_backend.models import ApiKey, is_row_id
 from tsp_backend.services import audit
 from tsp_backend.services.terminals import create_api_key, revoke_api_key
 
@@ -61,6 +61,8 @@ def api_key_json(row: ApiKey) -> dict[str, Any]:
 def revoke_terminal(key_id: int) -> Response:
     """Revoke an API key; every process refuses it from this answer on (200)."""
     user = current_user()
+    if not is_row_id(key_id):
+        raise NotFound(f"no API key {key_id}")
     row = revoke_api_key(db(), services().store, key_id, user_id=user.id, admin=user.is_admin)
     audit.record(
         db(),

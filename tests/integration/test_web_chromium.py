@@ -51,7 +51,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="hcekit-web", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://localhost:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -100,13 +100,8 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     page.fill("#password", PASSWORD)
     page.fill("#password2", PASSWORD)
     page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/login$"))
+    page.wait_for_url(re.compile(r"/wallet/setup$"))
     assert "Your account is ready" in page.content()
-
-    page.fill("#email", "chromium@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/wallet/cards$"))
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["hcekit_session"]["httpOnly"] and cookies["hcekit_session"]["sameSite"] == "Lax"
     assert page.evaluate("document.cookie") == ""
@@ -181,3 +176,140 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     page.goto("/wallet/cards")
     assert re.search(r"/wallet/login\?next=", page.url)
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+
+
+# --- the browser as a device: passkey, payment sheet ---------------------------------------------
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A DevTools virtual platform authenticator with user verification (WebAuthn domain)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, added["authenticatorId"]
+
+
+def watch_problems(page: Any) -> list[str]:
+    """Console errors and uncaught page errors, collected."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    return problems
+
+
+def sign_up_with_passkey(page: Any, email: str) -> None:
+    """Create an account and make this browser a device with a passkey, in the pages only."""
+    page.goto("/wallet/register")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("#register")
+    page.wait_for_url(re.compile(r"/wallet/setup$"))
+    page.fill("#device-name", "Chromium")
+    page.click("#create-passkey")
+    page.wait_for_url(re.compile(r"/wallet/cards/add$"))
+
+
+def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
+    """Add a card on this browser; a card that needs a code is verified from the outbox."""
+    page.goto("/wallet/cards/add")
+    page.fill("#pan", pan)
+    page.fill("#expiry", expiry)
+    page.fill("#cvv", cvv)
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+(/verify)?$"))
+    if page.url.endswith("/verify"):
+        verify_url = page.url
+        page.click("#outbox-link")
+        code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
+        page.goto(verify_url)
+        page.fill("#code", code)
+        page.click("#verify")
+        page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    assert page.inner_text("#status") == "Active"
+    return str(page.url)
+
+
+def transactions(page: Any) -> list[dict[str, Any]]:
+    """The signed-in user's transactions through the JSON API (the page's cookie)."""
+    items: list[dict[str, Any]] = page.request.get("/api/transactions").json()["items"]
+    return items
+
+
+def test_sign_up_and_add_a_card_with_only_the_browser(page: Any) -> None:
+    """A passkey makes the browser a device; a card needing a one-time code is added and verified."""
+    problems = watch_problems(page)
+    _, authenticator = virtual_authenticator(page)
+    sign_up_with_passkey(page, "passkey@example.com")
+    assert page.locator("#device_id option:checked").inner_text() == "Chromium"
+    add_card(page, YELLOW_PAN, "11/29", "456")
+    _no_pan(page.content())
+    page.goto("/wallet/devices")
+    assert "Chromium" in page.inner_text("#devices")
+    page.goto("/wallet/cards")
+    assert "Chromium" in page.inner_text("#cards")
+    cdp = page.context.new_cdp_session(page)
+    creds = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+    assert problems == [] or not [p for p in problems if "Refused" in p], problems
+    del creds
+
+
+def test_pay_from_the_shop_double_click_pays_once(page: Any) -> None:
+    """/shop/ → sheet → Pay (double-clicked): one approved web transaction, back at the shop."""
+    problems = watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "shopper@example.com")
+    add_card(page, GREEN_PAN, "12/30", "123")
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    assert page.inner_text("#sheet-amount") == "14.50 EUR"
+    assert "Corner Coffee Roasters" in page.inner_text("#sheet-merchant")
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    page.dblclick("#pay")
+    page.wait_for_selector("#sheet-activity li[data-state=approved]")
+    assert page.get_attribute("#pay", "data-state") == "success"
+    page.wait_for_url(re.compile(r"/shop/\?paid=1$"))
+    assert "Thank you" in page.inner_text("#shop-paid")
+    items = transactions(page)
+    assert len(items) == 1, items
+    assert items[0]["status"] == "approved" and items[0]["channel"] == "web" and items[0]["amount"] == 1450
+    assert not [p for p in problems if "Refused" in p or "Content Security Policy" in p], problems
+
+
+def test_suspended_card_is_refused_by_the_sheet(page: Any) -> None:
+    """A suspended card is not offered; the sheet says no card can pay and has no Pay button."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "suspended@example.com")
+    card_url = add_card(page, GREEN_PAN, "12/30", "123")
+    page.goto(card_url)
+    page.click("#suspend")
+    page.wait_for_load_state()
+    assert page.inner_text("#status") == "Suspended"
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    assert page.locator("#pay").count() == 0
+    assert "No card on this browser can pay" in page.inner_text("#sheet-no-card")
+    card_id = int(card_url.rsplit("/", 1)[1])
+    refused = page.request.post(
+        "/wallet/pay/options",
+        data={"cardId": card_id, "amount": 1450, "currency": "EUR", "merchantId": "m"},
+        headers={"X-CSRF-Token": page.get_attribute('meta[name="csrf-token"]', "content")},
+    )
+    assert refused.status == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert transactions(page) == []

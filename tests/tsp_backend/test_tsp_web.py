@@ -74,19 +74,14 @@ class Browser:
 
 
 def sign_up(client: FlaskClient, email: str | None = None) -> Browser:
-    """Register and log in through the pages, and register a device."""
+    """Register (which signs in) through the pages, and register a phone device."""
     email = email or f"web{next(_counter)}@example.com"
     page = client.get("/wallet/register")
     created = client.post(
         "/wallet/register",
         data={"csrf_token": csrf_of(page), "email": email, "password": PASSWORD, "password2": PASSWORD},
     )
-    assert created.status_code == 303 and created.location.endswith("/wallet/login")
-    page = client.get("/wallet/login")
-    login = client.post(
-        "/wallet/login", data={"csrf_token": csrf_of(page), "email": email, "password": PASSWORD}
-    )
-    assert login.status_code == 303 and login.location.endswith("/wallet/cards")
+    assert created.status_code == 303 and created.location.endswith("/wallet/setup")
     _, public = new_device_key()
     page = client.get("/wallet/devices")
     added = client.post(
@@ -163,7 +158,7 @@ def test_secure_flag_when_configured(backend: str, tmp_path: Path, request: pyte
         client = app.test_client()
         page = client.get("/wallet/register")
         assert "Secure" in set_cookies(page)["hcekit_web"]
-        client.post(
+        created = client.post(
             "/wallet/register",
             data={
                 "csrf_token": csrf_of(page),
@@ -172,12 +167,7 @@ def test_secure_flag_when_configured(backend: str, tmp_path: Path, request: pyte
                 "password2": PASSWORD,
             },
         )
-        page = client.get("/wallet/login")
-        login = client.post(
-            "/wallet/login",
-            data={"csrf_token": csrf_of(page), "email": "s@example.com", "password": PASSWORD},
-        )
-        assert "Secure" in set_cookies(login)["hcekit_session"]
+        assert "Secure" in set_cookies(created)["hcekit_session"]
     finally:
         dispose(app)
 

@@ -15,6 +15,8 @@ Pages
 ``/wallet/devices``                        devices: register one, mark one as lost
 ``/wallet/transactions``                   the transaction history, newest first
 ``/wallet/outbox``                         the simulated SMS/e-mail outbox (development mode)
+``/wallet/setup``                          this browser becomes a device (a passkey)
+``/wallet/pay``                            the payment sheet; ``/shop/`` a demo merchant
 =========================================  ====================================================
 """
 
@@ -24,6 +26,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend.web.pages import bp, error_page
+from tsp_backend.web.pay import api, shop
 from tsp_backend.web.security import apply_page_headers
 
 __all__ = ["bp", "init_app"]
@@ -39,13 +42,15 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=cfg.secure_cookies,
     )
     app.register_blueprint(bp)
+    app.register_blueprint(api)
+    app.register_blueprint(shop)
     app.after_request(apply_page_headers)
 
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
         app.add_url_rule("/", "wallet_home", lambda: redirect("/wallet/", 303))
 
     def page_or_problem(error: HTTPException) -> Response:
-        if request.path == "/wallet" or request.path.startswith("/wallet/"):
+        if request.path in ("/wallet", "/shop") or request.path.startswith(("/wallet/", "/shop/")):
             return error_page(error.code or 500, error.name or "Error", error.description or "")
         handler = app.error_handler_spec[None][None].get(HTTPException)
         if handler is None:

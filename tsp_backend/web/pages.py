@@ -215,7 +215,7 @@ def register_form() -> Response:
 
 @bp.post("/register")
 def register() -> Response:
-    """Create an account, then ask the new user to log in."""
+    """Create an account and sign the new user in; next, this browser becomes a device."""
     if not anonymous_csrf_ok(request.form.get("csrf_token")):
         raise CSRFFailed("the registration form lacks a valid CSRF token")
     email = request.form.get("email", "")[:254]
@@ -240,8 +240,12 @@ def register() -> Response:
         origin=origin(),
     )
     session_db.commit()
-    flash("Your account is ready. Log in to add a card.", "success")
-    return _see_other("web.login_form")
+    _, token, _ = log_in(email, password, request.cookies.get(SESSION_COOKIE), via="web")
+    session.clear()
+    flash("Your account is ready. Now make this browser a device for your cards.", "success")
+    response = _see_other("web.setup")
+    set_session_cookie(response, token)
+    return response
 
 
 @bp.get("/login")
@@ -321,13 +325,13 @@ def add_card_form() -> Response:
     return _add_form()
 
 
-def _claim(scope: str, key: str, fingerprint: str) -> Claim | Replay:
+def claim_or_wait(scope: str, key: str, fingerprint: str, route: str = _ADD_CARD_ROUTE) -> Claim | Replay:
     """Claim the key; while a first submission is still running, wait for its outcome."""
     idempotency = services().idempotency
     deadline = time.monotonic() + IN_FLIGHT_WAIT_S
     while True:
         try:
-            return idempotency.begin(scope, _ADD_CARD_ROUTE, key, fingerprint)
+            return idempotency.begin(scope, route, key, fingerprint)
         except IdempotencyInFlight:
             if time.monotonic() >= deadline:
                 raise
@@ -368,7 +372,7 @@ def add_card() -> Response:
     fingerprint = svc.idempotency.fingerprint(
         {"pan": pan, "expiry": expiry, "cvv": cvv, "deviceId": device_id}
     )
-    outcome = _claim(f"user:{user.id}", key, fingerprint)
+    outcome = claim_or_wait(f"user:{user.id}", key, fingerprint)
     if isinstance(outcome, Replay):
         return _after_provisioning(outcome.status, json.loads(outcome.body))
     session_db = db()

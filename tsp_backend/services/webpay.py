@@ -190,9 +190,8 @@ class WebCryptograms:
         ).all()
         if not batches:
             return None
-        uses = dict(
-            session.execute(select(LukUse.luk_index, LukUse.uses).where(LukUse.card_id == card.id)).tuples()
-        )
+        rows = session.execute(select(LukUse.luk_index, LukUse.uses).where(LukUse.card_id == card.id))
+        uses = {int(index): int(count) for index, count in rows}
         for batch in batches:
             for index in range(batch.first_index, batch.first_index + batch.count):
                 if uses.get(index, 0) < batch.max_uses:

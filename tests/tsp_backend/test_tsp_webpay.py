@@ -44,7 +44,8 @@ def test_token_cryptogram_matches_pyemv(name: str) -> None:
     t = _tags(block)
     assert t[0x9F02].hex() == "000000001450" and t[0x5F2A].hex() == "0978" and t[0x9F37] == UN
     assert t[0x9F36] == b"\x00\x07" and t[0x9F27] == b"\x80" and cvn.parse_iad(t[0x9F10]).luk_index == 3
-    common = b"".join(t[tag] for tag in (0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36))
+    order = (0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A, 0x9C, 0x9F37, 0x82, 0x9F36)
+    common = b"".join(t[tag] for tag in order)
     if name == "mc16":
         session_key = _pyemv(pyemv.kd.derive_common_sk, LUK, t[0x9F36] + b"\x00\x00" + UN)
         data = common + t[0x9F10][2:8]
@@ -69,7 +70,9 @@ def test_challenge_binds_every_field_of_the_intent() -> None:
     assert unpredictable_number(base.challenge(nonce)) == base.challenge(nonce)[:4]
 
 
-def _authorize(app: Flask, card_id: int, intent: PaymentIntent, emv: bytes | None = None) -> tuple[bytes, Any]:
+def _authorize(
+    app: Flask, card_id: int, intent: PaymentIntent, emv: bytes | None = None
+) -> tuple[bytes, Any]:
     svc = app.extensions["hcekit"]
     with app.app_context():
         session = svc.sessions_factory()

@@ -25,6 +25,7 @@ from __future__ import annotations
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
+from tsp_backend.web import live as _live  # noqa: F401  (registers /wallet/events, sw.js)
 from tsp_backend.web.pages import bp, error_page
 from tsp_backend.web.pay import api, shop
 from tsp_backend.web.security import apply_page_headers

@@ -60,13 +60,18 @@ from tsp_backend.services.authorization import (
 )
 from tsp_backend.services.idempotency import Replay
 from tsp_backend.services.webpay import PaymentIntent, WebCryptograms, unpredictable_number
-from tsp_backend.web.pages import _render, _signed_in, bp, claim_or_wait, money, network_name
+from tsp_backend.web.pages import (
+    THIS_DEVICE,
+    _render,
+    _signed_in,
+    bp,
+    claim_or_wait,
+    money,
+    network_name,
+)
 
 api = Blueprint("webapi", __name__, url_prefix="/wallet")
 shop = Blueprint("shop", __name__, url_prefix="/shop")
-
-THIS_DEVICE = "this_device"
-"""The key, in the signed ``hcekit_web`` cookie, of the browser device this browser is."""
 
 PAY_ROUTE = "POST /wallet/pay/confirm"
 SHEET_TTL_S = 300

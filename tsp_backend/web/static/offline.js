@@ -41,12 +41,36 @@ function setOffline(offline) {
   });
 }
 
-window.addEventListener("offline", () => setOffline(true));
-window.addEventListener("online", () => {
-  setOffline(false);
-  if (loadedOffline) window.location.reload();
-});
+// navigator.onLine only says whether there is a network at all; whether the service answers is
+// learnt by asking it (a page served from the cache may be on a network without the service).
+async function reachable() {
+  try {
+    const response = await fetch("/healthz", { cache: "no-store", credentials: "omit" });
+    return response.ok;
+  } catch (_) {
+    return false;
+  }
+}
+
+const RECHECK_MS = 3000;
+let recheck = null;
+
+async function check() {
+  const offline = !navigator.onLine || !(await reachable());
+  setOffline(offline);
+  window.clearTimeout(recheck);
+  if (offline) {
+    loadedOffline = true;
+    recheck = window.setTimeout(check, RECHECK_MS);
+  } else if (loadedOffline) {
+    window.location.reload();
+  }
+}
+
+window.addEventListener("offline", () => check());
+window.addEventListener("online", () => check());
 setOffline(!navigator.onLine);
+check();
 
 const logout = document.getElementById("logout-form");
 if (logout) {
@@ -65,4 +89,3 @@ if (!signedIn) {
 } else if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/wallet/sw.js", { scope: "/wallet/" }).catch(() => {});
 }
-loadedOffline = loadedOffline || false;

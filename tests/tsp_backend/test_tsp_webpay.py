@@ -111,3 +111,27 @@ def test_web_cryptogram_authorizes_once_and_binds_the_amount(app: Flask, wallet:
     assert not changed.approved and changed.response_code == "59"
     _, second = _authorize(app, card_id, intent)
     assert second.approved, second
+
+
+def test_auth_me_is_the_seed_name_of_me(wallet: Wallet) -> None:
+    """GET /api/auth/me answers as GET /api/me does."""
+    seed = wallet.get("/api/auth/me")
+    assert seed.status_code == 200 and seed.get_json() == wallet.get("/api/me").get_json()
+
+
+def test_transaction_types_are_nfc_in_app_web(app: Flask, wallet: Wallet) -> None:
+    """The API names a web payment's type ``web`` and a tap's ``nfc`` (the channel stays)."""
+    from terminal.testing import CardTerminalPair
+    from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, terminal_key
+
+    card_id, profile = provision_profile(wallet, "4242424242424242")
+    host = FlaskHost(wallet.client, terminal_key(wallet))
+    tap = CardTerminalPair(applet(profile).process, date=dt.date.today().strftime("%y%m%d")).tap(
+        500, "EUR", host=host
+    )
+    assert tap.outcome.outcome.value == "approved"
+    _, web = _authorize(app, card_id, PaymentIntent(card_id, 700, "EUR", "hcekit-demo-shop"))
+    assert web.approved
+    items = wallet.get("/api/transactions").get_json()["items"]
+    found = {(t["type"], t["channel"], t["amount"]) for t in items}
+    assert found == {("nfc", "contactless", 500), ("web", "web", 700)}

@@ -282,6 +282,7 @@ class TransactionOut(_Out):
     amount: int
     currency: str
     merchant: MerchantOut
+    type: Literal["nfc", "in_app", "web"]
     channel: str
     status: Literal["approved", "declined", "in_doubt", "reversed"]
     response_code: str

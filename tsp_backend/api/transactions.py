@@ -25,6 +25,10 @@ MAX_LIMIT = 100
 """The largest page."""
 
 
+TRANSACTION_TYPES = {"contactless": "nfc", "in_app": "in_app", "ecommerce": "web", "web": "web"}
+"""The seed's transaction type of each channel: a tap is ``nfc``; a sheet or web payment ``web``."""
+
+
 def transaction_json(txn: Transaction) -> dict[str, Any]:
     """The API form of a transaction (the seed's Transaction)."""
     return {
@@ -33,6 +37,7 @@ def transaction_json(txn: Transaction) -> dict[str, Any]:
         "amount": txn.amount,
         "currency": txn.currency,
         "merchant": {"id": txn.merchant_id, "name": txn.merchant_name, "mcc": txn.mcc},
+        "type": TRANSACTION_TYPES.get(txn.channel, "nfc"),
         "channel": txn.channel,
         "status": txn.status,
         "responseCode": txn.response_code,

@@ -135,3 +135,22 @@ def test_transaction_types_are_nfc_in_app_web(app: Flask, wallet: Wallet) -> Non
     items = wallet.get("/api/transactions").get_json()["items"]
     found = {(t["type"], t["channel"], t["amount"]) for t in items}
     assert found == {("nfc", "contactless", 500), ("web", "web", 700)}
+
+
+def test_a_browser_device_gets_no_card_profile(app: Flask, wallet: Wallet) -> None:
+    """Provisioning to a browser device through the API is a 400 problem, never a 500."""
+    from tsp_backend.models import Device
+
+    with app.extensions["hcekit"].sessions_factory() as session, session.begin():
+        browser = Device(
+            user_id=wallet.user_id, name="Chromium", public_key=b"", key_id="passkey:x", kind="browser"
+        )
+        session.add(browser)
+        session.flush()
+        browser_id = browser.id
+    refused = wallet.provision("4111111111111111", device_id=browser_id)
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.get_json()["field"] == "deviceId"
+    listed = wallet.get("/api/cards").get_json()
+    assert (listed["items"] if isinstance(listed, dict) else listed) == []

@@ -315,3 +315,23 @@ def test_suspended_card_is_refused_by_the_sheet(page: Any) -> None:
     )
     assert refused.status == 409 and refused.headers["content-type"] == "application/problem+json"
     assert transactions(page) == []
+
+
+def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
+    """The optimistic row turns into "Declined · not charged" with a plain reason; the sheet stays."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "declined@example.com")
+    add_card(page, "4000000000000614", "12/30", "123")  # issuer limit 1,000 minor units
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    page.click("#pay")
+    row = page.wait_for_selector("#sheet-activity li[data-state=rolled-back]")
+    assert "Declined · not charged" in row.inner_text()
+    message = page.inner_text("#sheet-error")
+    assert "above this card's limit" in message and "61" not in message
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    assert "/wallet/pay" in page.url
+    items = transactions(page)
+    assert [(t["status"], t["type"]) for t in items] == [("declined", "web")]

@@ -146,5 +146,8 @@ def test_every_page_fits_and_passes_axe(survey_page: Any, tmp_path: Path) -> Non
         page.goto(path)
         problems += _check(page, name, shots, axe)
     assert "Log out" in page.inner_text("header"), "a signed-in 404 keeps the signed-in header"
+    assert "999999" not in page.inner_text("main")
+    page.goto("/wallet/no-such-page")
+    assert "Log out" in page.inner_text("header") and "Not found" in page.inner_text("main")
     page.goto(card_url)
     assert problems == [], "\n".join(problems)

@@ -1,18 +1,19 @@
 """The wallet's pages: server-rendered HTML forms over the same services as the JSON API.
 
-Every page works without JavaScript (plain forms, POST-redirect-GET, HTTP 303 after each
-change); ``static/wallet.js`` only disables a form's submit button once it is sent and asks for
-confirmation before removing a card or marking a device lost. Signed-in pages use the API's
-session cookie, and every form carries the session's CSRF token, checked by
+Every page that can work without JavaScript does (plain forms, POST-redirect-GET, HTTP 303 after
+each change). The modules in ``static/`` add what needs a browser: the passkey and the payment
+sheet (:mod:`tsp_backend.web.pay`), the card form's check digit and expiry checks, live updates
+(:mod:`tsp_backend.web.live`), offline use, confirmations and toasts. Signed-in pages use the
+API's session cookie, and every form carries the session's CSRF token, checked by
 :func:`tsp_backend.api.common.authenticate` exactly as for a cookie-authenticated API call.
 
 The card form sends PAN, expiry and CVV straight to the provisioning service under an
 ``Idempotency-Key`` generated when the form is drawn (a hidden field), so a double submit makes
-one card. A card added here is activated without a profile: no limited-use key leaves the
-service until the device itself asks for the card (``hcekit cards sync``, which calls
-``POST /api/cards/{id}/profile`` with the device's session), so the page only says how.
-The numbers are never echoed: a refused form comes back empty, redirects and flash messages
-name the card only by network and last four digits, and nothing here logs a request.
+one card. A card added here is activated without a profile: a phone fetches it with its own
+keys when it syncs; a browser device never receives one (it pays through the sheet).
+The numbers are never echoed: a refused form comes back with the device and the expiry only,
+messages are the pages' own plain words (never the service's internals or response codes),
+cards are named by network and the card's own last four digits, and nothing here logs a request.
 """
 
 from __future__ import annotations
@@ -253,7 +254,17 @@ def _service_error(error: TSPError) -> Response:
         audit_refusal(error.status, error.slug, refused="page")
     if isinstance(error, CSRFFailed):
         return error_page(403, "This form has expired", "Reload the page and send the form again.")
-    return error_page(error.status, error.title, error.detail)
+    return error_page(error.status, *PLAIN_ERRORS.get(error.status, PLAIN_ERRORS[0]))
+
+
+PLAIN_ERRORS = {
+    404: ("Not found", "There's nothing here: the card or page may have been removed, or the link is wrong."),
+    403: ("Not allowed", "This isn't available to your account."),
+    409: ("Not possible right now", "That change isn't possible at the moment. Go back and try again."),
+    422: ("Not possible", "That request couldn't be completed. Go back and check what you entered."),
+    0: ("Something went wrong", "Please try again in a moment."),
+}
+"""The pages' words for an error (the service's own detail never reaches a page)."""
 
 
 @bp.errorhandler(HTTPException)
@@ -262,7 +273,7 @@ def _http_error(error: HTTPException) -> Response:
     if status == 429:
         response = error_page(429, "Too many attempts", "Wait a minute, then try again.")
     else:
-        response = error_page(status, error.name or "Error", error.description or "")
+        response = error_page(status, *PLAIN_ERRORS.get(status, (error.name or "Error", "")))
     for name, value in error.get_headers():
         if name.lower() == "retry-after":
             response.headers[name] = value

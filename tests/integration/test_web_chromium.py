@@ -335,3 +335,38 @@ def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
     assert "/wallet/pay" in page.url
     items = transactions(page)
     assert [(t["status"], t["type"]) for t in items] == [("declined", "web")]
+
+
+CONFIRM_TWICE = """
+async ([cardId, key]) => {
+  const api = await import("/wallet/static/api.js");
+  const intent = {cardId, amount: 999, currency: "EUR", merchantId: "hcekit-demo-shop", merchantName: "Corner"};
+  async function signed() {
+    const options = await api.postJSON("/wallet/pay/options", intent);
+    const credential = await navigator.credentials.get({publicKey: api.requestOptions(options.publicKey)});
+    return {...intent, sheet: options.sheet, credential: api.credentialJSON(credential)};
+  }
+  const bodies = [await signed(), await signed()];
+  const send = (body) => fetch("/wallet/pay/confirm", {
+    method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": api.csrfToken(), "Idempotency-Key": key},
+    body: JSON.stringify(body),
+  }).then(async (r) => [r.status, r.headers.get("Idempotent-Replayed"), await r.json()]);
+  return Promise.all(bodies.map(send));
+}
+"""
+
+
+def test_one_idempotency_key_pays_once_on_the_server(page: Any) -> None:
+    """Two confirmed ceremonies sent at once under one Idempotency-Key: one transaction, one replay."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "twice@example.com")
+    card_url = add_card(page, GREEN_PAN, "12/30", "123")
+    card_id = int(card_url.rsplit("/", 1)[1])
+    answers = page.evaluate(CONFIRM_TWICE, [card_id, "intent-7f3a9c1e-0001"])
+    assert [a[0] for a in answers] == [200, 200]
+    assert sorted(str(a[1]) for a in answers) == ["None", "true"]
+    assert answers[0][2]["transactionId"] == answers[1][2]["transactionId"]
+    items = transactions(page)
+    assert len(items) == 1 and items[0]["status"] == "approved" and items[0]["amount"] == 999

@@ -340,7 +340,9 @@ def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
 CONFIRM_TWICE = """
 async ([cardId, key]) => {
   const api = await import("/wallet/static/api.js");
-  const intent = {cardId, amount: 999, currency: "EUR", merchantId: "hcekit-demo-shop", merchantName: "Corner"};
+  const intent = {
+    cardId, amount: 999, currency: "EUR", merchantId: "hcekit-demo-shop", merchantName: "Corner",
+  };
   async function signed() {
     const options = await api.postJSON("/wallet/pay/options", intent);
     const credential = await navigator.credentials.get({publicKey: api.requestOptions(options.publicKey)});

@@ -372,3 +372,27 @@ def test_one_idempotency_key_pays_once_on_the_server(page: Any) -> None:
     assert answers[0][2]["transactionId"] == answers[1][2]["transactionId"]
     items = transactions(page)
     assert len(items) == 1 and items[0]["status"] == "approved" and items[0]["amount"] == 999
+
+
+def test_card_form_checks_in_the_page_and_focuses_the_first_invalid_field(page: Any) -> None:
+    """A wrong check digit and a past expiry are caught before sending: aria-invalid, message, focus."""
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "form@example.com")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if r.method == "POST" else None)
+    page.fill("#pan", "4111 1111 1111 1112")
+    page.fill("#expiry", "01/20")
+    page.fill("#cvv", "12")
+    page.click("#add")
+    assert page.url.endswith("/wallet/cards/add") and requests == []
+    for field in ("#pan", "#expiry", "#cvv"):
+        assert page.get_attribute(field, "aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "pan"
+    assert "isn't valid" in page.inner_text("#pan-error") and "expired" in page.inner_text("#expiry-error")
+    assert page.get_attribute("#pan", "aria-describedby") == "pan-error"
+    page.fill("#pan", GREEN_PAN)
+    assert page.get_attribute("#pan", "aria-invalid") is None and page.inner_text("#pan-error") == ""
+    page.fill("#expiry", "12/30")
+    page.fill("#cvv", "123")
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))

@@ -154,3 +154,13 @@ def test_a_browser_device_gets_no_card_profile(app: Flask, wallet: Wallet) -> No
     assert refused.get_json()["field"] == "deviceId"
     listed = wallet.get("/api/cards").get_json()
     assert (listed["items"] if isinstance(listed, dict) else listed) == []
+
+
+@pytest.mark.parametrize("path", ["/wallet/passkey/options", "/wallet/passkey", "/wallet/pay/options",
+                                  "/wallet/pay/confirm"])
+def test_page_json_endpoints_take_only_json(client: Any, path: str) -> None:
+    """A form post to the pages' JSON endpoints is a 415 problem (no cross-site form reaches them)."""
+    response = client.post(path, data={"cardId": "1"})
+    assert response.status_code == 415
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert client.post(path, json={}).status_code == 401

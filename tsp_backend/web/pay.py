@@ -143,6 +143,19 @@ def relying_party() -> passkeys.RelyingParty:
     return passkeys.RelyingParty(rp_id=host, origin=request.host_url.rstrip("/"))
 
 
+class UnsupportedMediaType(TSPError):
+    """A JSON endpoint of the pages was sent something other than ``application/json``."""
+
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+@api.before_request
+def _json_only() -> None:
+    """Refuse anything but JSON (a cross-site HTML form can send no JSON without CORS)."""
+    if request.method == "POST" and request.mimetype != "application/json":
+        raise UnsupportedMediaType("this endpoint takes application/json")
+
+
 @api.errorhandler(TSPError)
 def _problem(error: TSPError) -> Response:
     db().rollback()

@@ -67,10 +67,12 @@ if (form) {
       if (first) first.focus();
     }
   }, true);
+  // Editing a field clears its message (while typing, never as the focus moves: a message that
+  // vanished on blur would shift the button away from under a click).
   for (const id of ["pan", "expiry", "cvv"]) {
     const field = document.getElementById(id);
-    field.addEventListener("blur", () => {
-      if (field.getAttribute("aria-invalid") === "true") check();
+    field.addEventListener("input", () => {
+      if (field.getAttribute("aria-invalid") === "true") mark(field, "");
     });
   }
 }

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from tsp_backend.api.common import (
+    body,
     current_user,
     db,
     login_required,
@@ -132,8 +133,6 @@ class ConfirmBody(IntentBody):
 
 
 def _model(model: type[_Body]) -> Any:
-    from tsp_backend.api.common import body
-
     return body(model)
 
 
@@ -266,7 +265,7 @@ def pay_sheet() -> Response:
         currency=currency,
         display_amount=money(amount or 0, currency),
         idempotency_key=str(uuid.uuid4()),
-        back=back if back.startswith("/shop/") else "/shop/",
+        back=back if back.startswith("/shop/") and ".." not in back and "\\" not in back else "/shop/",
     )
 
 

@@ -423,6 +423,7 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
     wallet = open_wallet(wallet_dir)
     with errors(), session_client(wallet, host) as client:
         remote = all_cards(client)
+        follow_default(client, wallet, remote)
         local = {c.id: c for c in wallet.cards}
         rows = []
         for card in remote:
@@ -458,7 +459,7 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
             f"····{row['last4']}",
             f"····{row['tokenLast4']}",
             row["status"],
-            "yes" if row["default"] or row["walletDefault"] else "",
+            "yes" if row["default"] else "",
             str(row["keys"]) if row["inWallet"] else "—",
         )
     console.print(table)
@@ -525,7 +526,42 @@ def sync_cards(client: TSPClient, wallet: Any, *, move: bool = False) -> dict[st
         report["dropped"].append(
             {"id": gone.id, "network": gone.network, "last4": gone.last4, "reason": "removed at the service"}
         )
+    follow_default(client, wallet, remote)
     return report
+
+
+def follow_default(client: TSPClient, wallet: Any, remote: list[dict[str, Any]]) -> None:
+    """Make the wallet's default the service's default card of this device.
+
+    The service is the source of truth. When it names no default for this device yet, the
+    wallet's own choice (its first card, say) is made the service's default first, so the two
+    never disagree and no listing shows two defaults for one device.
+    """
+    held = {c.id: c for c in wallet.cards}
+    if wallet.device_id is None or not held:
+        return
+    mine = int(wallet.device_id)
+    chosen = next(
+        (
+            int(c["id"])
+            for c in remote
+            if c.get("default") and c.get("deviceId") is not None and int(c["deviceId"]) == mine
+        ),
+        None,
+    )
+    if chosen is None:
+        local = next((c for c in held.values() if c.default and c.status == "ACTIVE"), None)
+        if local is not None:
+            try:
+                client.request("PUT", f"/api/cards/{local.id}/default")
+                chosen = local.id
+                for card in remote:
+                    if int(card["id"]) == local.id:
+                        card["default"] = True
+            except TSPProblem as exc:
+                if exc.status == 0:
+                    raise
+    wallet.follow_default(chosen if chosen in held else None)
 
 
 @cards.command("sync")

@@ -476,6 +476,18 @@ class Wallet:
         self._put(entry)
         return self._card(entry)
 
+    def follow_default(self, card_id: int | None) -> None:
+        """Make ``card_id`` the only default card, or clear every default (``None``).
+
+        The token service is the source of truth for a device's default card; the wallet
+        follows it when it syncs.
+        """
+        if card_id is not None:
+            self._entry(card_id)
+        for entry in self._doc["cards"]:
+            entry["default"] = card_id is not None and int(entry["id"]) == card_id
+        self.save()
+
     def remove_card(self, card_id: int) -> None:
         """Forget a card, its keys and its counters."""
         self._entry(card_id)

@@ -101,7 +101,11 @@ class User(Base):
 
 
 class Device(Base):
-    """A phone (or emulator) holding tokens; profiles are sealed to its P-256 public key."""
+    """A device holding tokens.
+
+    ``kind`` is ``phone`` (a wallet: profiles are sealed to its P-256 public key) or ``browser``
+    (a web browser: no profile, its holder proven by a :class:`Passkey`; ``public_key`` empty).
+    """
 
     __tablename__ = "devices"
 
@@ -113,8 +117,24 @@ class Device(Base):
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     lost_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="phone", server_default="phone")
 
     user: Mapped[User] = relationship(back_populates="devices")
+
+
+class Passkey(Base):
+    """A browser device's WebAuthn credential: id, COSE public key, signature counter."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class VaultEntry(Base):

@@ -364,3 +364,23 @@ def test_keys_revoke(journey: Journey) -> None:
     journey.ok("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
     tap = journey.run("tap", "--amount", "1.00", "--host", journey.tsp.url, "--api-key", created["apiKey"])
     assert tap.exit_code == 1 and "401" in tap.output
+
+
+def test_the_service_default_is_the_wallet_default(journey: Journey) -> None:
+    """Make default at the service → cards sync moves the wallet's default; never two defaults listed."""
+    first = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    second = journey.json("provision", "--pan", "5555555555554444", "--expiry", "12/30", "--cvv", "123")
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        client.request("PUT", f"/api/cards/{second['id']}/default")
+    journey.ok("cards", "sync")
+    assert journey.wallet.card().id == second["id"]
+    rows = journey.json("cards", "list")
+    assert [r["id"] for r in rows if r["default"] or r["walletDefault"]] == [second["id"]]
+    listed = journey.ok("cards", "list").output
+    assert listed.count("yes") == 1
+    with TSPClient(journey.tsp.url, session.token) as client:
+        client.request("PUT", f"/api/cards/{first['id']}/default")
+    assert [r["id"] for r in journey.json("cards", "list") if r["walletDefault"]] == [first["id"]]
+    assert journey.wallet.card().id == first["id"]

@@ -51,7 +51,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="hcekit-web", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://localhost:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -100,13 +100,8 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     page.fill("#password", PASSWORD)
     page.fill("#password2", PASSWORD)
     page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/login$"))
+    page.wait_for_url(re.compile(r"/wallet/setup$"))
     assert "Your account is ready" in page.content()
-
-    page.fill("#email", "chromium@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/wallet/cards$"))
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["hcekit_session"]["httpOnly"] and cookies["hcekit_session"]["sameSite"] == "Lax"
     assert page.evaluate("document.cookie") == ""
@@ -119,8 +114,9 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     assert "Pixel 8" in page.inner_text("#devices")
 
     page.goto("/wallet/cards/add")
-    for field in ("#pan", "#expiry", "#cvv"):
-        assert page.get_attribute(field, "autocomplete") == "off"
+    autocomplete = {"#pan": "cc-number", "#expiry": "cc-exp", "#cvv": "cc-csc"}
+    for field, token in autocomplete.items():
+        assert page.get_attribute(field, "autocomplete") == token
     page.fill("#pan", "4111 1111 1111 1111")
     page.fill("#expiry", "12/30")
     page.fill("#cvv", "123")
@@ -165,7 +161,8 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     tiles = page.locator("#cards .card-tile")
     assert tiles.count() == 2
     listed = page.inner_text("#cards")
-    assert "Card ending 1111" in listed and "Card ending 1881" in listed and "Default" in listed
+    assert "•••• 1111" in listed and "•••• 1881" in listed and "Default" in listed
+    assert listed.count("Default") == 1 and "On phone “Pixel 8”" in listed
     _no_pan(page.content())
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
@@ -181,3 +178,221 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     page.goto("/wallet/cards")
     assert re.search(r"/wallet/login\?next=", page.url)
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+
+
+# --- the browser as a device: passkey, payment sheet ---------------------------------------------
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A DevTools virtual platform authenticator with user verification (WebAuthn domain)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, added["authenticatorId"]
+
+
+def watch_problems(page: Any) -> list[str]:
+    """Console errors and uncaught page errors, collected."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    return problems
+
+
+def sign_up_with_passkey(page: Any, email: str) -> None:
+    """Create an account and make this browser a device with a passkey, in the pages only."""
+    page.goto("/wallet/register")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("#register")
+    page.wait_for_url(re.compile(r"/wallet/setup$"))
+    page.fill("#device-name", "Chromium")
+    page.click("#create-passkey")
+    page.wait_for_url(re.compile(r"/wallet/cards/add$"))
+
+
+def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
+    """Add a card on this browser; a card that needs a code is verified from the outbox."""
+    page.goto("/wallet/cards/add")
+    page.fill("#pan", pan)
+    page.fill("#expiry", expiry)
+    page.fill("#cvv", cvv)
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+(/verify)?$"))
+    if page.url.endswith("/verify"):
+        verify_url = page.url
+        page.click("#outbox-link")
+        code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
+        page.goto(verify_url)
+        page.fill("#code", code)
+        page.click("#verify")
+        page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    assert page.inner_text("#status") == "Active"
+    return str(page.url)
+
+
+def transactions(page: Any) -> list[dict[str, Any]]:
+    """The signed-in user's transactions through the JSON API (the page's cookie)."""
+    items: list[dict[str, Any]] = page.request.get("/api/transactions").json()["items"]
+    return items
+
+
+def test_sign_up_and_add_a_card_with_only_the_browser(page: Any) -> None:
+    """A passkey makes the browser a device; a card needing a one-time code is added and verified."""
+    problems = watch_problems(page)
+    _, authenticator = virtual_authenticator(page)
+    sign_up_with_passkey(page, "passkey@example.com")
+    assert page.locator("#device_id option:checked").inner_text() == "Chromium"
+    add_card(page, YELLOW_PAN, "11/29", "456")
+    _no_pan(page.content())
+    page.goto("/wallet/devices")
+    assert "Chromium" in page.inner_text("#devices")
+    page.goto("/wallet/cards")
+    assert "•••• 1881" in page.inner_text("#cards") and "On this browser" in page.inner_text("#cards")
+    cdp = page.context.new_cdp_session(page)
+    creds = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+    assert len(creds) == 1 and creds[0]["rpId"] == "localhost"
+    assert not [p for p in problems if "Refused" in p or "Content Security Policy" in p], problems
+
+
+def test_pay_from_the_shop_double_click_pays_once(page: Any) -> None:
+    """/shop/ → sheet → Pay (double-clicked): one approved web transaction, back at the shop."""
+    problems = watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "shopper@example.com")
+    add_card(page, GREEN_PAN, "12/30", "123")
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    assert page.inner_text("#sheet-amount") == "14.50 EUR"
+    assert "Corner Coffee Roasters" in page.inner_text("#sheet-merchant")
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    page.dblclick("#pay")
+    page.wait_for_selector("#sheet-activity li[data-state=approved]")
+    assert page.get_attribute("#pay", "data-state") == "success"
+    page.wait_for_url(re.compile(r"/shop/\?paid=1$"))
+    assert "Thank you" in page.inner_text("#shop-paid")
+    items = transactions(page)
+    assert len(items) == 1, items
+    assert items[0]["status"] == "approved" and items[0]["channel"] == "web" and items[0]["amount"] == 1450
+    assert not [p for p in problems if "Refused" in p or "Content Security Policy" in p], problems
+
+
+def test_suspended_card_is_refused_by_the_sheet(page: Any) -> None:
+    """A suspended card is not offered; the sheet says no card can pay and has no Pay button."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "suspended@example.com")
+    card_url = add_card(page, GREEN_PAN, "12/30", "123")
+    page.goto(card_url)
+    page.click("#suspend")
+    page.wait_for_load_state()
+    assert page.inner_text("#status") == "Suspended"
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    assert page.locator("#pay").count() == 0
+    assert "No card on this browser can pay" in page.inner_text("#sheet-no-card")
+    card_id = int(card_url.rsplit("/", 1)[1])
+    refused = page.request.post(
+        "/wallet/pay/options",
+        data={"cardId": card_id, "amount": 1450, "currency": "EUR", "merchantId": "m"},
+        headers={"X-CSRF-Token": page.get_attribute('meta[name="csrf-token"]', "content")},
+    )
+    assert refused.status == 409 and refused.headers["content-type"] == "application/problem+json"
+    assert transactions(page) == []
+
+
+def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
+    """The optimistic row turns into "Declined · not charged" with a plain reason; the sheet stays."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "declined@example.com")
+    add_card(page, "4000000000000614", "12/30", "123")  # issuer limit 1,000 minor units
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    page.click("#pay")
+    row = page.wait_for_selector("#sheet-activity li[data-state=rolled-back]")
+    assert "Declined · not charged" in row.inner_text()
+    message = page.inner_text("#sheet-error")
+    assert "above this card's limit" in message and "61" not in message
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    assert "/wallet/pay" in page.url
+    items = transactions(page)
+    assert [(t["status"], t["type"]) for t in items] == [("declined", "web")]
+
+
+CONFIRM_TWICE = """
+async ([cardId, key]) => {
+  const api = await import("/wallet/static/api.js");
+  const intent = {
+    cardId, amount: 999, currency: "EUR", merchantId: "hcekit-demo-shop", merchantName: "Corner",
+  };
+  async function signed() {
+    const options = await api.postJSON("/wallet/pay/options", intent);
+    const credential = await navigator.credentials.get({publicKey: api.requestOptions(options.publicKey)});
+    return {...intent, sheet: options.sheet, credential: api.credentialJSON(credential)};
+  }
+  const bodies = [await signed(), await signed()];
+  const send = (body) => fetch("/wallet/pay/confirm", {
+    method: "POST", credentials: "same-origin",
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": api.csrfToken(), "Idempotency-Key": key},
+    body: JSON.stringify(body),
+  }).then(async (r) => [r.status, r.headers.get("Idempotent-Replayed"), await r.json()]);
+  return Promise.all(bodies.map(send));
+}
+"""
+
+
+def test_one_idempotency_key_pays_once_on_the_server(page: Any) -> None:
+    """Two confirmed ceremonies sent at once under one Idempotency-Key: one transaction, one replay."""
+    watch_problems(page)
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "twice@example.com")
+    card_url = add_card(page, GREEN_PAN, "12/30", "123")
+    card_id = int(card_url.rsplit("/", 1)[1])
+    answers = page.evaluate(CONFIRM_TWICE, [card_id, "intent-7f3a9c1e-0001"])
+    assert [a[0] for a in answers] == [200, 200]
+    assert sorted(str(a[1]) for a in answers) == ["None", "true"]
+    assert answers[0][2]["transactionId"] == answers[1][2]["transactionId"]
+    items = transactions(page)
+    assert len(items) == 1 and items[0]["status"] == "approved" and items[0]["amount"] == 999
+
+
+def test_card_form_checks_in_the_page_and_focuses_the_first_invalid_field(page: Any) -> None:
+    """A wrong check digit and a past expiry are caught before sending: aria-invalid, message, focus."""
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "form@example.com")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if r.method == "POST" else None)
+    page.fill("#pan", "4111 1111 1111 1112")
+    page.fill("#expiry", "01/20")
+    page.fill("#cvv", "12")
+    page.click("#add")
+    assert page.url.endswith("/wallet/cards/add") and requests == []
+    for field in ("#pan", "#expiry", "#cvv"):
+        assert page.get_attribute(field, "aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "pan"
+    assert "isn't valid" in page.inner_text("#pan-error") and "expired" in page.inner_text("#expiry-error")
+    assert page.get_attribute("#pan", "aria-describedby") == "pan-error"
+    page.fill("#pan", GREEN_PAN)
+    assert page.get_attribute("#pan", "aria-invalid") is None and page.inner_text("#pan-error") == ""
+    page.fill("#expiry", "12/30")
+    page.fill("#cvv", "123")
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))

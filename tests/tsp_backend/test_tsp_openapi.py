@@ -193,6 +193,7 @@ def test_real_answers_match_the_document(app: Flask, client: FlaskClient, docume
     wallet = make_wallet(client)
     bearer = {"Authorization": f"Bearer {login['token']}"}
     check("get", "/api/me", client.get("/api/me", headers=wallet.headers))
+    check("get", "/api/auth/me", client.get("/api/auth/me", headers=wallet.headers))
     _, public = new_device_key()
     check("post", "/api/devices", wallet.post("/api/devices", {"name": "watch", "publicKey": public}))
     check("get", "/api/devices", client.get("/api/devices", headers=wallet.headers))

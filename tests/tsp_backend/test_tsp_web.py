@@ -74,19 +74,14 @@ class Browser:
 
 
 def sign_up(client: FlaskClient, email: str | None = None) -> Browser:
-    """Register and log in through the pages, and register a device."""
+    """Register (which signs in) through the pages, and register a phone device."""
     email = email or f"web{next(_counter)}@example.com"
     page = client.get("/wallet/register")
     created = client.post(
         "/wallet/register",
         data={"csrf_token": csrf_of(page), "email": email, "password": PASSWORD, "password2": PASSWORD},
     )
-    assert created.status_code == 303 and created.location.endswith("/wallet/login")
-    page = client.get("/wallet/login")
-    login = client.post(
-        "/wallet/login", data={"csrf_token": csrf_of(page), "email": email, "password": PASSWORD}
-    )
-    assert login.status_code == 303 and login.location.endswith("/wallet/cards")
+    assert created.status_code == 303 and created.location.endswith("/wallet/setup")
     _, public = new_device_key()
     page = client.get("/wallet/devices")
     added = client.post(
@@ -163,7 +158,7 @@ def test_secure_flag_when_configured(backend: str, tmp_path: Path, request: pyte
         client = app.test_client()
         page = client.get("/wallet/register")
         assert "Secure" in set_cookies(page)["hcekit_web"]
-        client.post(
+        created = client.post(
             "/wallet/register",
             data={
                 "csrf_token": csrf_of(page),
@@ -172,12 +167,7 @@ def test_secure_flag_when_configured(backend: str, tmp_path: Path, request: pyte
                 "password2": PASSWORD,
             },
         )
-        page = client.get("/wallet/login")
-        login = client.post(
-            "/wallet/login",
-            data={"csrf_token": csrf_of(page), "email": "s@example.com", "password": PASSWORD},
-        )
-        assert "Secure" in set_cookies(login)["hcekit_session"]
+        assert "Secure" in set_cookies(created)["hcekit_session"]
     finally:
         dispose(app)
 
@@ -340,7 +330,7 @@ def _scrub(blob: str) -> str:
 
 
 def test_card_numbers_never_echoed(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
-    """PAN, expiry and CVV appear in no redirect, flash, re-rendered form or log line."""
+    """PAN and CVV appear in no redirect, flash, re-rendered form or log line; expiry only in its field."""
     caplog.set_level(logging.DEBUG)
     browser = sign_up(client)
     pan, cvv = "4000000000000002", "987"
@@ -352,24 +342,25 @@ def test_card_numbers_never_echoed(client: FlaskClient, caplog: pytest.LogCaptur
         if response.status_code == 303:
             seen.append(client.get(response.location).get_data(as_text=True))
     seen += [client.get("/wallet/cards").get_data(as_text=True), caplog.text]
-    assert any("Luhn" in blob for blob in seen)
-    scrubbed = [_scrub(blob) for blob in seen]
+    assert any("This card number isn&#39;t valid" in blob for blob in seen)
+    scrubbed = [_scrub(blob).replace(f'value="{expiry}"', "") for blob in seen]
     for value in (pan, "4111111111111112", "4242424242424242", "4242 4242 4242 4242", cvv, expiry):
         assert all(value not in blob for blob in scrubbed), value
 
 
 def test_declined_form_comes_back_empty_with_a_new_key(client: FlaskClient) -> None:
-    """A declined card re-renders the form empty, with a fresh Idempotency-Key and the reason."""
+    """A declined card re-renders the form without number or CVV, a fresh key and a plain reason."""
     browser = sign_up(client)
     form = {**browser.card_form(), "pan": "4000000000000002", "expiry": "12/30", "cvv": "123"}
     response = client.post("/wallet/cards/add", data=form)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "declined" in html
+    assert "Your bank didn&#39;t approve adding this card" in html
     new_key = _IDEMPOTENCY.search(html)
     assert new_key and new_key.group(1) != form["idempotency_key"]
-    assert 'name="pan" id="pan" inputmode="numeric" autocomplete="off"' in html
-    assert 'value="4000' not in html
+    assert 'autocomplete="cc-number"' in html and 'autocomplete="cc-csc"' in html
+    assert 'value="4000' not in html and 'value="123"' not in html
+    assert 'value="12/30"' in html
 
 
 def test_yellow_card_with_the_outbox_code(client: FlaskClient) -> None:
@@ -403,7 +394,7 @@ def test_lifecycle_through_the_card_page(client: FlaskClient) -> None:
     browser.add_card()
     card = browser.api_cards()[0]["id"]
     detail = client.get(f"/wallet/cards/{card}").get_data(as_text=True)
-    assert "Suspend" in detail and "hcekit cards sync" in detail
+    assert "Suspend" in detail and "cards sync" not in detail
     assert browser.post(f"/wallet/cards/{card}/suspend", {"reason": "CUSTOMER_REQUEST"}).status_code == 303
     assert browser.api_cards()[0]["status"] == "SUSPENDED"
     assert "Reactivate" in client.get(f"/wallet/cards/{card}").get_data(as_text=True)
@@ -411,16 +402,19 @@ def test_lifecycle_through_the_card_page(client: FlaskClient) -> None:
     assert browser.post(f"/wallet/cards/{card}/default").status_code == 303
     listed = browser.api_cards()[0]
     assert listed["status"] == "ACTIVE" and listed["default"] is True
-    assert "★ Default" in client.get("/wallet/cards").get_data(as_text=True)
+    assert '<span class="default-marker">Default</span>' in client.get("/wallet/cards").get_data(as_text=True)
     again = browser.post(f"/wallet/cards/{card}/reactivate", {"reason": "CUSTOMER_REQUEST"})
     assert again.status_code == 303
-    assert "cannot reactivate" in client.get(again.location).get_data(as_text=True).lower()
+    refused = client.get(again.location).get_data(as_text=True)
+    assert "That change isn&#39;t possible for this card right now." in refused
+    assert "ACTIVE" not in refused.split("<main", 1)[1]
     assert browser.post(f"/wallet/cards/{card}/remove").location == "/wallet/cards"
     assert browser.api_cards() == []
+    assert client.get(f"/wallet/cards/{card}").status_code == 404
 
 
 def test_web_card_waits_for_the_device(app: Flask, client: FlaskClient) -> None:
-    """A card added on the web issues no keys; its page says to run `hcekit cards sync` instead."""
+    """A card added on the web for a phone issues no keys; its page says the phone fetches it."""
     from sqlalchemy import func, select
 
     from tsp_backend.models import KeyBatch
@@ -430,7 +424,7 @@ def test_web_card_waits_for_the_device(app: Flask, client: FlaskClient) -> None:
     card = browser.api_cards()[0]
     assert card["status"] == "ACTIVE"
     page = client.get(f"/wallet/cards/{card['id']}").get_data(as_text=True)
-    assert "hcekit cards sync" in page and "Download" not in page
+    assert "fetches this card with its own keys" in page and "hcekit cards sync" not in page
     assert client.get(f"/wallet/cards/{card['id']}/profile").status_code == 404
     with app.extensions["hcekit"].sessions_factory() as session:
         assert session.scalar(select(func.count()).select_from(KeyBatch)) == 0
@@ -449,7 +443,9 @@ def test_device_lost_suspends_its_cards(app: Flask, client: FlaskClient) -> None
     assert row.target == f"device:{browser.device_id}"
     assert json.loads(row.detail or "{}")["via"] == "web"
     add = client.get("/wallet/cards/add").get_data(as_text=True)
-    assert "Register a device" in add
+    assert "Use this browser to pay" in add
+    card_page = client.get(f"/wallet/cards/{browser.api_cards()[0]['id']}").get_data(as_text=True)
+    assert "reported lost" in card_page and 'id="reactivate"' not in card_page
 
 
 def test_bad_device_key_is_refused_on_the_page(client: FlaskClient) -> None:
@@ -544,7 +540,7 @@ def test_transactions_page_lists_own_rows_newest_first(app: Flask) -> None:
     _add_transactions(app, card["id"], [(1250, "EUR", True), (99999, "EUR", False)])
     html = alice.client.get("/wallet/transactions").get_data(as_text=True)
     assert html.index("999.99 EUR") < html.index("12.50 EUR")
-    assert "Corner Café" in html and f"•••• {card['tokenLast4']}" in html
+    assert "Corner Café" in html and f"•••• {card['last4']}" in html and "UTC" in html
     assert 'data-status="approved"' in html and 'data-status="declined"' in html
     filtered = alice.client.get(f"/wallet/transactions?card={card['id']}")
     assert filtered.status_code == 200 and "12.50 EUR" in filtered.get_data(as_text=True)
@@ -565,7 +561,7 @@ def test_transactions_page_pages_backwards(app: Flask) -> None:
     older = re.search(r'href="(/wallet/transactions\?before=\d+)"', first)
     assert older
     second = browser.client.get(older.group(1)).get_data(as_text=True)
-    assert second.count("<tr data-status") == 2
+    assert second.count('<li class="txn" data-status') == 2
     assert "1.00 USD" in second and "1.00 USD" not in first
 
 

@@ -1,4 +1,4 @@
-"""Registration, login, logout and the current user (/api/auth/*, /api/me)."""
+"""Registration, login, logout and the current user (/api/auth/*, /api/auth/me and its alias /api/me)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def logout() -> Response:
     return response
 
 
+@bp.get("/api/auth/me")
 @bp.get("/api/me")
 @login_required
 def me() -> Response:

@@ -115,7 +115,8 @@ ROUTES: tuple[Route, ...] = (
         auth="none",
     ),
     Route("post", "/api/auth/logout", "Revoke the current session", None, (("204", "Logged out", None),)),
-    Route("get", "/api/me", "The current user and devices", None, (("200", _OK, _S.MeOut),)),
+    Route("get", "/api/auth/me", "The current user and devices", None, (("200", _OK, _S.MeOut),)),
+    Route("get", "/api/me", "Alias of /api/auth/me", None, (("200", _OK, _S.MeOut),)),
     Route(
         "post",
         "/api/devices",

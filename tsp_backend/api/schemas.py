@@ -340,6 +340,7 @@ class TransactionOut(_Out):
     amount: int
     currency: str
     merchant: MerchantOut
+    type: Literal["nfc", "in_app", "web"]
     channel: str
     status: Literal["pending", "approved", "declined", "in_doubt", "reversed"]
     response_code: str

@@ -36,6 +36,10 @@ TXN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 """What a transaction's public id can look like (``txn_`` and 20 hex digits today)."""
 
 
+TRANSACTION_TYPES = {"contactless": "nfc", "in_app": "in_app", "ecommerce": "web", "web": "web"}
+"""The seed's transaction type of each channel: a tap is ``nfc``; a sheet or web payment ``web``."""
+
+
 def transaction_json(txn: Transaction) -> dict[str, Any]:
     """The API form of a transaction (the seed's Transaction)."""
     return {
@@ -44,6 +48,7 @@ def transaction_json(txn: Transaction) -> dict[str, Any]:
         "amount": txn.amount,
         "currency": txn.currency,
         "merchant": {"id": txn.merchant_id, "name": txn.merchant_name, "mcc": txn.mcc},
+        "type": TRANSACTION_TYPES.get(txn.channel, "nfc"),
         "channel": txn.channel,
         "status": txn.status,
         "responseCode": txn.response_code,

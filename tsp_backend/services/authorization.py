@@ -132,7 +132,7 @@ ATC_LOOKAHEAD = 100
 CVM_LIMIT = 5000
 """Minor units above which a consumer device CVM is required (the card profile's ``cvm_limit``)."""
 
-CHANNELS = ("contactless", "in_app", "ecommerce")
+CHANNELS = ("contactless", "in_app", "ecommerce", "web")
 """The channels a token can pay in (domain controls restrict them)."""
 
 RESPONSE_CODES: dict[str, str] = {
@@ -327,6 +327,7 @@ class AuthorizationResult:
 ANSWER_FORMATS: dict[str, Callable[[AuthorizationResult], dict[str, Any]]] = {
     "POST /api/authorize": AuthorizationResult.to_json,
     "POST /api/payments/in-app": AuthorizationResult.to_payment_json,
+    "POST /wallet/pay/confirm (authorization)": AuthorizationResult.to_payment_json,
 }
 """The 200 body of each payment route, by the route an idempotency key is scoped to: the
 answer stored under the key by the request, or by the reconciliation when no request is left

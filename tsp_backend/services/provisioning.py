@@ -57,6 +57,7 @@ from tsp_backend.errors import (
     KeyLimitReached,
     ProvisioningDeclined,
     TSPError,
+    ValidationFailed,
     VerificationExhausted,
     VerificationFailed,
 )
@@ -365,7 +366,12 @@ class Provisioner:
         return max(int(used or 0), int(logged or 0))
 
     def sealed_profile(self, session: Session, card: Card, device: Device) -> dict[str, str]:
-        """The profile sealed to the device's public key."""
+        """The profile sealed to the device's public key (a browser device has none: refused)."""
+        if device.kind == "browser":
+            raise ValidationFailed(
+                f"device {device.id} is a browser: it pays with its passkey and holds no card profile",
+                field="deviceId",
+            )
         return seal(load_public_key(_b64(device.public_key)), self.profile(session, card))
 
     def replenish(self, session: Session, user: User, card_id: int) -> dict[str, str]:

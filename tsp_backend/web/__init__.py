@@ -12,9 +12,13 @@ Pages
 ``/wallet/cards``                          the card list; ``/wallet/cards/add`` the card form
 ``/wallet/cards/<id>``                     one card: suspend, reactivate, remove, make default
 ``/wallet/cards/<id>/verify``              the one-time code of a card that needs one
-``/wallet/devices``                        devices: register one, mark one as lost
+``/wallet/devices``                        devices: this browser, phones, mark one as lost
 ``/wallet/transactions``                   the transaction history, newest first
 ``/wallet/outbox``                         the simulated SMS/e-mail outbox (development mode)
+``/wallet/setup``                          this browser becomes a device (a passkey)
+``/wallet/pay``                            the payment sheet; ``/shop/`` a demo merchant
+``/wallet/events``                         the user's new transactions (Server-Sent Events)
+``/wallet/sw.js``, ``/wallet/manifest…``   the service worker and the web app manifest
 =========================================  ====================================================
 """
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
-from tsp_backend.web.pages import bp, error_page
+from tsp_backend.web import live as _live  # noqa: F401  (registers /wallet/events, sw.js)
+from tsp_backend.web.pages import PLAIN_ERRORS, bp, error_page
+from tsp_backend.web.pay import api, shop
 from tsp_backend.web.security import apply_page_headers
 
 __all__ = ["bp", "init_app"]
@@ -39,14 +45,17 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_SECURE=cfg.secure_cookies,
     )
     app.register_blueprint(bp)
+    app.register_blueprint(api)
+    app.register_blueprint(shop)
     app.after_request(apply_page_headers)
 
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
         app.add_url_rule("/", "wallet_home", lambda: redirect("/wallet/", 303))
 
     def page_or_problem(error: HTTPException) -> Response:
-        if request.path == "/wallet" or request.path.startswith("/wallet/"):
-            return error_page(error.code or 500, error.name or "Error", error.description or "")
+        if request.path in ("/wallet", "/shop") or request.path.startswith(("/wallet/", "/shop/")):
+            status = error.code or 500
+            return error_page(status, *PLAIN_ERRORS.get(status, (error.name or "Error", "")))
         handler = app.error_handler_spec[None][None].get(HTTPException)
         if handler is None:
             return Response(error.description or "", status=error.code or 500)

@@ -20,3 +20,19 @@ document.addEventListener("submit", function (event) {
     }, 0);
   }
 });
+document.addEventListener("DOMContentLoaded", function () {
+  var invalid = document.querySelector('[aria-invalid="true"]');
+  if (invalid) invalid.focus();
+  document.querySelectorAll(".toast").forEach(function (toast) {
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.appendChild(close);
+    if (!toast.classList.contains("toast-error")) {
+      window.setTimeout(function () { toast.classList.add("toast-hide"); }, 6000);
+    }
+  });
+});

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import warnings
 from typing import Any
 
@@ -16,7 +17,7 @@ from cryptogram.cvn import profile as cvn_profile
 from tests.tsp_backend.tsp_helpers import Wallet
 from tsp_backend.api.payments import payments
 from tsp_backend.models import Card
-from tsp_backend.services.authorization import AuthorizationRequest, AuthorizationResult
+from tsp_backend.services.authorization import AuthorizationRequest, AuthorizationResult, IdempotentRequest
 from tsp_backend.services.webpay import PaymentIntent, WebCryptograms, token_cryptogram, unpredictable_number
 
 LUK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
@@ -83,15 +84,17 @@ def _authorize(
                 emv = WebCryptograms(svc.config, svc.store).make(
                     session, card, intent, UN, dt.datetime.now(dt.timezone.utc)
                 )
-            result: AuthorizationResult = payments().authorizer.authorize(
+            answer = payments().authorizer.authorize(
                 session,
                 AuthorizationRequest(
                     emv=emv, amount=intent.amount, currency=intent.currency, channel="web",
                     merchant_id=intent.merchant_id, card_id=card_id,
                 ),
+                IdempotentRequest("test", "POST /test", str(uuid.uuid4()), "fingerprint"),
                 actor="test",
             )
-            session.commit()
+            assert answer.result is not None
+            result: AuthorizationResult = answer.result
         finally:
             session.close()
     return emv, result

@@ -388,6 +388,18 @@ class Run:
         }
 
 
+def pg_settings(servers: Servers) -> str:
+    """The PostgreSQL settings that decide what a commit costs."""
+    import psycopg
+
+    names = ("server_version", "fsync", "synchronous_commit", "wal_sync_method", "commit_delay")
+    with psycopg.connect(dbname="hcekit_bench", user="postgres", host=servers.socket_dir) as conn:
+        values = [conn.execute(f"SHOW {name}").fetchone() for name in names]
+    return ", ".join(
+        f"{name} {value[0] if value else '?'}" for name, value in zip(names, values, strict=True)
+    )
+
+
 # ---------------------------------------------------------------------- the checks
 
 
@@ -617,6 +629,7 @@ def main() -> int:
             rounds.append({setup: run.measure(setup, taps.take(args.requests)) for setup in order})
         summary = report(rounds, args)
         print_report(summary, args)
+        print(f"  PostgreSQL {pg_settings(servers)}")
         results = check(run)
         print()
         for what, passed, detail in results:

@@ -37,7 +37,7 @@ linear scaling. ``docs/scaling.md`` turns the CPU per authorization into a capac
 HAProxy must be installed (``apt-get install -y haproxy``); without it the benchmark says so in
 one line and exits with status 2. Not a test::
 
-    python benchmarks/bench_scaleout.py                 # 3 rounds, well under 3 minutes
+    python benchmarks/bench_scaleout.py                 # 5 rounds of 300, about 2 minutes here
     python benchmarks/bench_scaleout.py --quick         # 2 short rounds
     python benchmarks/bench_scaleout.py --rounds 5 --requests 1000 --connections 16
 """
@@ -584,8 +584,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per instance")
     parser.add_argument("--connections", type=int, default=16, help="load-client keep-alive connections")
     parser.add_argument("--cards", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=400, help="requests per set-up per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=300, help="requests per set-up per round")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests per set-up first")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 250 requests")
     parser.add_argument("--json", action="store_true", help="also print the whole summary as JSON")

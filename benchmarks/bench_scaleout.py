@@ -19,7 +19,8 @@ Each round measures three set-ups, in an order that rotates from round to round:
 and the report gives, per set-up, the median over rounds of throughput and p50/p95/p99, the
 *median of the paired per-round ratios* against ``direct`` (not best-of either side), the
 requests each instance served (HAProxy's own counters) and the CPU per authorization of each
-process group (psutil), PostgreSQL commits and rows, Redis commands and bytes, and the HTTP
+process group (psutil), PostgreSQL commits, rows and WAL (records, bytes, fsyncs), Redis commands
+and bytes, and the HTTP
 bytes per authorization between client and balancer.
 
 Then it checks that nothing was doubled or lost, over every request of the run: each request
@@ -29,10 +30,11 @@ is left; the approved count equals the issuer holds in Redis (``hcekit:issuer:re
 value starts with ``00:``). Any failed check makes the exit status non-zero.
 
 **What the figure is not.** On this 2-core machine, the two instances compete for the same two
-cores with each other, PostgreSQL, Redis, HAProxy and the load client, so ``lb-2`` cannot be
-faster than ``direct`` by much, and is not expected to: the run shows that the service is
-correct behind a balancer (decisions agree, nothing doubled) and what the balancer costs, not
-linear scaling. ``docs/scaling.md`` turns the CPU per authorization into a capacity model.
+cores with each other, PostgreSQL, Redis, HAProxy and the load client, so the second instance
+adds no cores and no gain is expected from it (differences between set-ups come from the
+machine's other load and from how connections spread over gunicorn's workers): the run shows
+that the service is correct behind a balancer (decisions agree, nothing doubled) and what the
+balancer costs, not linear scaling. ``docs/scaling.md`` turns the CPU per authorization into a capacity model.
 
 HAProxy must be installed (``apt-get install -y haproxy``); without it the benchmark says so in
 one line and exits with status 2. Not a test::

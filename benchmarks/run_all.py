@@ -1,7 +1,8 @@
 """Run the whole benchmark suite and print one table.
 
 Each benchmark is its own script (``bench_tlv.py``, ``bench_cryptogram.py``, ``bench_card.py``,
-``bench_tap.py``, ``bench_tsp.py``, and ``bench_authorize.py`` when present); this runs each in a
+``bench_tap.py``, ``bench_tsp.py``, and ``bench_authorize.py`` and ``bench_scaleout.py`` when present);
+this runs each in a
 fresh interpreter, reads the figures it prints, and puts them side by side: the ratios against
 the peer library (TLV decoding and cryptograms against pyemv), the card's and a whole tap's
 latency against the 500 ms budget, and the token service's throughput. A benchmark that cannot
@@ -156,6 +157,30 @@ def _tsp(out: str) -> list[Row]:
     return rows
 
 
+def _scaleout(out: str) -> list[Row]:
+    rows = []
+    where = {
+        "direct": "1 instance direct",
+        "lb_1": "HAProxy + 1 instance",
+        "lb_2": "HAProxy + 2 instances",
+    }
+    for m in re.finditer(r"^scaleout_(\w+)\s+(\{.*\})$", out, re.MULTILINE):
+        doc = json.loads(m.group(2))
+        rows.append(
+            Row(
+                "scaleout",
+                f"{where.get(m.group(1), m.group(1))}, auth/s (p50 / p99 ms)",
+                f"{doc['rps']:,.0f} ({doc['p50_ms']} / {doc['p99_ms']})",
+                ratio=f"{doc['ratio_rps']:.2f}x" if m.group(1) != "direct" else "",
+                note=f"{doc['requests']} requests, {doc['failures']} failures; ratio: paired, vs direct",
+            )
+        )
+    checks = re.findall(r"\[(ok|FAILED)\]", out)
+    if rows and checks:
+        rows[-1].note += f"; checks {checks.count('ok')}/{len(checks)} ok"
+    return rows
+
+
 def _authorize(out: str) -> list[Row]:
     rows = _tsp(out)
     if rows:
@@ -177,6 +202,7 @@ BENCHES: tuple[Bench, ...] = (
         _tsp,
     ),
     Bench("authorize", "bench_authorize.py", [], ["--quick"], _authorize),
+    Bench("scaleout", "bench_scaleout.py", [], ["--quick"], _scaleout),
 )
 
 

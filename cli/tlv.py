@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import click
 
 from apdu.errors import DecodeError
-from cli.common import console, fail, parse_hex, print_json
-from cli.render import decode_tlv, tlv_tree
+from cli.common import fail, parse_hex, print_json
+from cli.plain import decode_tlv, plain_tree, plain_width
 
 KERNELS = click.Choice(["visa", "mastercard", "amex"], case_sensitive=False)
 """The kernels whose tag meanings differ (EMV Contactless Books C-2, C-3, C-4)."""
@@ -47,7 +47,17 @@ def decode(words: tuple[str, ...], as_json: bool, strict: bool, kernel: str | No
     if as_json:
         print_json(nodes)
         return
+    label = f"{len(data)} bytes"
+    width = plain_width()
+    text = "(no data objects)\n" if not nodes else plain_tree(nodes, label, width) if width else None
+    if text is not None and width:
+        # Not a terminal and every line fits: the same text rich would print, without rich.
+        click.echo(text, nl=False)
+        return
+    from cli.common import console
+    from cli.render import tlv_tree
+
     if not nodes:
         console.print("(no data objects)")
         return
-    console.print(tlv_tree(nodes, label=f"{len(data)} bytes"), soft_wrap=False)
+    console.print(tlv_tree(nodes, label=label), soft_wrap=False)

@@ -110,7 +110,8 @@ class TLV:
     @property
     def constructed(self) -> bool:
         """Whether b6 of the first tag byte is set: the value holds data objects (Annex B1)."""
-        return bool(_tag_to_bytes(self.tag)[0] & 0x20)
+        tag = self.tag
+        return bool(tag >> ((tag.bit_length() - 1) & ~7) & 0x20)
 
     @property
     def length(self) -> int:

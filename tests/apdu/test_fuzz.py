@@ -188,3 +188,12 @@ def test_decode_flat_real_responses(data: bytes) -> None:
     """Every real response: the same values as the tree decoder."""
     _flat_agrees(data)
     assert decode_flat(data)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=300), tlv_bytes, mutated_real()))
+def test_constructed_is_bit6_of_the_first_tag_byte(data: bytes) -> None:
+    """``TLV.constructed`` (computed from the int) is b6 of the first byte on the wire (Annex B1)."""
+    with contextlib.suppress(DecodeError):
+        for node in walk(decode(data)):
+            assert node.constructed == bool(node.tag_bytes[0] & 0x20)

@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"BER-TLV decode, Python {result['python']}; outputs compared first: identical. "
-          f"{args.rounds} paired rounds; ratio = median of per-round (pyemv time / apdu time), [p5, p95]; > 1: apdu.tlv faster")
+          f"{args.rounds} paired rounds; ratio = median of per-round (pyemv time / apdu time), "
+          "[p5, p95]; > 1: apdu.tlv faster")
     print(f"{'operation':<44}{'ours ops/s':>12}{'pyemv ops/s':>13}{'ratio':>8}  p5-p95")
     for key, label in (
         ("tree", f"tree, {len(responses)} card responses"),

@@ -75,7 +75,7 @@ def main() -> None:
                 p50, p99 = percentile(times, 50), percentile(times, 99)
                 print(f"{kernel:10s} {counters:6s} counters taps={n} card time per tap: "
                       f"p50={p50:.3f} ms p99={p99:.3f} ms")
-    print(f"file counters: {FileCounterStore.__name__} in {tempfile.gettempdir()} (fsync per ATC reservation)")
+    print(f"file counters: FileCounterStore in {tempfile.gettempdir()} (fsync per ATC reservation)")
 
 
 if __name__ == "__main__":

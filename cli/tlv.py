@@ -49,11 +49,12 @@ def decode(words: tuple[str, ...], as_json: bool, strict: bool, kernel: str | No
         return
     label = f"{len(data)} bytes"
     width = plain_width()
-    text = "(no data objects)\n" if not nodes else plain_tree(nodes, label, width) if width else None
-    if text is not None and width:
-        # Not a terminal and every line fits: the same text rich would print, without rich.
-        click.echo(text, nl=False)
-        return
+    if width is not None:
+        # Not a terminal: rich's text (wrapping included) without importing rich, when it can be.
+        text = plain_tree(nodes, label, width) if nodes else "(no data objects)\n"
+        if text is not None:
+            click.echo(text, nl=False)
+            return
     from cli.common import console
     from cli.render import tlv_tree
 

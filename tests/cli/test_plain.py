@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -79,3 +80,21 @@ def test_generated_trees_match_rich(nodes: list[dict[str, Any]], width: int, lab
     text = plain_tree(nodes, label, width)
     if text is not None:
         assert text == rich_text(nodes, label, width)
+
+
+def test_command_output_is_rich_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hcekit tlv decode`` piped prints the text rich prints, wrapped lines included."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    hexdata = "770E82021980940808010100100101019F270180"
+    result = CliRunner().invoke(cli, ["tlv", "decode", hexdata])
+    assert result.exit_code == 0
+    nodes = decode_tlv(bytes.fromhex(hexdata))
+    assert result.stdout == rich_text(nodes, "20 bytes", 80)
+    empty = CliRunner().invoke(cli, ["tlv", "decode", "0000"])
+    assert empty.stdout == "(no data objects)\n"

@@ -35,12 +35,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``CommandAPDU``, ``ResponseAPDU`` and ``SW``, imported on first use (PEP 562)."""
+    """``CommandAPDU``, ``ResponseAPDU``, ``SW`` and their modules, imported on first use (PEP 562)."""
+    import importlib
+
+    if name in ("command", "response", "sw"):  # the submodules, as before they were lazy
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

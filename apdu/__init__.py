@@ -9,10 +9,18 @@ Modules: :mod:`apdu.command` (ISO/IEC 7816-4 command APDUs and the EMV commands)
 :mod:`apdu.trace` (JSON Lines traces with masking), :mod:`apdu.errors`.
 """
 
-from apdu.command import CommandAPDU
+from typing import TYPE_CHECKING, Any
+
 from apdu.errors import APDUError, DecodeError, EncodeError, MalformedAPDU, StatusWordError
-from apdu.response import ResponseAPDU
-from apdu.sw import SW
+
+if TYPE_CHECKING:
+    from apdu.command import CommandAPDU
+    from apdu.response import ResponseAPDU
+    from apdu.sw import SW
+
+#: The names this package re-exports from modules it imports only when one is first used, so
+#: that ``import apdu.tlv`` does not pay for the command and response classes.
+_LAZY = {"CommandAPDU": "apdu.command", "ResponseAPDU": "apdu.response", "SW": "apdu.sw"}
 
 __all__ = [
     "SW",
@@ -24,3 +32,17 @@ __all__ = [
     "ResponseAPDU",
     "StatusWordError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``CommandAPDU``, ``ResponseAPDU``, ``SW`` and their modules, imported on first use (PEP 562)."""
+    import importlib
+
+    if name in ("command", "response", "sw"):  # the submodules, as before they were lazy
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -30,6 +30,7 @@ length and fall back to hex.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AIDS",
@@ -615,37 +616,56 @@ _ROWS: tuple[tuple[int, str, str, str, int, int, str | None, str, str], ...] = (
 )
 
 
-def _build() -> tuple[TagInfo, ...]:
-    rows = []
-    for tag, label, fmt, src, lo, hi, kernel, cite, text in _ROWS:
-        first = tag >> (8 * ((tag.bit_length() - 1) // 8))
-        rows.append(
-            TagInfo(
-                tag=tag,
-                name=label,
-                format=fmt,
-                source=src,
-                min_length=lo,
-                max_length=hi,
-                constructed=bool(first & 0x20),
-                sensitive=tag in _SENSITIVE and kernel is None,
-                kernel=kernel,
-                description=f"{text} ({cite})",
-            )
-        )
-    return tuple(rows)
+def _info(raw: tuple[int, str, str, str, int, int, str | None, str, str]) -> TagInfo:
+    tag, label, fmt, src, lo, hi, kernel, cite, text = raw
+    first = tag >> (8 * ((tag.bit_length() - 1) // 8))
+    return TagInfo(
+        tag=tag,
+        name=label,
+        format=fmt,
+        source=src,
+        min_length=lo,
+        max_length=hi,
+        constructed=bool(first & 0x20),
+        sensitive=tag in _SENSITIVE and kernel is None,
+        kernel=kernel,
+        description=f"{text} ({cite})",
+    )
 
 
-TAGS: tuple[TagInfo, ...] = _build()
-"""Every row of the dictionary, in table order (generic meanings first, then per kernel)."""
+# The index is built from the raw rows at import; a row becomes a TagInfo when first looked up
+# (and every row when TAGS is first read), so that importing the dictionary costs little.
+_BY_KEY: dict[tuple[int, str | None], int] = {}
+_FIRST: dict[int, int] = {}
+for _index, _raw in enumerate(_ROWS):
+    _BY_KEY.setdefault((_raw[0], _raw[6]), _index)
+    _FIRST.setdefault(_raw[0], _index)
+_SENSITIVE_TAGS = frozenset(raw[0] for raw in _ROWS if raw[0] in _SENSITIVE and raw[6] is None)
+_MADE: dict[int, TagInfo] = {}
 
-_BY_KEY: dict[tuple[int, str | None], TagInfo] = {}
-_FIRST: dict[int, TagInfo] = {}
-for _row in TAGS:
-    _BY_KEY.setdefault((_row.tag, _row.kernel), _row)
-    _FIRST.setdefault(_row.tag, _row)
-_SENSITIVE_TAGS = frozenset(row.tag for row in TAGS if row.sensitive)
-_KERNELS = frozenset(row.kernel for row in TAGS if row.kernel is not None)
+_KERNELS = frozenset(raw[6] for raw in _ROWS if raw[6] is not None)
+
+def _row(index: int | None) -> TagInfo | None:
+    if index is None:
+        return None
+    info = _MADE.get(index)
+    if info is None:
+        info = _MADE[index] = _info(_ROWS[index])
+    return info
+
+
+if TYPE_CHECKING:
+    TAGS: tuple[TagInfo, ...]
+    """Every row of the dictionary, in table order (generic meanings first, then per kernel)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``TAGS``, made on first use (PEP 562): the same :class:`TagInfo` objects :func:`lookup` returns."""
+    if name != "TAGS":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    rows = tuple(_row(index) for index in range(len(_ROWS)))
+    globals()["TAGS"] = rows
+    return rows
 
 
 def lookup(tag: int, kernel: str | None = None) -> TagInfo | None:
@@ -667,12 +687,13 @@ def lookup(tag: int, kernel: str | None = None) -> TagInfo | None:
     True
     """
     if kernel is not None:
-        row = _BY_KEY.get((tag, kernel))
-        if row is not None:
-            return row
+        index = _BY_KEY.get((tag, kernel))
+        if index is not None:
+            return _row(index)
         if kernel in _KERNELS:
-            return _BY_KEY.get((tag, None))
-    return _BY_KEY.get((tag, None)) or _FIRST.get(tag)
+            return _row(_BY_KEY.get((tag, None)))
+    index = _BY_KEY.get((tag, None))
+    return _row(_FIRST.get(tag) if index is None else index)
 
 
 def name(tag: int, kernel: str | None = None) -> str:

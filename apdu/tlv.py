@@ -43,6 +43,7 @@ __all__ = [
     "MAX_DEPTH",
     "TLV",
     "decode",
+    "decode_flat",
     "encode",
     "encode_length",
     "encode_tag",
@@ -109,7 +110,8 @@ class TLV:
     @property
     def constructed(self) -> bool:
         """Whether b6 of the first tag byte is set: the value holds data objects (Annex B1)."""
-        return bool(_tag_to_bytes(self.tag)[0] & 0x20)
+        tag = self.tag
+        return bool(tag >> ((tag.bit_length() - 1) & ~7) & 0x20)
 
     @property
     def length(self) -> int:
@@ -442,6 +444,69 @@ def decode(data: bytes, *, strict: bool = False) -> list[TLV]:
 
 #: For each first byte: whether it is a whole tag (not 00 padding, not xxx11111 = more follow).
 _ONE_BYTE_TAG: tuple[bool, ...] = tuple(b != 0 and b & 0x1F != 0x1F for b in range(256))
+
+
+def decode_flat(data: bytes, *, strict: bool = False) -> dict[int, bytes]:
+    """The primitive data objects of ``data`` as ``{tag: value}``, first occurrence winning.
+
+    Exactly ``to_dict(decode(data, strict=strict))``, including every :class:`DecodeError`, but
+    without building a :class:`TLV` per object: what an authorization needs from field 55
+    (ISO 8583 ICC data, EMV 4.4 Book 3 Annex B). Constructed objects are entered, not kept.
+    Objects in the common form (tags of 1 or 2 bytes, definite lengths, ``00`` padding) are
+    read here; anything else -- ``FF`` padding, 3-byte tags, indefinite or (in strict mode)
+    long-form lengths, nesting past :data:`MAX_DEPTH`, and every error -- is left to
+    :func:`decode`, so the two can never disagree.
+
+    >>> values = decode_flat(bytes.fromhex("7009 9F3602 0042 9F2701 80 9F3602 0043"))
+    >>> {f"{tag:X}": value.hex() for tag, value in values.items()}
+    {'9F36': '0042', '9F27': '80'}
+    """
+    if type(data) is not bytes:
+        return to_dict(decode(data, strict=strict))
+    one_byte_tag = _ONE_BYTE_TAG
+    out: dict[int, bytes] = {}
+    ends: list[int] = []
+    i = 0
+    end = len(data)
+    while True:
+        while i < end:
+            b = data[i]
+            if one_byte_tag[b]:
+                tag = b
+                i += 1
+            elif b == 0:
+                i += 1
+                continue
+            elif b != 0xFF and i + 1 < end and data[i + 1] < 0x80:
+                tag = (b << 8) | data[i + 1]
+                i += 2
+            else:
+                return to_dict(decode(data, strict=strict))
+            if i >= end:
+                return to_dict(decode(data, strict=strict))
+            n = data[i]
+            i += 1
+            if n > 0x7F:
+                width = n & 0x7F
+                if strict or not 0 < width <= 4 or i + width > end:
+                    return to_dict(decode(data, strict=strict))
+                n = int.from_bytes(data[i : i + width], "big")
+                i += width
+            stop = i + n
+            if stop > end:
+                return to_dict(decode(data, strict=strict))
+            if b & 0x20:
+                if len(ends) >= MAX_DEPTH:
+                    return to_dict(decode(data, strict=strict))
+                ends.append(end)
+                end = stop
+                continue
+            if tag not in out:
+                out[tag] = data[i:stop]
+            i = stop
+        if not ends:
+            return out
+        end = ends.pop()
 
 
 def _read_long_tag(data: bytes, i: int, end: int, strict: bool, stack: list[_Frame], out: list[TLV]) -> int:

@@ -7,7 +7,6 @@ Only this package turns errors into exit codes (STYLE.md §6): library errors ar
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -77,6 +76,8 @@ HEX = HexParam()
 
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON on standard output (no colour, machine-readable)."""
+    import json  # here, not at start-up: most commands print text
+
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 

@@ -3,6 +3,7 @@
 Every decoder here returns plain JSON-ready dicts (what ``--json`` prints), and every renderer
 turns those dicts into rich renderables, so the text and JSON outputs can never disagree.
 
+The TLV node dicts are made in :mod:`cli.plain` (which needs no rich).
 A TLV node is ``{"tag": "9F26", "name": …, "length": 8, "value": "<UPPERCASE HEX>"}`` plus
 ``"children"`` for constructed tags, ``"meaning"`` where :func:`apdu.tags.interpret` has one
 and ``"bits"`` where :func:`apdu.tags.explain_bits` explains a bitmap.
@@ -30,43 +31,15 @@ from apdu.command import AC_TYPES, CommandAPDU
 from apdu.errors import APDUError, DecodeError
 from apdu.response import ResponseAPDU
 from apdu.trace import TraceRecord, mask_record
-
-Node = dict[str, Any]
+from cli.plain import Node as Node
+from cli.plain import decode_tlv as decode_tlv
+from cli.plain import tlv_node as tlv_node
+from cli.plain import tlv_nodes as tlv_nodes
 
 _AC_NAMES = {value: name for name, value in AC_TYPES.items()}
 
 
 # --- TLV ----------------------------------------------------------------------------------
-
-
-def tlv_node(node: _tlv.TLV, kernel: str | None = None) -> Node:
-    """One decoded data object as a JSON-ready dict (children recursively)."""
-    out: Node = {
-        "tag": node.tag_hex,
-        "name": _tags.name(node.tag, kernel),
-        "length": len(node.value),
-        "value": node.value.hex().upper(),
-    }
-    if node.constructed:
-        out["children"] = [tlv_node(child, kernel) for child in node.children]
-        return out
-    meaning = _tags.interpret(node.tag, node.value, kernel)
-    if meaning and meaning.replace(" ", "").upper() != out["value"]:
-        out["meaning"] = meaning
-    bits = _tags.explain_bits(node.tag, node.value, kernel)
-    if bits:
-        out["bits"] = list(bits)
-    return out
-
-
-def tlv_nodes(nodes: Iterable[_tlv.TLV], kernel: str | None = None) -> list[Node]:
-    """Decoded data objects as JSON-ready dicts."""
-    return [tlv_node(node, kernel) for node in nodes]
-
-
-def decode_tlv(data: bytes, *, strict: bool = False, kernel: str | None = None) -> list[Node]:
-    """Decode BER-TLV (EMV 4.4 Book 3 Annex B) into node dicts; raises :class:`DecodeError`."""
-    return tlv_nodes(_tlv.decode(data, strict=strict), kernel)
 
 
 def _node_label(node: Node) -> Text:

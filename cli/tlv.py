@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import click
 
 from apdu.errors import DecodeError
-from cli.common import console, fail, parse_hex, print_json
-from cli.render import decode_tlv, tlv_tree
+from cli.common import fail, parse_hex, print_json
+from cli.plain import decode_tlv, plain_tree, plain_width
 
 KERNELS = click.Choice(["visa", "mastercard", "amex"], case_sensitive=False)
 """The kernels whose tag meanings differ (EMV Contactless Books C-2, C-3, C-4)."""
@@ -47,7 +47,18 @@ def decode(words: tuple[str, ...], as_json: bool, strict: bool, kernel: str | No
     if as_json:
         print_json(nodes)
         return
+    label = f"{len(data)} bytes"
+    width = plain_width()
+    if width is not None:
+        # Not a terminal: rich's text (wrapping included) without importing rich, when it can be.
+        text = plain_tree(nodes, label, width) if nodes else "(no data objects)\n"
+        if text is not None:
+            click.echo(text, nl=False)
+            return
+    from cli.common import console
+    from cli.render import tlv_tree
+
     if not nodes:
         console.print("(no data objects)")
         return
-    console.print(tlv_tree(nodes, label=f"{len(data)} bytes"), soft_wrap=False)
+    console.print(tlv_tree(nodes, label=label), soft_wrap=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,12 +46,13 @@ from tsp_backend.stores import RedisStore, open_store
 
 log = logging.getLogger("tsp_backend")
 
-try:
-    import psycopg
 
-    _PSYCOPG_UNAVAILABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
-except ImportError:  # pragma: no cover - the postgres extra is not installed
-    _PSYCOPG_UNAVAILABLE = ()
+def _psycopg_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` is psycopg's own connection failure (checked only where psycopg is in use:
+    a service on SQLite never imports it)."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+
 
 #: endpoint -> the Config field holding its rate limit
 RATE_LIMITED: dict[str, str] = {
@@ -82,7 +84,7 @@ def _dependency_of(error: BaseException) -> str | None:
         return "database"
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return "database"
-    if _PSYCOPG_UNAVAILABLE and isinstance(error, _PSYCOPG_UNAVAILABLE):
+    if _psycopg_unavailable(error):
         return "database"
     if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
         return "store"

@@ -14,7 +14,7 @@ from apdu.command import CommandAPDU
 from apdu.dol import build_dol_data, dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError, DecodeError, MalformedAPDU
 from apdu.response import ResponseAPDU
-from apdu.tlv import decode, encode, walk
+from apdu.tlv import decode, decode_flat, encode, to_dict, walk
 
 REAL = [
     bytes.fromhex(entry["response"])[:-2]
@@ -98,6 +98,7 @@ def test_decode_mutated_real_responses(data: bytes) -> None:
 def test_decode_hostile(data: bytes) -> None:
     """Hand-made hostile inputs raise DecodeError or decode, quickly and without recursion."""
     _check_decode(data)
+    _flat_agrees(data)
 
 
 @FUZZ
@@ -149,3 +150,50 @@ def test_response_from_random_bytes(raw: bytes) -> None:
         return
     assert response.to_bytes() == raw
     assert isinstance(response.meaning, str)
+
+
+def _flat_agrees(data: bytes) -> None:
+    """decode_flat is to_dict(decode(...)): the same values, or the same error at the same place."""
+    for strict in (False, True):
+        try:
+            expected = to_dict(decode(data, strict=strict))
+        except DecodeError as exc:
+            with pytest.raises(DecodeError) as caught:
+                decode_flat(data, strict=strict)
+            error = caught.value
+            assert (str(error), error.offset, error.tag) == (str(exc), exc.offset, exc.tag)
+            assert error.partial == exc.partial
+            continue
+        got = decode_flat(data, strict=strict)
+        assert got == expected
+        assert list(got) == list(expected)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=300), tlv_bytes))
+def test_decode_flat_random_bytes(data: bytes) -> None:
+    """On random bytes, the flat decoder agrees with the tree decoder in both modes."""
+    _flat_agrees(data)
+
+
+@FUZZ
+@given(mutated_real())
+def test_decode_flat_mutated_real_responses(data: bytes) -> None:
+    """On damaged real responses, the flat decoder agrees with the tree decoder in both modes."""
+    _flat_agrees(data)
+
+
+@pytest.mark.parametrize("data", REAL, ids=range(len(REAL)))
+def test_decode_flat_real_responses(data: bytes) -> None:
+    """Every real response: the same values as the tree decoder."""
+    _flat_agrees(data)
+    assert decode_flat(data)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=300), tlv_bytes, mutated_real()))
+def test_constructed_is_bit6_of_the_first_tag_byte(data: bytes) -> None:
+    """``TLV.constructed`` (computed from the int) is b6 of the first byte on the wire (Annex B1)."""
+    with contextlib.suppress(DecodeError):
+        for node in walk(decode(data)):
+            assert node.constructed == bool(node.tag_bytes[0] & 0x20)

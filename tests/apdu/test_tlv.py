@@ -423,3 +423,19 @@ def test_agrees_with_pyemv(nodes: list[TLV]) -> None:
     data = encode(nodes)
     assert pyemv.tlv.decode(data) == _as_pyemv(decode(data))
     assert pyemv.tlv.encode(_as_pyemv(nodes)) == data
+
+
+def test_package_names_stay_importable_without_loading_commands() -> None:
+    """``import apdu.tlv`` leaves the command classes unloaded; ``apdu.X`` still finds them."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, apdu.tlv\n"
+        "assert 'apdu.command' not in sys.modules and 'apdu.response' not in sys.modules\n"
+        "import apdu\n"
+        "from apdu import SW, CommandAPDU, ResponseAPDU\n"
+        "assert apdu.command.CommandAPDU is CommandAPDU and apdu.sw.SW is SW\n"
+        "assert apdu.response.ResponseAPDU is ResponseAPDU\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

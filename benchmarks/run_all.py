@@ -6,10 +6,10 @@ Each benchmark is its own script (``bench_tlv.py``, ``bench_cryptogram.py``, ``b
 prints, and puts them side by side: the paired ratios against the peer library (TLV decoding,
 tree and flat, and cryptograms against pyemv, with and without its deprecated Triple DES path),
 the card's time with in-memory and durable counters, start-up CPU, a whole tap's latency
-against the 500 ms budget, and the token service's throughput. A second table lists every target of issue 14 with the value this
-run measured, its ratio to the target and whether it is met (or why it was not measured). A
-benchmark that cannot run here (a missing peer or server package) is listed with the reason
-instead of a figure.
+against the 500 ms budget, and the token service's throughput. A second table lists every
+target of issue 14 with the value this run measured, its ratio to the target and whether it is
+met (or why it was not measured). A benchmark that cannot run here (a missing peer or server
+package) is listed with the reason instead of a figure.
 
 Usage::
 

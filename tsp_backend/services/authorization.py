@@ -104,7 +104,7 @@ from sqlalchemy.orm import Session
 
 from apdu.errors import DecodeError
 from apdu.tags import CURRENCIES
-from apdu.tlv import decode, walk
+from apdu.tlv import decode_flat
 from cryptogram.cvn import CVN
 from cryptogram.cvn import profile as cvn_profile
 from cryptogram.errors import CryptogramError
@@ -193,12 +193,11 @@ def token_pan_of(tlvs: Mapping[int, bytes]) -> str | None:
 
 
 def parse_emv(data: bytes) -> dict[int, bytes]:
-    """The primitive data objects of a field-55 block, first occurrence wins (raises ``DecodeError``)."""
-    values: dict[int, bytes] = {}
-    for node in walk(decode(data)):
-        if not node.constructed and node.tag not in values:
-            values[node.tag] = node.value
-    return values
+    """The primitive data objects of a field-55 block, first occurrence wins (raises ``DecodeError``).
+
+    :func:`apdu.tlv.decode_flat`: the values of ``to_dict(decode(data))`` without a node per object.
+    """
+    return decode_flat(data)
 
 
 def issuer_reference(token_ref: str, atc: int) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pybreaker
 import pytest
 
-from tsp_backend.services.networks import Gate
+from tests.tsp_backend.tsp_helpers import Servers
+from tsp_backend.services.networks import BREAKER_REFRESH_S, Gate, SharedBreakerStorage
 
 
 class NetworkDown(Exception):
@@ -92,3 +94,74 @@ def test_an_answer_stands_when_the_breaker_opened_during_the_call() -> None:
         return "approved"
 
     assert gate.call(answered_while_tripping) == "approved"
+
+
+# ---------------------------------------------------------------------------- shared through Redis
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _shared(redis: Any, clock: _Clock, namespace: str) -> pybreaker.CircuitBreaker:
+    storage = SharedBreakerStorage(pybreaker.STATE_CLOSED, redis, namespace, clock=clock)
+    return pybreaker.CircuitBreaker(
+        fail_max=2, reset_timeout=60, state_storage=storage, throw_new_error_on_trip=False
+    )
+
+
+def _commands(redis: Any) -> int:
+    return sum(int(v["calls"]) for v in redis.info("commandstats").values())
+
+
+@pytest.mark.integration
+def test_successes_cost_no_redis_command(servers: Servers) -> None:
+    """Once the state is read, fifty successful calls send Redis nothing (pybreaker's storage: 150)."""
+    clock = _Clock()
+    gate = Gate(_shared(servers.redis, clock, "test:quiet"))
+    assert gate.call(lambda: "warm") == "warm"
+    before = _commands(servers.redis)
+    for _ in range(50):
+        assert gate.call(lambda: "ok") == "ok"
+    assert _commands(servers.redis) - before == 1  # the INFO of _commands itself
+
+
+@pytest.mark.integration
+def test_a_trip_reaches_another_process_within_the_refresh(servers: Servers) -> None:
+    """Two processes' breakers on one Redis: one trips; the other fails fast once its copy is due."""
+    clock = _Clock()
+    tripping = Gate(_shared(servers.redis, clock, "test:trip"))
+    other = Gate(_shared(servers.redis, clock, "test:trip"))
+    assert other.call(lambda: "ok") == "ok"
+    for _ in range(2):
+        with pytest.raises(NetworkDown):
+            tripping.call(_down)
+    assert tripping.breaker.current_state == pybreaker.STATE_OPEN
+    clock.now += BREAKER_REFRESH_S
+    reached: list[int] = []
+    with pytest.raises(pybreaker.CircuitBreakerError):
+        other.call(lambda: reached.append(1))
+    assert reached == []
+
+
+@pytest.mark.integration
+def test_failures_of_two_processes_add_up_and_a_success_resets_them(servers: Servers) -> None:
+    """The failure counter is shared: one failure in each process opens a breaker of fail_max 2,
+    unless a success in between reset it."""
+    clock = _Clock()
+    first = Gate(_shared(servers.redis, clock, "test:count"))
+    second = Gate(_shared(servers.redis, clock, "test:count"))
+    with pytest.raises(NetworkDown):
+        first.call(_down)
+    clock.now += BREAKER_REFRESH_S
+    assert second.call(lambda: "ok") == "ok"
+    with pytest.raises(NetworkDown):
+        second.call(_down)
+    assert second.breaker.current_state == pybreaker.STATE_CLOSED
+    with pytest.raises(NetworkDown):
+        first.call(_down)
+    assert first.breaker.current_state == pybreaker.STATE_OPEN

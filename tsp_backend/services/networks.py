@@ -11,7 +11,9 @@ authorization switch: after ``fail_max`` consecutive failures it opens and calls
 :class:`~tsp_backend.services.netsim.CircuitOpen` for authorization) until ``reset_timeout`` has
 passed. Only failures of the network count — time-outs, outages, 5xx; an issuer's decline is an
 answer and never trips a breaker. With Redis the breaker state is shared by every process
-(pybreaker's ``CircuitRedisStorage``).
+(:class:`SharedBreakerStorage`, pybreaker's ``CircuitRedisStorage`` read through a short cache:
+a success costs no Redis command, and a trip in any process reaches every other within
+:data:`BREAKER_REFRESH_S`).
 
 Authorization goes through :mod:`tsp_backend.services.netsim`: in process by default, or over
 HTTP to ``hcekit network-sim`` when ``HCEKIT_NETWORK_URL`` (every network) or
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pybreaker
+from redis.exceptions import RedisError
 
 from apdu.pan import luhn_check_digit
 from tsp_backend.errors import NetworkUnavailable
@@ -94,6 +97,89 @@ class Gate:
                 raise failure from None
             return answer  # type: ignore[no-any-return]
         return recorded
+
+
+BREAKER_REFRESH_S = 0.5
+"""How long a process trusts the breaker state it last read from Redis."""
+
+
+class SharedBreakerStorage(pybreaker.CircuitRedisStorage):
+    """A breaker's state in Redis, read at most every :data:`BREAKER_REFRESH_S` per process.
+
+    pybreaker's Redis storage asks Redis for the state on every call and writes the failure
+    counter back to zero on every success: three commands per authorization for a breaker that
+    almost never changes. Here the state and the failure counter are read together (one
+    ``MGET``) when the cached copy is older than the refresh interval; a success resets the
+    shared counter only when it is known to be non-zero; every change this process makes
+    (a failure, a trip, a reset) is written at once and updates the cache. Another process's
+    trip is therefore seen within the refresh interval, and this process's own at once.
+    """
+
+    def __init__(
+        self,
+        state: str,
+        redis_object: Any,
+        namespace: str,
+        *,
+        refresh_s: float = BREAKER_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(state, redis_object, namespace=namespace)
+        self.refresh_s = refresh_s
+        self._clock = clock
+        self._cached: str | None = None
+        self._failures = 0
+        self._read_at = float("-inf")
+
+    def _refresh(self) -> None:
+        if self._cached is not None and self._clock() - self._read_at < self.refresh_s:
+            return
+        try:
+            state, failures = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
+        except RedisError:
+            self.logger.exception("RedisError: falling back to default circuit state")
+            self._cached, self._failures = self._fallback_circuit_state, 0
+        else:
+            if state is None:
+                self._initialize_redis_state(self._fallback_circuit_state)
+            text = state.decode() if isinstance(state, bytes) else state
+            self._cached = text if text is not None else self._fallback_circuit_state
+            self._failures = int(failures or 0)
+        self._read_at = self._clock()
+
+    @property
+    def state(self) -> str:
+        """The breaker's state, as Redis said it at most :attr:`refresh_s` ago."""
+        self._refresh()
+        assert self._cached is not None
+        return self._cached
+
+    @state.setter
+    def state(self, state: str) -> None:
+        try:
+            self._redis.set(self._namespace("state"), str(state))
+        except RedisError:
+            self.logger.exception("RedisError")
+        self._cached, self._read_at = str(state), self._clock()
+
+    def increment_counter(self) -> None:
+        """One more failure, in Redis at once."""
+        super().increment_counter()
+        self._failures += 1
+
+    def reset_counter(self) -> None:
+        """Failures back to zero: written only when some are known (a success costs nothing)."""
+        self._refresh()
+        if self._failures:
+            super().reset_counter()
+            self._failures = 0
+
+    @property
+    def counter(self) -> int:
+        """The failure counter (read from Redis: pybreaker asks only after a failure)."""
+        value = int(super().counter)
+        self._failures = value
+        return value
 
 
 @dataclass(frozen=True)
@@ -258,7 +344,7 @@ class NetworkClients:
         for name in NETWORKS:
             storage: pybreaker.CircuitBreakerStorage
             if redis_client is not None:
-                storage = pybreaker.CircuitRedisStorage(
+                storage = SharedBreakerStorage(
                     pybreaker.STATE_CLOSED, redis_client, namespace=f"hcekit:breaker:{name}"
                 )
             else:

@@ -237,11 +237,14 @@ class Transaction(Base):
         Index("ix_transactions_card_id_created_at", "card_id", "created_at"),
         Index("ix_transactions_status_created_at", "status", "created_at"),
         Index("uq_transactions_issuer_ref", "issuer_ref", unique=True),
+        Index("ix_transactions_user_id_created_at_id", "user_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"), nullable=True, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    """The owner of ``card_id`` (the history is read by user: index (user, time, id))."""
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     merchant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

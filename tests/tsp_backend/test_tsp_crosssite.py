@@ -132,12 +132,15 @@ def test_terminal_requests_carry_no_origin_and_pass(client: FlaskClient) -> None
 
 
 def test_every_wallet_form_needs_its_csrf_token(app: Flask, client: FlaskClient) -> None:
-    """Each POST under /wallet/ without a CSRF token is refused (403), signed in or not."""
+    """Each POST under /wallet/ without a CSRF token is refused (403), signed in or not; the
+    payment sheet's JSON endpoints refuse a form body (415) and a JSON one without the token (403)."""
     sign_up(client)
     routes = _unsafe_routes(app, "/wallet/")
     assert ("POST", "/wallet/login") in routes and ("POST", "/wallet/register") in routes
     for method, path in routes:
         response = client.open(path, method=method, data={"email": "a@example.com", "password": PASSWORD})
+        if response.status_code == 415:  # the sheet's JSON endpoints: the same request as JSON
+            response = client.open(path, method=method, json={"cardId": 1})
         assert response.status_code == 403, (method, path, response.status_code)
 
 

@@ -506,9 +506,10 @@ def test_login_page_is_rate_limited(backend: str, tmp_path: Path, request: pytes
 
 def _add_transactions(app: Flask, card_id: int, rows: list[tuple[int, str, bool]]) -> None:
     """Insert transactions (amount, currency, approved) for a card, oldest first."""
-    from tsp_backend.models import Transaction
+    from tsp_backend.models import Card, Transaction
 
     with app.extensions["hcekit"].sessions_factory() as session, session.begin():
+        owner = session.get(Card, card_id).user_id  # type: ignore[union-attr]
         for n, (amount, currency, approved) in enumerate(rows):
             extra = (
                 {"status": "approved" if approved else "declined"} if hasattr(Transaction, "status") else {}
@@ -517,6 +518,7 @@ def _add_transactions(app: Flask, card_id: int, rows: list[tuple[int, str, bool]
                 Transaction(
                     public_id=f"txn-{card_id}-{n}-{uuid.uuid4().hex[:8]}",
                     card_id=card_id,
+                    user_id=owner,
                     amount=amount,
                     currency=currency,
                     merchant_id="M-1",

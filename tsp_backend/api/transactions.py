@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 
 from tsp_backend.api.common import current_user, db, json_response, login_required
 from tsp_backend.errors import NotFound, Unprocessable, ValidationFailed
-from tsp_backend.models import MAX_ROW_ID, Card, Transaction, is_row_id
+from tsp_backend.models import MAX_ROW_ID, Transaction, is_row_id
 
 bp = Blueprint("transactions", __name__)
 
@@ -112,8 +112,7 @@ def list_transactions() -> Response:
     card_id = _int_arg("cardId", 0, 1, MAX_ROW_ID) or None
     query = (
         select(Transaction)
-        .join(Card, Card.id == Transaction.card_id)
-        .where(Card.user_id == user.id)
+        .where(Transaction.user_id == user.id)
         .order_by(Transaction.created_at.desc(), Transaction.id.desc())
         .limit(limit + 1)
     )
@@ -142,9 +141,7 @@ def get_transaction(txn_id: str) -> Response:
     if not TXN_ID.fullmatch(txn_id):
         raise NotFound(f"no transaction {txn_id[:40]!r}")
     txn = db().scalar(
-        select(Transaction)
-        .join(Card, Card.id == Transaction.card_id)
-        .where(Transaction.public_id == txn_id, Card.user_id == user.id)
+        select(Transaction).where(Transaction.public_id == txn_id, Transaction.user_id == user.id)
     )
     if txn is None:
         raise NotFound(f"no transaction {txn_id}")

@@ -382,15 +382,17 @@ class _Context:
     """The card a row is written against: the token once its cryptogram verified, or the card
     an in-app payment names (its owner's own); ``None`` before either."""
     network: str | None = None
+    user_id: int | None = None
+    """The owner of :attr:`card_id`."""
     token: TokenSnapshot | None = None
     atc: int | None = None
     luk_index: int | None = None
     max_uses: int = 0
     arpc_of: Callable[[str], bytes] | None = None
 
-    def attribute(self, card_id: int, network: str) -> None:
-        """From now on, rows are written against ``card_id``."""
-        self.card_id, self.network = card_id, network
+    def attribute(self, card_id: int, network: str, user_id: int) -> None:
+        """From now on, rows are written against ``card_id`` (of ``user_id``)."""
+        self.card_id, self.network, self.user_id = card_id, network, user_id
 
 
 class AuthorizationService:
@@ -622,9 +624,11 @@ class AuthorizationService:
         request = ctx.request
         currency = currency_numeric(request.currency)
         if request.card_id is not None:
-            chosen = session.scalar(select(Card.network).where(Card.id == request.card_id))
+            chosen = session.execute(
+                select(Card.network, Card.user_id).where(Card.id == request.card_id)
+            ).one_or_none()
             if chosen is not None:
-                ctx.attribute(request.card_id, chosen)
+                ctx.attribute(request.card_id, chosen[0], chosen[1])
         try:
             tlvs = parse_emv(request.emv)
         except DecodeError:
@@ -670,7 +674,7 @@ class AuthorizationService:
             raise _Decline("59", NO_MATCH)
 
         ctx.token, ctx.atc, ctx.luk_index = token, atc, luk_index
-        ctx.attribute(token.card_id, token.network)
+        ctx.attribute(token.card_id, token.network, token.user_id)
 
         def arpc_of(code: str) -> bytes:
             return cvn.issuer_authentication_data(luk, tlvs, arqc, arc=code.encode("ascii"))
@@ -703,7 +707,7 @@ class AuthorizationService:
             raise _Decline("59", NO_MATCH)
         luk_index, atc = found
         ctx.token, ctx.atc, ctx.luk_index = token, atc, luk_index
-        ctx.attribute(token.card_id, token.network)
+        ctx.attribute(token.card_id, token.network, token.user_id)
         batch = token.batch_of(luk_index)
         assert batch is not None
         ctx.max_uses = batch[2]
@@ -775,6 +779,7 @@ class AuthorizationService:
         return {
             "public_id": "txn_" + secrets.token_hex(10),
             "card_id": ctx.card_id,
+            "user_id": ctx.user_id,
             "amount": request.amount,
             "currency": request.currency.upper()[:3],
             "merchant_id": (request.merchant_id or None) and request.merchant_id[:64],

@@ -288,11 +288,11 @@ _INTENT_PG = """
         RETURNING uses
     ), t AS (
         INSERT INTO transactions (
-            id, public_id, card_id, amount, currency, merchant_id, merchant_name, mcc, terminal_id,
+            id, public_id, card_id, user_id, amount, currency, merchant_id, merchant_name, mcc, terminal_id,
             channel, network, atc, approved, response_code, auth_code, reason, status, luk_index,
             issuer_ref, api_key_id, created_at, settled_at
         )
-        SELECT ids.txn, %(public_id)s, %(card_id)s, %(amount)s, %(currency)s, %(merchant_id)s,
+        SELECT ids.txn, %(public_id)s, %(card_id)s, %(user_id)s, %(amount)s, %(currency)s, %(merchant_id)s,
                %(merchant_name)s, %(mcc)s, %(terminal_id)s, %(channel)s, %(network)s, %(atc)s,
                false, '', NULL, %(reason)s, 'pending', %(luk_index)s, %(issuer_ref)s,
                %(api_key_id)s, %(now)s, NULL

@@ -67,9 +67,7 @@ def events() -> Response:
         after = int(last_event)
     if after is None:
         newest = db().scalar(
-            select(func.max(Transaction.id))
-            .join(Card, Card.id == Transaction.card_id)
-            .where(Card.user_id == user_id)
+            select(func.max(Transaction.id)).where(Transaction.user_id == user_id)
         )
         after = int(newest or 0)
     svc = services()
@@ -85,7 +83,7 @@ def events() -> Response:
                 rows = session.execute(
                     select(Transaction, Card)
                     .join(Card, Card.id == Transaction.card_id)
-                    .where(Card.user_id == user_id, Transaction.id > last)
+                    .where(Transaction.user_id == user_id, Transaction.id > last)
                     .order_by(Transaction.id)
                     .limit(BATCH)
                 ).all()

@@ -720,7 +720,7 @@ def _transaction_items(
     query = (
         select(Transaction, Card)
         .join(Card, Card.id == Transaction.card_id)
-        .where(Card.user_id == user.id)
+        .where(Transaction.user_id == user.id)
         .order_by(Transaction.id.desc())
         .limit(limit + 1)
     )

@@ -38,7 +38,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip on every checkout, and the authorization checks out two
+    # connections. A connection that died with the server fails its statement instead; SQLAlchemy
+    # then discards the whole pool, the request answers 503 with Retry-After, and the next one
+    # connects afresh (tests/tsp_backend/test_tsp_outages.py).
+    kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)

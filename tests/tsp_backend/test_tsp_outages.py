@@ -268,3 +268,31 @@ def test_unavailable_maps_only_dependency_errors() -> None:
     assert unavailable(IntegrityError("INSERT", {}, Exception("duplicate"))) is None
     assert unavailable(ResponseError("WRONGTYPE")) is None
     assert unavailable(ValueError(os.devnull)) is None
+
+
+def test_postgres_restart_while_idle_costs_at_most_one_503(
+    tmp_path: Path, postgres_process: PostgresProcess
+) -> None:
+    """PostgreSQL restarted while the pool sits idle (no pre-ping): the first request may meet a dead
+    connection and answer 503 with Retry-After, having written nothing; the next one works."""
+    app = _app(tmp_path, database_url=postgres_process.url)
+    try:
+        client = app.test_client()
+        journey = Journey(client)
+        client.delete_cookie("hcekit_session")
+        assert journey.me().status_code == 200
+        postgres_process.stop()
+        postgres_process.start()
+        first = journey.me()
+        if first.status_code != 200:
+            assert_unavailable(first, "database")
+        assert journey.me().status_code == 200
+        key = str(uuid.uuid4())
+        answer = journey.authorize(key)
+        if answer.status_code != 200:
+            assert_unavailable(answer, "database")
+            answer = journey.authorize(key)
+        assert answer.status_code == 200 and answer.get_json()["approved"] is True, answer.get_json()
+        assert transactions(app) == 1
+    finally:
+        dispose(app)

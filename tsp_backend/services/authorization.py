@@ -517,18 +517,7 @@ class AuthorizationService:
         transaction_id = payment_rows.insert_transaction(session, row)
         self.idempotency.attach(session, claim, transaction_id)
         session.commit()
-        pending = payment_rows.Pending(
-            transaction_id,
-            row["public_id"],
-            row["card_id"],
-            row["network"],
-            row["channel"],
-            row["amount"],
-            row["currency"],
-            row["merchant_id"],
-            row["mcc"],
-            row["issuer_ref"],
-        )
+        pending = payment_rows.Pending.of_row(transaction_id, row)
         return self._ask_and_settle(session, claim, pending, ctx, entry, actor, origin, route)
 
     def _intent_pg(
@@ -584,18 +573,7 @@ class AuthorizationService:
             return self._refuse(
                 session, claim, ctx, decline, actor, origin, idempotency.route, row_id=intent.transaction_id
             )
-        pending = payment_rows.Pending(
-            intent.transaction_id,
-            row["public_id"],
-            row["card_id"],
-            row["network"],
-            row["channel"],
-            row["amount"],
-            row["currency"],
-            row["merchant_id"],
-            row["mcc"],
-            row["issuer_ref"],
-        )
+        pending = payment_rows.Pending.of_row(intent.transaction_id, row)
         return claim, pending, intent.spent.entry
 
     def _refuse(

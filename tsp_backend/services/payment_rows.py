@@ -87,12 +87,7 @@ def consume(
                 "vault": vault_id,
             },
         ).fetchone()
-        entry = None
-        if row[4] is not None:
-            entry = VaultEntry(
-                id=row[4], fingerprint=row[5], key_version=row[6], nonce=row[7], ciphertext=row[8]
-            )
-        return Spent(row[0], bool(row[1]), row[2] is not None, row[3], entry)
+        return Spent(row[0], bool(row[1]), row[2] is not None, row[3], _vault_entry(row[4:9]))
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     top, same = session.execute(
@@ -148,6 +143,16 @@ _CONSUME_PG = """
     """
 """:func:`consume` in one round trip. A concurrent copy of the same cryptogram waits on the
 unique index and then finds the ATC taken."""
+
+
+def _vault_entry(columns: Any) -> VaultEntry | None:
+    """A vault entry from (id, fingerprint, key version, nonce, ciphertext), or ``None`` for no row."""
+    if columns[0] is None:
+        return None
+    entry_id, fingerprint, key_version, nonce, ciphertext = columns
+    return VaultEntry(
+        id=entry_id, fingerprint=fingerprint, key_version=key_version, nonce=nonce, ciphertext=ciphertext
+    )
 
 
 def insert_transaction(session: Session, row: dict[str, Any]) -> int:
@@ -228,6 +233,22 @@ class Pending:
     merchant_id: str | None
     mcc: str | None
     issuer_ref: str | None
+
+    @classmethod
+    def of_row(cls, transaction_id: int, row: dict[str, Any]) -> Pending:
+        """The pending part of a row about to be (or just) inserted under ``transaction_id``."""
+        return cls(
+            transaction_id,
+            public_id=row["public_id"],
+            card_id=row["card_id"],
+            network=row["network"],
+            channel=row["channel"],
+            amount=row["amount"],
+            currency=row["currency"],
+            merchant_id=row["merchant_id"],
+            mcc=row["mcc"],
+            issuer_ref=row["issuer_ref"],
+        )
 
     @classmethod
     def of(cls, txn: Transaction) -> Pending:
@@ -313,12 +334,7 @@ spent. A conflicting key spends nothing: the caller then takes the general path.
 def intent_pg(connection: Any, params: dict[str, Any]) -> Intent:
     """Run :data:`_INTENT_PG` on a psycopg connection in autocommit mode."""
     row = connection.execute(_INTENT_PG, params, prepare=True).fetchone()
-    entry = None
-    if row[8] is not None:
-        entry = VaultEntry(
-            id=row[8], fingerprint=row[9], key_version=row[10], nonce=row[11], ciphertext=row[12]
-        )
-    spent = Spent(row[4], bool(row[5]), row[6] is not None, row[7], entry)
+    spent = Spent(row[4], bool(row[5]), row[6] is not None, row[7], _vault_entry(row[8:13]))
     return Intent(bool(row[0]), row[1], int(row[2]), row[3] is not None, spent)
 
 

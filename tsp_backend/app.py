@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from tsp_backend import metrics, web
+from tsp_backend import jsonlog, metrics, web
 from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
 from tsp_backend.api.common import (
     MAX_BODY_BYTES,
@@ -169,6 +169,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         cfg = config
     else:
         cfg = Config.from_env(**dict(config))
+    jsonlog.install_from_env()
     app = Flask("tsp_backend")
     app.config.update(
         SECRET_KEY=cfg.secret_key,

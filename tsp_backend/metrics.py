@@ -48,6 +48,7 @@ turns the endpoint off (404).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -61,6 +62,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tsp_backend.models import Transaction
 
@@ -130,6 +132,8 @@ _last_mark: ContextVar[tuple[float, str] | None] = ContextVar("hcekit_phase_mark
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = logging.getLogger(__name__)
+
 
 def lap(phase: str) -> None:
     """Observe the time since the previous mark of this authorization as ``phase``; mark now.
@@ -191,7 +195,8 @@ class LiveCollector(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Metric]:
-        """One sample per network, then the count of transactions in doubt."""
+        """One sample per network, then the count of transactions in doubt (left out, with a
+        warning, when the database does not answer: the other metrics matter most then)."""
         breakers = GaugeMetricFamily(
             "hcekit_breaker_state",
             "Circuit breaker per network: 0 closed, 1 half-open, 2 open.",
@@ -201,8 +206,12 @@ class LiveCollector(Collector):
             breakers.add_metric([network], BREAKER_STATES.get(state, 2))
         yield breakers
         query = select(func.count()).select_from(Transaction).where(Transaction.status.in_(IN_DOUBT_STATUSES))
-        with self.services.sessions_factory() as session:
-            in_doubt = session.scalar(query) or 0
+        try:
+            with self.services.sessions_factory() as session:
+                in_doubt = session.scalar(query) or 0
+        except SQLAlchemyError as exc:
+            log.warning("/metrics without hcekit_transactions_in_doubt: %s", type(exc).__name__)
+            return
         yield GaugeMetricFamily(
             "hcekit_transactions_in_doubt",
             "Transactions pending or in doubt (not yet settled with the issuer).",

@@ -198,3 +198,21 @@ def test_metrics_switched_off(
         assert app.test_client().get("/metrics").status_code == 404
     finally:
         dispose(app)
+
+
+def test_scrape_answers_when_the_database_does_not(app: Flask) -> None:
+    """Database unreachable: counters and breakers are still exposed, the in-doubt gauge left out."""
+    from dataclasses import replace
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from tsp_backend.metrics import render
+
+    services = app.extensions["hcekit"]
+    broken = create_engine("sqlite:////nonexistent-directory/hcekit.db")
+    text = render(replace(services, sessions_factory=sessionmaker(broken))).decode()
+    broken.dispose()
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"hcekit_breaker_state", "hcekit_authorizations", "hcekit_authorization_seconds"} <= names
+    assert "hcekit_transactions_in_doubt" not in names

@@ -15,6 +15,7 @@ unless the variable is already set; a worker that exits is marked dead there.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -88,14 +89,22 @@ def run_gunicorn(config: Any, *, host: str, port: int, workers: int, threads: in
 
 
 @contextlib.contextmanager
-def _multiprocess_metrics_dir() -> Iterator[str]:
-    """``PROMETHEUS_MULTIPROC_DIR``: the one set, or a new private directory removed at the end."""
+def _multiprocess_metrics_dir() -> Iterator[str | None]:
+    """``PROMETHEUS_MULTIPROC_DIR``: the one set, or a new private directory removed at the end.
+
+    ``None`` (and a warning: each worker then answers ``/metrics`` with its own samples) when
+    :mod:`prometheus_client` was imported before, too late for its multiprocess mode.
+    """
     existing = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if existing:
         yield existing
         return
     if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
+        logging.getLogger("tsp_backend").warning(
+            "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: /metrics is per worker"
+        )
+        yield None
+        return
     path = tempfile.mkdtemp(prefix="hcekit-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     try:
@@ -118,7 +127,8 @@ def _serve_gunicorn(config: Any, *, host: str, port: int, workers: int, threads:
         engine.dispose(close=False)
 
     def child_exit(_server: Any, worker: Any) -> None:
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

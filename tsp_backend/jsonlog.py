@@ -118,8 +118,9 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(_scrub(document), ensure_ascii=False)
 
 
-def install(level: int = logging.INFO) -> logging.Handler:
-    """Send the root logger's records to stderr as JSON lines; the handler (a second call replaces it)."""
+def install(level: int = logging.WARNING) -> logging.Handler:
+    """Send the root logger's records (``level`` and above) to stderr as JSON lines; the handler
+    (a second call replaces it). The default is the level Python logs at when nothing is set."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()

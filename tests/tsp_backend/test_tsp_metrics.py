@@ -216,3 +216,21 @@ def test_scrape_answers_when_the_database_does_not(app: Flask) -> None:
     names = {family.name for family in text_string_to_metric_families(text)}
     assert {"hcekit_breaker_state", "hcekit_authorizations", "hcekit_authorization_seconds"} <= names
     assert "hcekit_transactions_in_doubt" not in names
+
+
+def test_a_key_in_flight_is_counted_as_a_conflict(client: FlaskClient) -> None:
+    """A request whose key another request holds gets 409 and counts one in-flight conflict."""
+    wallet = make_wallet(client)
+    svc = client.application.extensions["hcekit"]
+    body = {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id}
+    key = str(uuid.uuid4())
+    fingerprint = svc.idempotency.fingerprint({"body": body, "args": {}})
+    held = svc.idempotency.begin(f"user:{wallet.user_id}", "POST /api/cards", key, fingerprint)
+    before = scrape(client)
+    answer = wallet.post("/api/cards", body, key=key)
+    after = scrape(client)
+    assert answer.status_code == 409, answer.get_json()
+    assert answer.get_json()["type"].endswith("idempotency-request-in-flight")
+    assert delta(before, after, "hcekit_idempotency_conflicts_total", reason="in-flight") == 1
+    assert delta(before, after, "hcekit_idempotency_conflicts_total", reason="reused") == 0
+    svc.idempotency.release(held)

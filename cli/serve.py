@@ -4,11 +4,23 @@
 ``--workers N`` (N > 1). Several workers must share state, so N > 1 needs ``REDIS_URL`` (the
 in-process store is per process). Configuration comes from the environment (see
 :mod:`tsp_backend.config`).
+
+Under gunicorn the logs are JSON lines with card numbers masked (:mod:`tsp_backend.jsonlog`)
+unless ``HCEKIT_LOG_JSON=0``; one process logs JSON with ``HCEKIT_LOG_JSON=1``. The workers'
+``/metrics`` samples meet in ``PROMETHEUS_MULTIPROC_DIR`` (:mod:`tsp_backend.metrics`): a
+private temporary directory made before the workers fork and removed when gunicorn stops,
+unless the variable is already set; a worker that exits is marked dead there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -41,9 +53,10 @@ def serve(host: str, port: int, workers: int, dev: bool | None) -> None:
       test set-ups.
     - the SQLite file and secrets.json are created mode 0600.
     """
-    from tsp_backend.app import create_app
     from tsp_backend.config import Config
+    from tsp_backend.jsonlog import install_from_env
 
+    install_from_env(default=workers > 1)
     overrides: dict[str, Any] = {} if dev is None else {"dev_mode": dev}
     config = Config.from_env(**overrides)
     if workers > 1 and not config.redis_url:
@@ -57,6 +70,8 @@ def serve(host: str, port: int, workers: int, dev: bool | None) -> None:
         err=True,
     )
     if workers == 1:
+        from tsp_backend.app import create_app
+
         app = create_app(config)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
@@ -64,8 +79,44 @@ def serve(host: str, port: int, workers: int, dev: bool | None) -> None:
 
 
 def run_gunicorn(config: Any, *, host: str, port: int, workers: int, threads: int = 4) -> None:
-    """Serve ``create_app(config)`` with gunicorn: migrate once in the master, then fork workers."""
+    """Serve ``create_app(config)`` with gunicorn: migrate once in the master, then fork workers.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` is set (to a private temporary directory, unless already set)
+    before :mod:`prometheus_client` is first imported, so that every worker's metrics are summed.
+    """
+    with _multiprocess_metrics_dir():
+        _serve_gunicorn(config, host=host, port=port, workers=workers, threads=threads)
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics_dir() -> Iterator[str | None]:
+    """``PROMETHEUS_MULTIPROC_DIR``: the one set, or a new private directory removed at the end.
+
+    ``None`` (and a warning: each worker then answers ``/metrics`` with its own samples) when
+    :mod:`prometheus_client` was imported before, too late for its multiprocess mode.
+    """
+    existing = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if existing:
+        yield existing
+        return
+    if "prometheus_client" in sys.modules:
+        logging.getLogger("tsp_backend").warning(
+            "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: /metrics is per worker"
+        )
+        yield None
+        return
+    path = tempfile.mkdtemp(prefix="hcekit-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield path
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _serve_gunicorn(config: Any, *, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
+    from prometheus_client import multiprocess
 
     from tsp_backend.app import create_app
 
@@ -75,6 +126,10 @@ def run_gunicorn(config: Any, *, host: str, port: int, workers: int, threads: in
     def post_fork(_server: Any, _worker: Any) -> None:
         engine.dispose(close=False)
 
+    def child_exit(_server: Any, worker: Any) -> None:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             settings = {
@@ -83,6 +138,7 @@ def run_gunicorn(config: Any, *, host: str, port: int, workers: int, threads: in
                 "threads": threads,
                 "worker_class": "gthread",
                 "post_fork": post_fork,
+                "child_exit": child_exit,
                 "accesslog": None,
                 "loglevel": "warning",
                 "timeout": 60,

@@ -2,8 +2,8 @@
 
 The factory builds the engine (and runs ``alembic upgrade head`` when ``auto_migrate``), the
 store (Redis or in process), the vault, the network clients with their breakers, the services,
-the rate limiter and the blueprints, and turns every error into an RFC 9457 problem. Request
-bodies are never logged.
+the rate limiter, the blueprints and ``/metrics`` (:mod:`tsp_backend.metrics`), and turns every
+error into an RFC 9457 problem. Request bodies are never logged.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from tsp_backend import web
+from tsp_backend import jsonlog, metrics, web
 from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
 from tsp_backend.api.common import (
     MAX_BODY_BYTES,
@@ -169,6 +169,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         cfg = config
     else:
         cfg = Config.from_env(**dict(config))
+    jsonlog.install_from_env()
     app = Flask("tsp_backend")
     app.config.update(
         SECRET_KEY=cfg.secret_key,
@@ -188,6 +189,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if cfg.dev_mode:
         app.register_blueprint(dev.bp)
     web.init_app(app)
+    metrics.init_app(app, svc)
 
     _install_limiter(app, cfg, svc)
     _install_error_handlers(app)

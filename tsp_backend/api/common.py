@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
+from tsp_backend import metrics
 from tsp_backend.config import Config
 from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -281,7 +282,8 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 
 def problem_response(error: TSPError) -> Response:
-    """An RFC 9457 problem response for a service error."""
+    """An RFC 9457 problem response for a service error (an Idempotency-Key conflict is counted)."""
+    metrics.conflict(error.slug)
     headers = {"Cache-Control": "no-store"}
     if isinstance(error, (TooManyRequests, IdempotencyInFlight)):
         headers["Retry-After"] = "1"

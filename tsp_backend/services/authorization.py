@@ -109,6 +109,7 @@ from cryptogram.cvn import CVN
 from cryptogram.cvn import profile as cvn_profile
 from cryptogram.errors import CryptogramError
 from cryptogram.luk import derive_luk
+from tsp_backend import metrics
 from tsp_backend.config import Config
 from tsp_backend.errors import IdempotencyInFlight, ValidationFailed
 from tsp_backend.models import Card, KeyBatch, Transaction, VaultEntry, utcnow
@@ -449,6 +450,7 @@ class AuthorizationService:
 
     # ------------------------------------------------------------------ the whole authorization
 
+    @metrics.phases
     def authorize(
         self,
         session: Session,
@@ -471,6 +473,7 @@ class AuthorizationService:
             decline: _Decline | None = None
         except _Decline as refusal:
             decline = refusal
+        metrics.lap("check")
         session.rollback()
         postgres = session.get_bind().dialect.name == "postgresql"
         if decline is None and postgres:
@@ -838,7 +841,9 @@ class AuthorizationService:
         if entry is None:
             entry = self._vault_entry(session, pending.card_id)
             session.rollback()
+        metrics.lap("intent")
         status, code, reason, auth_code = self._ask(pending, entry)
+        metrics.lap("issuer")
         own = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == pending.card_id
         arpc = ctx.arpc_of(code) if own and ctx.arpc_of is not None else None
         result = AuthorizationResult(

@@ -1,10 +1,10 @@
 """Engines, sessions and programmatic Alembic migrations.
 
 SQLite (the embedded default) runs in WAL mode (``synchronous=NORMAL``) with a busy timeout and
-foreign keys on, so threads of one process can write without "database is locked" errors; its file is created (or
-narrowed to) mode 0600 before SQLite opens it, and SQLite gives its -wal and -shm files the
-same mode; PostgreSQL is reached
-through psycopg 3 (``postgresql+psycopg://``); :func:`driver_execute` runs a statement on the
+foreign keys on, so threads of one process can write without "database is locked" errors; its
+file is created (or narrowed to) mode 0600 before SQLite opens it, and SQLite gives its -wal and
+-shm files the same mode. PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``);
+:func:`driver_execute` runs a statement on the
 session's own psycopg connection, prepared on the server.
 """
 

@@ -229,7 +229,9 @@ def _install_limiter(app: Flask, cfg: Config, svc: Services) -> None:
     # Every limit of the service is a route's own (the decorator below checks it when the view
     # runs): the extension's before-request check of every other request — every authorization
     # among them — finds nothing to do and costs a few per cent of a worker's CPU.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:  # absent when rate limiting is off
+        hooks.remove(limiter._check_request_limit)
     for endpoint, field in RATE_LIMITED.items():
         limit = getattr(cfg, field)
         key_func = (lambda: f"ip:{get_remote_address()}") if endpoint in PER_ADDRESS else client_key

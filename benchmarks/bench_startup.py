@@ -11,7 +11,7 @@ in an order that alternates, and the figure is the median of the per-round CPU r
 (``PYTHONDONTWRITEBYTECODE`` is removed from the children's environment): pyemv is installed
 with its ``.pyc`` files, so hcekit is measured the same way.
 
-Targets (issue 14): ``hcekit tlv decode`` ≤ 1.5× the one-liner's CPU, ``hcekit --help`` ≤ 0.1 s of
+Targets: ``hcekit tlv decode`` ≤ 1.5× the one-liner's CPU, ``hcekit --help`` ≤ 0.1 s of
 CPU, and ``hcekit demo`` importing nothing it does not use (the list of top-level packages it
 imports is printed, with any of the forbidden ones).
 """

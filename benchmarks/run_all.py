@@ -7,7 +7,7 @@ prints, and puts them side by side: the paired ratios against the peer library (
 tree and flat, and cryptograms against pyemv, with and without its deprecated Triple DES path),
 the card's time with in-memory and durable counters, start-up CPU, a whole tap's latency
 against the 500 ms budget, and the token service's throughput. A second table lists every
-target of issue 14 with the value this run measured, its ratio to the target and whether it is
+performance target with the value this run measured, its ratio to the target and whether it is
 met (or why it was not measured). A benchmark that cannot run here (a missing peer or server
 package) is listed with the reason instead of a figure.
 
@@ -37,7 +37,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-#: Figures the parsers found, by name, for the table of issue 14's targets.
+#: Figures the parsers found, by name, for the table of performance targets.
 FACTS: dict[str, Any] = {}
 
 
@@ -290,7 +290,7 @@ BENCHES: tuple[Bench, ...] = (
 
 @dataclass
 class Target:
-    """One target of issue 14: what was measured against what is asked."""
+    """One performance target: what was measured against what is asked."""
 
     target: str
     measured: str = ""
@@ -361,7 +361,7 @@ def _service_targets() -> list[Target]:
 
 
 def targets() -> list[Target]:
-    """Every target of issue 14 with the value this run measured (or why there is none)."""
+    """Every performance target with the value this run measured (or why there is none)."""
     out = _service_targets()
     startup = FACTS.get("startup")
     help_cpu = Target("hcekit --help <= 0.1 s CPU")
@@ -418,7 +418,7 @@ def targets() -> list[Target]:
 
 def render_targets(rows: list[Target]) -> str:
     """The targets as a plain-text table."""
-    cells = [("target (issue 14)", "measured", "ratio", "status")]
+    cells = [("target", "measured", "ratio", "status")]
     cells += [(t.target, t.measured, t.ratio, t.status) for t in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(4)]
     lines = ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() for c in cells]

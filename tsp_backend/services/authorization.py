@@ -116,7 +116,7 @@ from tsp_backend.models import Card, KeyBatch, Transaction, VaultEntry, utcnow
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services import magstripe, payment_rows
 from tsp_backend.services.cache import token_key
-from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
+from tsp_backend.services.idempotency import IN_FLIGHT, Claim, IdempotencyService, Replay
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest
 from tsp_backend.services.lifecycle import TokenState
 from tsp_backend.services.netsim import CircuitOpen, SwitchError, SwitchTimeout
@@ -395,6 +395,12 @@ class _Context:
         """From now on, rows are written against ``card_id`` (of ``user_id``)."""
         self.card_id, self.network, self.user_id = card_id, network, user_id
 
+    def arpc(self, card_id: int | None, code: str) -> bytes | None:
+        """The ARPC for response ``code``, when this request's cryptogram verified for ``card_id``."""
+        if self.arpc_of is None or self.token is None or self.token.card_id != card_id or not code:
+            return None
+        return self.arpc_of(code)
+
 
 class AuthorizationService:
     """Verifies cryptograms, writes the intent, asks issuers, settles (module docstring)."""
@@ -508,15 +514,7 @@ class AuthorizationService:
         if decline is not None:
             return self._refuse(session, claim, ctx, decline, actor, origin, route)
 
-        token = ctx.token
-        assert token is not None and ctx.atc is not None
-        row = self._row(
-            ctx,
-            status="pending",
-            code="",
-            reason=_WAITING,
-            reference=issuer_reference(token.token_ref, ctx.atc),
-        )
+        row = self._pending_row(ctx)
         transaction_id = payment_rows.insert_transaction(session, row)
         self.idempotency.attach(session, claim, transaction_id)
         session.commit()
@@ -537,15 +535,9 @@ class AuthorizationService:
         refused (written here); ``None`` when the key was not new (the general path decides).
         """
         token = ctx.token
-        assert token is not None and ctx.atc is not None and ctx.luk_index is not None
+        assert token is not None
         now = self.idempotency.clock()
-        row = self._row(
-            ctx,
-            status="pending",
-            code="",
-            reason=_WAITING,
-            reference=issuer_reference(token.token_ref, ctx.atc),
-        )
+        row = self._pending_row(ctx)
         params = {
             **row,
             "scope": idempotency.scope,
@@ -563,16 +555,13 @@ class AuthorizationService:
         with _autocommit(session) as connection:
             intent = payment_rows.intent_pg(connection, params)
         if not intent.locked:
-            raise IdempotencyInFlight("a request with this Idempotency-Key is in progress; retry later")
+            raise IdempotencyInFlight(IN_FLIGHT)
         if intent.claim_id is None:
             return None
         claim = Claim(intent.claim_id, now, intent.transaction_id)
         if not intent.inserted:
-            try:
-                self._refusal_of(intent.spent, ctx)
-                decline = _Decline("14", "the token has no funding card")
-            except _Decline as refusal:
-                decline = refusal
+            decline = self._refusal_of(intent.spent, ctx.atc or 0)
+            assert decline is not None, "the pending row is written whenever the spend went through"
             return self._refuse(
                 session, claim, ctx, decline, actor, origin, idempotency.route, row_id=intent.transaction_id
             )
@@ -731,25 +720,36 @@ class AuthorizationService:
             lookback=ATC_LOOKBACK,
             lookahead=ATC_LOOKAHEAD,
         )
-        self._refusal_of(spent, ctx)
+        refusal = self._refusal_of(spent, ctx.atc or 0)
+        if refusal is not None:
+            raise refusal
         if spent.entry is None:
             raise _Decline("14", "the token has no funding card")
         return spent.entry
 
     @staticmethod
-    def _refusal_of(spent: payment_rows.Spent, ctx: _Context) -> None:
-        """Raise the refusal of a spend that did not go through (ATC window, replay, key uses)."""
-        atc = ctx.atc or 0
+    def _refusal_of(spent: payment_rows.Spent, atc: int) -> _Decline | None:
+        """The refusal of a spend that did not go through (ATC window, replay, key uses), if any.
+
+        An ATC inside the window that still did not go in was taken by a concurrent copy: a replay.
+        """
         if not spent.inserted:
-            if spent.replayed or spent.top is None:
-                raise _Decline("59", "the cryptogram's ATC was used before (replay)")
-            if atc < spent.top - ATC_LOOKBACK:
-                raise _Decline("59", "the ATC is too far below the highest seen")
-            if atc > spent.top + ATC_LOOKAHEAD:
-                raise _Decline("59", "the ATC jumped too far above the highest seen")
-            raise _Decline("59", "the cryptogram's ATC was used before (replay)")
+            if spent.top is not None and not spent.replayed:
+                if atc < spent.top - ATC_LOOKBACK:
+                    return _Decline("59", "the ATC is too far below the highest seen")
+                if atc > spent.top + ATC_LOOKAHEAD:
+                    return _Decline("59", "the ATC jumped too far above the highest seen")
+            return _Decline("59", "the cryptogram's ATC was used before (replay)")
         if spent.uses is None:
-            raise _Decline("65", "the limited-use key has made all its cryptograms; replenish")
+            return _Decline("65", "the limited-use key has made all its cryptograms; replenish")
+        return None
+
+    @classmethod
+    def _pending_row(cls, ctx: _Context) -> dict[str, Any]:
+        """The row of a verified cryptogram about to be sent to the issuer."""
+        assert ctx.token is not None and ctx.atc is not None
+        reference = issuer_reference(ctx.token.token_ref, ctx.atc)
+        return cls._row(ctx, status="pending", code="", reason=_WAITING, reference=reference)
 
     @staticmethod
     def _row(
@@ -844,8 +844,7 @@ class AuthorizationService:
         metrics.lap("intent")
         status, code, reason, auth_code = self._ask(pending, entry)
         metrics.lap("issuer")
-        own = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == pending.card_id
-        arpc = ctx.arpc_of(code) if own and ctx.arpc_of is not None else None
+        arpc = ctx.arpc(pending.card_id, code)
         result = AuthorizationResult(
             approved=status == "approved",
             response_code=code,
@@ -899,9 +898,7 @@ class AuthorizationService:
         self, session: Session, claim: Claim, txn: Transaction, ctx: _Context, route: str
     ) -> Answer:
         """The answer a settled row stands for, stored under the claim."""
-        own = ctx.arpc_of is not None and ctx.token is not None and ctx.token.card_id == txn.card_id
-        arpc = ctx.arpc_of(txn.response_code) if own and ctx.arpc_of and txn.response_code else None
-        result = result_of(txn, arpc)
+        result = result_of(txn, ctx.arpc(txn.card_id, txn.response_code))
         return self._store_answer(session, claim, Answer(200, stored_answer(route, result), result=result))
 
     def _store_answer(self, session: Session, claim: Claim, answer: Answer) -> Answer:

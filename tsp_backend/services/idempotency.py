@@ -54,7 +54,8 @@ from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused, Valida
 from tsp_backend.models import Base, IdempotencyKey, utcnow
 
 MAX_KEY_LENGTH = 255
-_IN_FLIGHT = "a request with this Idempotency-Key is in progress; retry later"
+IN_FLIGHT = "a request with this Idempotency-Key is in progress; retry later"
+"""The detail of every ``409 idempotency-request-in-flight``."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class IdempotencyService:
             outcome = self._existing(scope, route, key, request_hash, now)
             if outcome is not None:
                 return outcome
-        raise IdempotencyInFlight(_IN_FLIGHT)
+        raise IdempotencyInFlight(IN_FLIGHT)
 
     def claim(self, session: Session, scope: str, route: str, key: str, request_hash: str) -> Claim | Replay:
         """Claim the key inside ``session``'s transaction (module docstring; raises 409/422 problems).
@@ -156,7 +157,7 @@ class IdempotencyService:
             if postgres:
                 locked, claimed = driver_execute(session, _CLAIM_PG, params).fetchone()
                 if not locked:
-                    raise IdempotencyInFlight(_IN_FLIGHT)
+                    raise IdempotencyInFlight(IN_FLIGHT)
             else:
                 claimed = session.execute(_CLAIM, params).scalar_one_or_none()
             if claimed is not None:
@@ -164,7 +165,7 @@ class IdempotencyService:
             outcome = self._decide_existing(session, scope, route, key, request_hash, now)
             if outcome is not None:
                 return outcome
-        raise IdempotencyInFlight(_IN_FLIGHT)
+        raise IdempotencyInFlight(IN_FLIGHT)
 
     @staticmethod
     def lock_name(scope: str, route: str, key: str) -> str:
@@ -230,7 +231,7 @@ class IdempotencyService:
             row.locked_at = now
             session.flush()
             return Claim(row.id, now, row.transaction_id)
-        raise IdempotencyInFlight(_IN_FLIGHT)
+        raise IdempotencyInFlight(IN_FLIGHT)
 
     def complete(self, session: Session, claim: Claim, status: int, body: str) -> None:
         """Store the response in the effect's transaction (``409`` if the claim was taken over)."""
@@ -299,27 +300,8 @@ _CLAIM_PG = """
 
 _TABLE = Base.metadata.tables["idempotency_keys"]
 
-_CLAIM = (
-    sqlite_insert(_TABLE)
-    .values(
-        scope=bindparam("scope"),
-        route=bindparam("route"),
-        key=bindparam("key"),
-        request_hash=bindparam("request_hash"),
-        state="IN_FLIGHT",
-        created_at=bindparam("now"),
-        locked_at=bindparam("now"),
-        expires_at=bindparam("expires_at"),
-    )
-    .on_conflict_do_nothing(index_elements=["scope", "route", "key"])
-    .returning(_TABLE.c.id)
-)
-"""Claim a key in the caller's transaction (SQLite): the id of the new row, or no row."""
-
-
-def _store(dialect: str) -> Any:
-    """Store a finished answer unless the key is taken (``INSERT … ON CONFLICT DO NOTHING``)."""
-    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+def _insert_unless_taken(dialect_insert: Any, **values: Any) -> Any:
+    """``INSERT … ON CONFLICT (scope, route, key) DO NOTHING`` of a key row, from the usual parameters."""
     return (
         dialect_insert(_TABLE)
         .values(
@@ -327,15 +309,28 @@ def _store(dialect: str) -> Any:
             route=bindparam("route"),
             key=bindparam("key"),
             request_hash=bindparam("request_hash"),
-            state="DONE",
-            response_status=bindparam("status"),
-            response_body=bindparam("body"),
             created_at=bindparam("now"),
             locked_at=bindparam("now"),
             expires_at=bindparam("expires_at"),
+            **values,
         )
         .on_conflict_do_nothing(index_elements=["scope", "route", "key"])
     )
+
+
+_CLAIM = _insert_unless_taken(sqlite_insert, state="IN_FLIGHT").returning(_TABLE.c.id)
+"""Claim a key in the caller's transaction (SQLite): the id of the new row, or no row."""
+
+
+def _store(dialect: str) -> Any:
+    """Store a finished answer unless the key is taken."""
+    return _insert_unless_taken(
+        pg_insert if dialect == "postgresql" else sqlite_insert,
+        state="DONE",
+        response_status=bindparam("status"),
+        response_body=bindparam("body"),
+    )
+
 
 _COMPLETE = (
     update(_TABLE)

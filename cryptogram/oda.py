@@ -38,6 +38,8 @@ import hmac
 from dataclasses import dataclass
 from enum import Enum
 
+from apdu.errors import EncodeError
+from apdu.formats import decode_cn, encode_cn, encode_n
 from cryptogram.errors import InvalidInput, OdaError
 from cryptogram.rsa import RsaPrivateKey, RsaPublicKey
 
@@ -157,10 +159,6 @@ def _check_expiry(mmyy: bytes, today: str) -> None:
         raise OdaError(Reason.EXPIRED, f"certificate expired at the end of {mmyy.hex()[:2]}/{mmyy.hex()[2:]}")
 
 
-def _digits(value: bytes) -> str:
-    return value.hex().upper().rstrip("F")
-
-
 def _key_from(block: bytes, start: int, key_len: int, exp_len: int, remainder: bytes,
               exponent: bytes, room: int) -> RsaPublicKey:
     """The certified key from its leftmost part and the remainder (Book 2 §5.3 step 10, §6.3)."""
@@ -219,7 +217,7 @@ def recover_issuer_key(
     issuer_id, expiry, serial = block[2:6], block[6:8], block[8:11]
     hash_alg, key_alg, key_len, exp_len = block[11], block[12], block[13], block[14]
     _check_hash(block, remainder, exponent)
-    digits = _digits(issuer_id)
+    digits = decode_cn(issuer_id) or ""
     if not 3 <= len(digits) <= 8 or not digits.isdigit() or not pan.startswith(digits):
         raise OdaError(Reason.ISSUER_IDENTIFIER, "the issuer identifier is not the PAN's leading digits")
     _yymm(expiry)
@@ -248,12 +246,13 @@ def recover_icc_key(
     cert_pan, expiry, serial = block[2:12], block[12:14], block[14:17]
     hash_alg, key_alg, key_len, exp_len = block[17], block[18], block[19], block[20]
     _check_hash(block, remainder, exponent, static_data)
-    if _digits(cert_pan) != pan.upper():
+    certified_pan = decode_cn(cert_pan)
+    if certified_pan is None or certified_pan != pan.upper():
         raise OdaError(Reason.PAN, "the certificate's PAN is not the card's PAN")
     _check_expiry(expiry, today)
     _check_algorithms(hash_alg, key_alg)
     key = _key_from(block, 21, key_len, exp_len, remainder, exponent, issuer_key.length - 42)
-    return IccCertificate(key, _digits(cert_pan), expiry.hex(), serial)
+    return IccCertificate(key, certified_pan, expiry.hex(), serial)
 
 
 def recover_static_data(issuer_key: RsaPublicKey, ssad: bytes, static_data: bytes) -> bytes:
@@ -360,10 +359,10 @@ def _split_key(key: RsaPublicKey, room: int) -> tuple[bytes, bytes]:
 
 
 def _f_padded(digits: str, length: int) -> bytes:
-    text = digits.upper()
-    if not text.isdigit() or len(text) > 2 * length:
-        raise InvalidInput(f"expected up to {2 * length} digits")
-    return bytes.fromhex(text.ljust(2 * length, "F"))
+    try:
+        return encode_cn(digits, length)
+    except EncodeError:
+        raise InvalidInput(f"expected up to {2 * length} digits") from None
 
 
 def _mmyy(expiry: str) -> bytes:
@@ -538,9 +537,8 @@ def static_record(*, pan: str, expiry: str, psn: str, country: str) -> bytes:
 
     ``expiry`` is YYMM (the card's last valid month; 5F24 is its last day), ``country`` 4 digits.
     """
-    digits = pan + ("F" if len(pan) % 2 else "")
-    body = (_tlv(b"\x5A", bytes.fromhex(digits)) + _tlv(b"\x5F\x24", bytes.fromhex(expiry + "31"))
-            + _tlv(b"\x5F\x34", bytes.fromhex(psn)) + _tlv(b"\x5F\x28", bytes.fromhex(country))
+    body = (_tlv(b"\x5A", encode_cn(pan)) + _tlv(b"\x5F\x24", encode_n(expiry + "31", 3))
+            + _tlv(b"\x5F\x34", encode_n(psn, 1)) + _tlv(b"\x5F\x28", encode_n(country, 2))
             + _tlv(b"\x9F\x4A", b"\x82"))
     return _tlv(b"\x70", body)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from apdu.command import PPSE
+from apdu.formats import encode_cn, encode_n
+from apdu.pan import encode_track2
 from apdu.tlv import TLV, tlv
 from cryptogram.cvc3 import DISCRETIONARY, NATC, PCVC3, PUNATC, track2_template
 from hce.profile import CardProfile
@@ -24,24 +26,12 @@ SERVICE_CODE = "201"
 """Track 2 service code: international, integrated circuit; normal authorization (ISO/IEC 7813)."""
 
 
-def _n(digits: str, length: int) -> bytes:
-    """Numeric (format n) right-justified BCD of ``length`` bytes (EMV 4.4 Book 3 §4.3)."""
-    return bytes.fromhex(digits.rjust(length * 2, "0"))
-
-
-def _cn(digits: str) -> bytes:
-    """Compressed numeric (format cn): left-justified, padded with F (EMV 4.4 Book 3 §4.3)."""
-    text = digits + ("F" if len(digits) % 2 else "")
-    return bytes.fromhex(text)
-
-
 def track2_equivalent(profile: CardProfile) -> bytes:
     """Tag 57: PAN ‖ D ‖ YYMM ‖ service code ‖ discretionary data, padded with F (ISO/IEC 7813).
 
     The discretionary data is the PSN's last digit and zeros, as VCPS tokens carry it.
     """
-    body = f"{profile.pan}D{profile.expiry}{SERVICE_CODE}{profile.psn[-1]}0000000"
-    return _cn(body)
+    return encode_track2(profile.pan, f"{profile.expiry}{SERVICE_CODE}{profile.psn[-1]}0000000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +46,7 @@ class CardFiles:
 
 def _expiry_date(profile: CardProfile) -> bytes:
     """5F24 Application Expiration Date, YYMMDD: the last day of the month (any 31 is accepted)."""
-    return _n(profile.expiry + "31", 3)
+    return encode_n(profile.expiry + "31", 3)
 
 
 #: The AFL entries a card with a certificate chain adds: SFI 2 record 1 (signed, for ODA) and
@@ -122,16 +112,16 @@ def _oda_records(profile: CardProfile) -> dict[tuple[int, int], bytes]:
 def _records(profile: CardProfile, track2: bytes) -> dict[tuple[int, int], bytes]:
     if profile.magstripe:
         return {(1, 1): _magstripe_record(profile)}
-    pan = _cn(profile.pan)
+    pan = encode_cn(profile.pan)
     signed: list[TLV] = [
         tlv(0x5A, pan),
         tlv(0x5F24, _expiry_date(profile)),
-        tlv(0x5F28, _n(profile.issuer_country, 2)),
-        tlv(0x5F34, _n(profile.psn, 1)),
+        tlv(0x5F28, encode_n(profile.issuer_country, 2)),
+        tlv(0x5F34, encode_n(profile.psn, 1)),
     ]
     common: list[TLV] = [
         *(signed if profile.oda is None else []),
-        tlv(0x9F42, _n(profile.currency, 2)),
+        tlv(0x9F42, encode_n(profile.currency, 2)),
         tlv(0x9F08, profile.app_version),
     ]
     if profile.kernel == "visa":

@@ -30,40 +30,27 @@ import calendar
 import secrets
 from dataclasses import dataclass
 
+from apdu.cid import cryptogram_type
 from apdu.command import GenerateAC, GetProcessingOptions, Select
+from apdu.currency import currency as iso_currency
 from apdu.dol import build_dol_data
-from apdu.tags import CURRENCIES
-from apdu.tlv import TLV, decode, encode, walk
+from apdu.formats import encode_cn, encode_n
+from apdu.sw import SW
+from apdu.tags import FIELD_55_TAGS
+from apdu.tlv import TLV, decode, encode, to_dict
 from hce.applet import CardApplet
 from hce.errors import HCEError
 
 __all__ = ["BLOCK_TAGS", "InAppCryptogram", "InAppError", "currency_numeric", "in_app_cryptogram"]
 
-#: The data objects of the in-app block, in field-55 order (the card's, then the "terminal's").
-BLOCK_TAGS: tuple[int, ...] = (
-    0x9F26,
-    0x9F27,
-    0x9F10,
-    0x9F36,
-    0x82,
-    0x9F37,
-    0x9F02,
-    0x9F03,
-    0x9F1A,
-    0x95,
-    0x5F2A,
-    0x9A,
-    0x9C,
-    0x9F66,
-    0x9F6C,
-    0x9F34,
-    0x9F35,
-    0x5F34,
-    0x5A,
-    0x5F24,
-)
+#: What a phone does not put in its in-app block: the reader's own data (9F33 Terminal
+#: Capabilities, 9F09 its application version, 84 the DF name it selected) and what only a tap
+#: carries (9F6E, 9F7C, Track 2 Equivalent Data 57: the PAN goes as 5A).
+_NOT_IN_APP = frozenset({0x9F33, 0x9F09, 0x84, 0x9F6E, 0x9F7C, 0x57})
 
-_CID_KIND = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
+#: The data objects of the in-app block, in field-55 order (the card's, then the "terminal's").
+BLOCK_TAGS: tuple[int, ...] = tuple(t for t in FIELD_55_TAGS if t not in _NOT_IN_APP)
+
 
 
 class InAppError(HCEError):
@@ -89,16 +76,10 @@ def currency_numeric(code: str) -> str:
     >>> currency_numeric("EUR"), currency_numeric("840")
     ('0978', '0840')
     """
-    text = code.strip().upper()
-    if text.isdigit():
-        number = int(text)
-        if number not in CURRENCIES:
-            raise InAppError(f"unknown ISO 4217 currency {code!r}")
-        return f"{number:04d}"
-    for number, (alpha, _) in CURRENCIES.items():
-        if alpha == text:
-            return f"{number:04d}"
-    raise InAppError(f"unknown ISO 4217 currency {code!r}")
+    found = iso_currency(code)
+    if found is None:
+        raise InAppError(f"unknown ISO 4217 currency {code!r}")
+    return found.numeric
 
 
 def _last_day(yymm: str) -> str:
@@ -109,7 +90,7 @@ def _last_day(yymm: str) -> str:
 
 def _answer(card: CardApplet, command: bytes, what: str, now: float | None) -> bytes:
     response = card.process(command, now=now)
-    if response[-2:] != b"\x90\x00":
+    if int.from_bytes(response[-2:], "big") != SW.NO_ERROR:
         raise InAppError(f"the card refused {what} with SW {response[-2:].hex().upper()}")
     return response[:-2]
 
@@ -136,7 +117,7 @@ def in_app_cryptogram(
     profile = card.profile
     un = unpredictable if unpredictable is not None else secrets.token_bytes(4)
     terminal: dict[int, bytes] = {
-        0x9F02: bytes.fromhex(f"{amount:012d}"),
+        0x9F02: encode_n(amount, 6),
         0x9F03: bytes(6),
         0x9F1A: bytes.fromhex(profile.issuer_country),
         0x95: bytes(5),
@@ -154,21 +135,16 @@ def in_app_cryptogram(
     _answer(card, Select(profile.aid).to_bytes(), "SELECT", now)
     pdol_data = build_dol_data(profile.pdol, terminal) if profile.pdol else b""
     gpo = _answer(card, GetProcessingOptions(pdol_data).to_bytes(), "GET PROCESSING OPTIONS", now)
-    found: dict[int, bytes] = {}
-    for node in walk(decode(gpo)):
-        if not node.constructed:
-            found.setdefault(node.tag, node.value)
+    found = to_dict(decode(gpo))
     if profile.kernel == "mastercard":
         cdol_data = build_dol_data(profile.cdol1, terminal)
         answer = _answer(card, GenerateAC("ARQC", cdol_data).to_bytes(), "GENERATE AC", now)
-        for node in walk(decode(answer)):
-            if not node.constructed:
-                found[node.tag] = node.value
+        found.update(to_dict(decode(answer)))
     if 0x9F26 not in found or 0x9F36 not in found:
         raise InAppError("the card's answer holds no cryptogram")
     values = {**terminal, **found}
     values[0x5F34] = bytes.fromhex(profile.psn)
-    values[0x5A] = bytes.fromhex(profile.pan + ("F" if len(profile.pan) % 2 else ""))
+    values[0x5A] = encode_cn(profile.pan)
     values[0x5F24] = bytes.fromhex(profile.expiry + _last_day(profile.expiry))
     chosen = [t for t in BLOCK_TAGS if t in values]
     if profile.kernel == "mastercard":
@@ -176,5 +152,5 @@ def in_app_cryptogram(
     else:
         chosen = [t for t in chosen if t not in (0x9F34, 0x9F35)]
     block = encode(TLV(t, values[t]) for t in chosen)
-    cid = found.get(0x9F27, b"\x00")[0] & 0xC0
-    return InAppCryptogram(block, _CID_KIND.get(cid, "AAC"), int.from_bytes(found[0x9F36], "big"), un)
+    kind = cryptogram_type(found.get(0x9F27, b"\x00")[0]) or "AAC"
+    return InAppCryptogram(block, kind, int.from_bytes(found[0x9F36], "big"), un)

@@ -21,56 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from apdu.currency import Currency, format_minor
+from apdu.currency import currency as iso_currency
+from apdu.kernels import path_of
 from terminal.errors import ConfigError
 
 
-@dataclass(frozen=True, slots=True)
-class Currency:
-    """An ISO 4217 currency: alphabetic code, numeric code (4 digits, as 5F2A carries it), exponent."""
-
-    code: str
-    numeric: str
-    exponent: int
-
-
-#: ISO 4217 (the currencies a terminal meets most; the numeric code is zero-padded to 4 digits
-#: as EMV tag 5F2A, format n 3, carries it in 2 bytes).
-CURRENCIES: tuple[Currency, ...] = (
-    Currency("EUR", "0978", 2),
-    Currency("USD", "0840", 2),
-    Currency("GBP", "0826", 2),
-    Currency("CHF", "0756", 2),
-    Currency("JPY", "0392", 0),
-    Currency("SEK", "0752", 2),
-    Currency("NOK", "0578", 2),
-    Currency("DKK", "0208", 2),
-    Currency("PLN", "0985", 2),
-    Currency("CZK", "0203", 2),
-    Currency("HUF", "0348", 2),
-    Currency("CAD", "0124", 2),
-    Currency("AUD", "0036", 2),
-    Currency("NZD", "0554", 2),
-    Currency("SGD", "0702", 2),
-    Currency("HKD", "0344", 2),
-    Currency("CNY", "0156", 2),
-    Currency("INR", "0356", 2),
-    Currency("BRL", "0986", 2),
-    Currency("MXN", "0484", 2),
-    Currency("ZAR", "0710", 2),
-    Currency("TRY", "0949", 2),
-    Currency("KRW", "0410", 0),
-    Currency("KWD", "0414", 3),
-    Currency("BHD", "0048", 3),
-)
-
-_BY_CODE = {c.code: c for c in CURRENCIES}
-_BY_NUMERIC = {c.numeric: c for c in CURRENCIES}
-
-
 def currency(code: str) -> Currency:
-    """The currency for an alphabetic (``"EUR"``) or numeric (``"978"``, ``"0978"``) ISO 4217 code."""
-    text = code.strip().upper()
-    found = _BY_CODE.get(text) or (_BY_NUMERIC.get(text.zfill(4)) if text.isdigit() else None)
+    """The currency for an alphabetic (``"EUR"``) or numeric (``"978"``, ``"0978"``) ISO 4217 code.
+
+    The table is :data:`apdu.currency.ISO_4217`; a code outside it is a :class:`ConfigError`.
+    """
+    found = iso_currency(code)
     if found is None:
         raise ConfigError(f"unknown ISO 4217 currency {code!r}")
     return found
@@ -99,11 +61,7 @@ def parse_amount(text: str, currency_code: str) -> int:
 
 def format_amount(minor: int, currency_code: str) -> str:
     """An amount in minor units written for people: ``1250, "EUR"`` is ``"12.50 EUR"``."""
-    cur = currency(currency_code)
-    if cur.exponent == 0:
-        return f"{minor} {cur.code}"
-    major, rest = divmod(minor, 10**cur.exponent)
-    return f"{major}.{rest:0{cur.exponent}d} {cur.code}"
+    return format_minor(minor, currency(currency_code).code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,30 +69,34 @@ class SupportedAID:
     """An application the terminal accepts: its AID, a name, and the kernel that runs it.
 
     ``kernel_id`` is the EMV Contactless Book B §3.3.2 kernel identifier (2 Mastercard, 3 Visa,
-    4 American Express, 5 JCB, 6 Discover, 7 UnionPay); ``kernel`` the path this terminal
-    drives: ``"visa"`` (qVSDC) or ``"mastercard"`` (M/Chip) and their relatives.
+    4 American Express, 5 JCB, 6 Discover, 7 UnionPay); :attr:`kernel` the path this terminal
+    drives it on (:func:`apdu.kernels.path_of`): ``"visa"`` (qVSDC) or ``"mastercard"`` (M/Chip).
     """
 
     aid: bytes
     name: str
     kernel_id: int
-    kernel: str
+
+    @property
+    def kernel(self) -> str:
+        """The transaction path of :attr:`kernel_id` (``"visa"`` or ``"mastercard"``)."""
+        return path_of(self.kernel_id) or "mastercard"
 
 
 #: Registered application identifiers (ISO/IEC 7816-5 RIDs A000000003 Visa, A000000004
 #: Mastercard, A000000025 American Express, A000000152 Discover, A000000065 JCB, A000000333
 #: UnionPay), as published by each network and listed in EMVCo's kernel specifications.
 SUPPORTED_AIDS: tuple[SupportedAID, ...] = (
-    SupportedAID(bytes.fromhex("A0000000031010"), "Visa", 3, "visa"),
-    SupportedAID(bytes.fromhex("A0000000032010"), "Visa Electron", 3, "visa"),
-    SupportedAID(bytes.fromhex("A0000000032020"), "V PAY", 3, "visa"),
-    SupportedAID(bytes.fromhex("A0000000041010"), "Mastercard", 2, "mastercard"),
-    SupportedAID(bytes.fromhex("A0000000043060"), "Maestro", 2, "mastercard"),
-    SupportedAID(bytes.fromhex("A00000002501"), "American Express", 4, "mastercard"),
-    SupportedAID(bytes.fromhex("A0000001523010"), "Discover", 6, "visa"),
-    SupportedAID(bytes.fromhex("A0000000651010"), "JCB", 5, "mastercard"),
-    SupportedAID(bytes.fromhex("A000000333010101"), "UnionPay Debit", 7, "visa"),
-    SupportedAID(bytes.fromhex("A000000333010102"), "UnionPay Credit", 7, "visa"),
+    SupportedAID(bytes.fromhex("A0000000031010"), "Visa", 3),
+    SupportedAID(bytes.fromhex("A0000000032010"), "Visa Electron", 3),
+    SupportedAID(bytes.fromhex("A0000000032020"), "V PAY", 3),
+    SupportedAID(bytes.fromhex("A0000000041010"), "Mastercard", 2),
+    SupportedAID(bytes.fromhex("A0000000043060"), "Maestro", 2),
+    SupportedAID(bytes.fromhex("A00000002501"), "American Express", 4),
+    SupportedAID(bytes.fromhex("A0000001523010"), "Discover", 6),
+    SupportedAID(bytes.fromhex("A0000000651010"), "JCB", 5),
+    SupportedAID(bytes.fromhex("A000000333010101"), "UnionPay Debit", 7),
+    SupportedAID(bytes.fromhex("A000000333010102"), "UnionPay Credit", 7),
 )
 
 

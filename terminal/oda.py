@@ -33,8 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apdu.errors import APDUError
-from apdu.tlv import decode
+from apdu.errors import APDUError, PanMismatch
+from apdu.pan import card_pan
+from apdu.tlv import decode, to_dict
 from cryptogram import oda
 from cryptogram.errors import OdaError
 from cryptogram.rsa import RsaPublicKey
@@ -234,10 +235,12 @@ class _Run:
             self.ok(f"{name} key ROCA check", "no ROCA fingerprint")
 
     def pan(self) -> str:
-        if self.card.get(0x5A):
-            return self.card[0x5A].hex().upper().rstrip("F")
-        if self.card.get(0x57):
-            return self.card[0x57].hex().upper().partition("D")[0]
+        try:
+            pan = card_pan(self.card)
+        except PanMismatch as exc:
+            pan = exc.pan   # the certificate certifies the Application PAN (5A)
+        if pan:
+            return pan
         self.steps.append(Step("data present", False, "missing 5A (PAN)"))
         raise _Failed("icc_data_missing", missing=True)
 
@@ -368,15 +371,7 @@ def _template(data: bytes) -> tuple[list[Any], dict[int, bytes]]:
         nodes = decode(data)
     except APDUError:
         return [], {}
-    flat: dict[int, bytes] = {}
-    stack = list(nodes)
-    while stack:
-        node = stack.pop(0)
-        if node.children:
-            stack[:0] = list(node.children)
-        else:
-            flat.setdefault(node.tag, node.value)
-    return nodes, flat
+    return nodes, to_dict(nodes)
 
 
 def verify_session(

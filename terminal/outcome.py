@@ -21,7 +21,9 @@ from enum import Enum
 from typing import Any
 
 from apdu import tags as emv_tags
-from apdu.pan import mask_pan
+from apdu.errors import PanMismatch
+from apdu.pan import card_pan, mask_pan
+from apdu.tags import FIELD_55_TAGS
 from apdu.tlv import TLV, encode
 from terminal.config import Merchant, currency
 from terminal.oda import OdaResult
@@ -51,14 +53,6 @@ MESSAGES: dict[Outcome, str] = {
 SEE_PHONE = "See phone for instructions"
 """The message of a Try Again outcome when the phone asks its holder to verify (Book A Table 7.1)."""
 
-#: The tags of the authorization block, in order (ISO 8583 field 55 as networks specify it:
-#: cryptogram data first, then terminal data, then the card's identification).
-FIELD_55_TAGS: tuple[int, ...] = (
-    0x9F26, 0x9F27, 0x9F10, 0x9F36, 0x82, 0x9F37, 0x9F02, 0x9F03, 0x9F1A, 0x95, 0x5F2A, 0x9A,
-    0x9C, 0x9F66, 0x9F6C, 0x9F34, 0x9F33, 0x9F35, 0x9F09, 0x84, 0x9F6E, 0x9F7C, 0x5F34, 0x57,
-    0x5A, 0x5F24,
-)
-
 _PAN_TAGS = (0x5A,)
 _TRACK_TAGS = (0x57, 0x9F6B)
 
@@ -81,12 +75,14 @@ def mask_value(tag: int, value: bytes) -> str:
 
 
 def pan_of(data: Mapping[int, bytes]) -> str | None:
-    """The PAN from 5A, or from the Track 2 equivalent data (57) when 5A is absent."""
-    if 0x5A in data:
-        return data[0x5A].hex().upper().rstrip("F")
-    if 0x57 in data:
-        return data[0x57].hex().upper().partition("D")[0] or None
-    return None
+    """The card's PAN by :func:`apdu.pan.card_pan`: 5A, else the PAN of 57 when 5A is absent.
+
+    An outcome only shows the PAN; when 5A and 57 disagree it shows 5A's, the Application PAN.
+    """
+    try:
+        return card_pan(data)
+    except PanMismatch as exc:
+        return exc.pan
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +194,7 @@ MAGSTRIPE_TAGS = (0x9F6B, 0x9F6A, 0x9F36, 0x9F61, 0x82, 0x84, 0x9F02, 0x5F2A, 0x
 
 
 def block_tags(data: Mapping[int, bytes], kernel: str | None = None) -> list[int]:
-    """The tags of the field-55 block for ``data``: :data:`FIELD_55_TAGS` present, in order.
+    """The tags of the field-55 block for ``data``: :data:`apdu.tags.FIELD_55_TAGS` present, in order.
 
     Track 2 equivalent data (57) is sent when the card gave it; otherwise PAN (5A) and
     expiry (5F24) identify the card. A Mastercard block carries no :data:`VISA_ONLY_TAGS`.

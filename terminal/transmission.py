@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from apdu.command import CommandAPDU, GetResponse
 from apdu.response import ResponseAPDU
+from apdu.sw import family
 from apdu.trace import Tracer, TraceRecord
 from terminal.errors import TransportError
 from terminal.timing import ApduTiming
@@ -54,18 +55,18 @@ class Transmission:
     def exchange(self, command: CommandAPDU, phase: str = "") -> ResponseAPDU:
         """Send ``command``; return the complete response after any 6CXX resend and 61XX fetches."""
         response = self._wire(command, phase)
-        if response.sw1 == 0x6C:
+        if family(response.sw) == "6CXX":
             command = command.with_le(response.sw2 or 256)
             response = self._wire(command, phase)
         data = b""
         fetched = 0
-        while response.sw1 == 0x61:
+        while family(response.sw) == "61XX":
             fetched += 1
             if fetched > MAX_GET_RESPONSE:
                 raise TransportError(f"the card asked for more than {MAX_GET_RESPONSE} GET RESPONSE")
             data += response.data
             response = self._wire(GetResponse(response.sw2), phase)
-            if response.sw1 == 0x6C:
+            if family(response.sw) == "6CXX":
                 response = self._wire(GetResponse(response.sw2), phase)
         if data:
             response = ResponseAPDU(data + response.data, response.sw1, response.sw2)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apdu.errors import APDUError
+from apdu.sw import SW
 from apdu.trace import TraceRecord, read_trace
 from terminal.errors import ConfigError
 from terminal.transports.base import Transport
@@ -99,7 +100,8 @@ class ReplayTransport(Transport):
         if match is None:
             self.last_card_ms = None
             ins = command[1] if len(command) > 1 else 0
-            return {0xA4: b"\x6a\x82", 0xB2: b"\x6a\x83"}.get(ins, b"\x6d\x00")
+            missing = {0xA4: SW.FILE_NOT_FOUND, 0xB2: SW.RECORD_NOT_FOUND}.get(ins, SW.INS_NOT_SUPPORTED)
+            return missing.to_bytes(2, "big")
         match.used = True
         self.last_card_ms = match.ms
         return match.response

@@ -1,4 +1,4 @@
-"""Tests for apdu.pan: the Luhn formula and PAN masking."""
+"""Tests for apdu.pan: the Luhn formula, PAN masking, and the PAN of 5A and Track 2 (57)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apdu.pan import luhn_check_digit, luhn_valid, mask_pan
+from apdu.errors import APDUError, EncodeError, PanMismatch
+from apdu.pan import card_pan, encode_track2, luhn_check_digit, luhn_valid, mask_pan, track2_pan
 
 
 def _luhn_reference(digits: str) -> bool:
@@ -71,3 +72,72 @@ def test_check_digit_refuses_non_digits() -> None:
 def test_mask_pan_keeps_first_six_and_last_four(pan: str, masked: str) -> None:
     """Display masking keeps the BIN and last four (PCI DSS 3.4), all of it for short numbers."""
     assert mask_pan(pan) == masked
+
+
+# --- where the card gives its PAN: 5A and Track 2 Equivalent Data (57), EMV 4.4 Book 3 Annex A
+
+VISA = "4761739001010010"      # Visa ADVT test card 1
+AMEX = "378282246310005"       # Amex test PAN of payment gateways' test-card tables
+PAN_5A = bytes.fromhex(VISA)
+TRACK2 = bytes.fromhex(f"{VISA}D25122010000000000000F")   # ISO/IEC 7813: PAN D YYMM SC DD, F pad
+
+
+@pytest.mark.parametrize(
+    ("data",                                  "pan"),
+    [
+        (TRACK2,                                 VISA),
+        (bytes.fromhex(f"{AMEX}D2512201000"),  AMEX),
+        (bytes.fromhex(VISA),                    None),   # no separator
+        (bytes.fromhex("D2512201"),             None),   # no PAN before it
+        (bytes.fromhex("12A4D25122"),           None),   # not digits
+    ],
+)
+def test_track2_pan(data: bytes, pan: str | None) -> None:
+    """The PAN of track 2 is the digits before the separator D (ISO/IEC 7813)."""
+    assert track2_pan(data) == pan
+
+
+@pytest.mark.parametrize(
+    ("values",                                         "pan"),
+    [
+        ({0x5A: PAN_5A},                                  VISA),   # 5A is the PAN
+        ({0x57: TRACK2},                                  VISA),   # 57 only when 5A is absent
+        ({0x5A: PAN_5A, 0x57: TRACK2},                    VISA),   # both, agreeing
+        ({0x5A: bytes.fromhex(AMEX + "F")},               AMEX),   # cn padding removed
+        ({},                                              None),
+        ({0x5A: b""},                                     None),
+        ({0x5A: b"", 0x57: TRACK2},                       VISA),   # an empty 5A gives no PAN
+    ],
+)
+def test_card_pan(values: dict[int, bytes], pan: str | None) -> None:
+    """5A is the PAN; the PAN of 57 is used only when 5A gives none."""
+    assert card_pan(values) == pan
+
+
+def test_card_pan_refuses_two_different_pans() -> None:
+    """When 5A and the PAN of 57 differ the card contradicts itself: PanMismatch names both."""
+    other = bytes.fromhex("4111111111111111D25122010000000000000F")
+    with pytest.raises(PanMismatch) as caught:
+        card_pan({0x57: other, 0x5A: PAN_5A})
+    assert (caught.value.pan, caught.value.track2_pan) == (VISA, "4111111111111111")
+    assert isinstance(caught.value, APDUError)
+
+
+@pytest.mark.parametrize(
+    ("pan",  "tail",      "encoded"),
+    [
+        (VISA, "2512201",   f"{VISA}D2512201"),
+        (AMEX, "251220100", f"{AMEX}D251220100F"),
+    ],
+)
+def test_encode_track2(pan: str, tail: str, encoded: str) -> None:
+    """Track 2 Equivalent Data is PAN, D, the rest, padded with one F to whole bytes."""
+    assert encode_track2(pan, tail).hex().upper() == encoded
+    assert track2_pan(encode_track2(pan, tail)) == pan
+
+
+@pytest.mark.parametrize(("pan", "tail"), [("", "2512"), ("4761A", "2512"), (VISA, "25D2"), ("1" * 20, "")])
+def test_encode_track2_refuses(pan: str, tail: str) -> None:
+    """A PAN of 1 to 19 digits and a digit tail, or EncodeError."""
+    with pytest.raises(EncodeError):
+        encode_track2(pan, tail)

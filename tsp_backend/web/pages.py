@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from apdu.currency import format_minor
 from tsp_backend.api.common import (
     SESSION_COOKIE,
     audit_card_change,
@@ -118,15 +119,12 @@ def network_name(network: str) -> str:
 
 @bp.app_template_filter("money")
 def money(amount: int, currency: str) -> str:
-    """Minor units as a decimal amount with its ISO 4217 code.
+    """Minor units as a decimal amount with its ISO 4217 code (:func:`apdu.currency.format_minor`).
 
-    >>> money(1250, "EUR"), money(-5, "USD"), money(500, "JPY")
-    ('12.50 EUR', '-0.05 USD', '500 JPY')
+    >>> money(1250, "EUR"), money(-5, "USD"), money(500, "JPY"), money(1234, "BHD")
+    ('12.50 EUR', '-0.05 USD', '500 JPY', '1.234 BHD')
     """
-    exponent = 0 if currency in {"JPY", "KRW", "ISK", "CLP", "VND"} else 2
-    sign = "-" if amount < 0 else ""
-    units, minor = divmod(abs(amount), 10**exponent)
-    return f"{sign}{units}.{minor:0{exponent}d} {currency}" if exponent else f"{sign}{units} {currency}"
+    return format_minor(amount, currency)
 
 
 STATE_NAMES = {

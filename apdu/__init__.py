@@ -5,8 +5,12 @@
 
 Modules: :mod:`apdu.command` (ISO/IEC 7816-4 command APDUs and the EMV commands),
 :mod:`apdu.response`, :mod:`apdu.sw` (status words), :mod:`apdu.tlv` (BER-TLV),
-:mod:`apdu.dol` (data object lists), :mod:`apdu.tags` (the EMV data dictionary and bitmaps),
-:mod:`apdu.trace` (JSON Lines traces with masking), :mod:`apdu.errors`.
+:mod:`apdu.ber` (tag and length fields), :mod:`apdu.dol` (data object lists), :mod:`apdu.tags`
+(the EMV data dictionary and bitmaps), :mod:`apdu.formats` (formats n and cn),
+:mod:`apdu.currency` (ISO 4217), :mod:`apdu.cid` (Cryptogram Information Data),
+:mod:`apdu.kernels` (Kernel Identifiers), :mod:`apdu.pan` (PAN, Track 2 and the Luhn check),
+:mod:`apdu.trace` (JSON Lines traces with masking), :mod:`apdu.importers` and
+:mod:`apdu.proxmark` (other tools' traces), :mod:`apdu.errors`.
 """
 
 from typing import TYPE_CHECKING, Any

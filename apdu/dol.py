@@ -51,7 +51,7 @@ class DOLEntry:
 
     def to_bytes(self) -> bytes:
         """The entry as it appears in the DOL."""
-        from apdu.tlv import encode_length, encode_tag
+        from apdu.ber import encode_length, encode_tag
 
         return encode_tag(self.tag) + encode_length(self.length)
 

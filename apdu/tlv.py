@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from apdu.ber import encode_length, encode_tag, read_long_tag, tag_to_bytes
 from apdu.errors import DecodeError, EncodeError
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "decode",
     "decode_flat",
     "encode",
-    "encode_length",
-    "encode_tag",
     "find",
     "tlv",
     "to_dict",
@@ -55,8 +54,6 @@ __all__ = [
 
 MAX_DEPTH = 32
 """The deepest nesting of constructed objects :func:`decode` accepts (EMV uses at most 4)."""
-
-_MAX_LENGTH = 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -100,12 +97,12 @@ class TLV:
     @property
     def tag_bytes(self) -> bytes:
         """The tag as it is on the wire (``b"\\x9f\\x26"``)."""
-        return _tag_to_bytes(self.tag)
+        return tag_to_bytes(self.tag)
 
     @property
     def tag_hex(self) -> str:
         """The tag as uppercase hex (``"9F26"``)."""
-        return _tag_to_bytes(self.tag).hex().upper()
+        return tag_to_bytes(self.tag).hex().upper()
 
     @property
     def constructed(self) -> bool:
@@ -135,81 +132,14 @@ class TLV:
         return [node for node in walk(self.children) if node.tag == tag]
 
     def __repr__(self) -> str:
+        from apdu.tags import is_sensitive  # the dictionary is loaded only when a value is shown
+
         if self.children:
             inner = ", ".join(repr(child) for child in self.children)
             return f"TLV(0x{self.tag_hex}, [{inner}])"
-        if _is_sensitive(self.tag):
+        if is_sensitive(self.tag):
             return f"TLV(0x{self.tag_hex}, <{len(self.value)} bytes masked>)"
         return f"TLV(0x{self.tag_hex}, '{self.value.hex().upper()}')"
-
-
-def _is_sensitive(tag: int) -> bool:
-    try:
-        from apdu.tags import is_sensitive
-    except ImportError:
-        return tag in _SENSITIVE_FALLBACK
-    return bool(is_sensitive(tag))
-
-
-#: PAN, Track 2 equivalent, Track 1/2 data, Track 1/2 discretionary data, cardholder name and
-#: its extension (EMV 4.4 Book 3 Annex A), used until :mod:`apdu.tags` is importable.
-_SENSITIVE_FALLBACK = frozenset({0x5A, 0x57, 0x56, 0x9F6B, 0x9F1F, 0x9F20, 0x5F20, 0x9F0B})
-
-_TAG_BYTES_CACHE: dict[int, bytes] = {}
-
-
-def _tag_to_bytes(tag: int) -> bytes:
-    cached = _TAG_BYTES_CACHE.get(tag)
-    if cached is None:
-        cached = encode_tag(tag)
-    return cached
-
-
-def encode_tag(tag: int) -> bytes:
-    """The wire bytes of ``tag``, checked against the tag rules of EMV 4.4 Book 3 Annex B1.
-
-    The int is the raw bytes: nothing is re-encoded. A tag that a decoder would read with a
-    different length (``0x9F`` alone, ``0x9F2601``, ``0x0A1F``) is an :class:`EncodeError`.
-
-    >>> encode_tag(0x9F26).hex().upper()
-    '9F26'
-    >>> encode_tag(0x9F)
-    Traceback (most recent call last):
-    ...
-    apdu.errors.EncodeError: tag 9F is not a complete BER-TLV tag
-    """
-    cached = _TAG_BYTES_CACHE.get(tag)
-    if cached is not None and type(tag) is int:
-        return cached
-    if not isinstance(tag, int) or isinstance(tag, bool) or not 0 < tag <= 0xFFFFFFFF:
-        raise EncodeError(f"a tag is an int of 1 to 4 bytes, got {tag!r}")
-    raw = tag.to_bytes((tag.bit_length() + 7) // 8, "big")
-    expected = 1
-    if raw[0] & 0x1F == 0x1F:
-        expected = 2
-        while expected <= len(raw) and raw[expected - 1] & 0x80:
-            expected += 1
-    if expected != len(raw):
-        raise EncodeError(f"tag {tag:X} is not a complete BER-TLV tag")
-    if len(_TAG_BYTES_CACHE) < 4096:
-        _TAG_BYTES_CACHE[tag] = raw
-    return raw
-
-
-def encode_length(n: int) -> bytes:
-    """The length field for ``n`` value bytes, in its shortest form (EMV 4.4 Book 3 Annex B2).
-
-    >>> encode_length(5).hex(), encode_length(200).hex(), encode_length(300).hex()
-    ('05', '81c8', '82012c')
-    """
-    if n < 0x80:
-        if n < 0:
-            raise EncodeError(f"a length cannot be negative, got {n}")
-        return bytes((n,))
-    if n > _MAX_LENGTH:
-        raise EncodeError(f"a length has at most 4 bytes, got {n}")
-    size = (n.bit_length() + 7) // 8
-    return bytes((0x80 | size,)) + n.to_bytes(size, "big")
 
 
 def encode(nodes: Iterable[TLV]) -> bytes:
@@ -281,7 +211,7 @@ def to_dict(nodes: Iterable[TLV]) -> dict[int, bytes]:
     """
     out: dict[int, bytes] = {}
     for node in walk(nodes):
-        if not node.children and node.tag not in out and not _tag_to_bytes(node.tag)[0] & 0x20:
+        if not node.children and node.tag not in out and not tag_to_bytes(node.tag)[0] & 0x20:
             out[node.tag] = node.value
     return out
 
@@ -368,7 +298,10 @@ def decode(data: bytes, *, strict: bool = False) -> list[TLV]:
                         tag = (b << 8) | data[i + 1]
                         i += 2
                     else:
-                        tag = _read_long_tag(data, i, end, strict, stack, out)
+                        try:
+                            tag = read_long_tag(data, i, end, strict)
+                        except DecodeError as exc:
+                            raise _fail(exc.args[0], exc.tag, exc.offset, stack, out) from None
                         i += (tag.bit_length() + 7) >> 3
                 n = data[i]
                 i += 1
@@ -507,23 +440,6 @@ def decode_flat(data: bytes, *, strict: bool = False) -> dict[int, bytes]:
         if not ends:
             return out
         end = ends.pop()
-
-
-def _read_long_tag(data: bytes, i: int, end: int, strict: bool, stack: list[_Frame], out: list[TLV]) -> int:
-    """The int of a tag whose first byte's b5-b1 are all set (EMV 4.4 Book 3 Annex B1)."""
-    start = i
-    tag = data[i]
-    for size in (2, 3, 4):
-        i += 1
-        if i >= end:
-            raise _fail("tag truncated: a subsequent tag byte is missing", tag, start, stack, out)
-        c = data[i]
-        tag = (tag << 8) | c
-        if not c & 0x80:
-            return tag
-        if size == 3 and strict:
-            raise _fail("tag longer than 3 bytes (EMV 4.4 Book 3 Annex B1)", tag, start, stack, out)
-    raise _fail("tag longer than 4 bytes", tag, start, stack, out)
 
 
 def _fail(message: str, tag: int | None, offset: int, stack: list[_Frame], out: list[TLV]) -> DecodeError:

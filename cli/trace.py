@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from apdu.errors import TraceError
-from apdu.importers import FORMATS, parse, parse_pm3_report
+from apdu.importers import FORMATS, parse
+from apdu.proxmark import parse_pm3_report
 from apdu.trace import dumps, read_trace
 from cli.common import console, err_console, fail, print_json
 from cli.render import decode_trace, trace_renderable

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apdu.errors import TraceError
-from apdu.importers import crc_a, parse, parse_pcsc_spy, parse_pm3
+from apdu.importers import parse, parse_pcsc_spy
+from apdu.proxmark import crc_a, parse_pm3
 from apdu.trace import mask_record, read_trace
 
 TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
@@ -196,7 +197,7 @@ def test_parse_by_name_and_unknown_format() -> None:
 
 def test_pm3_partial_bit_noise_frames_are_skipped_and_counted() -> None:
     """A sniff with partial-bit noise frames (a few bits, no byte) imports the rest and counts them."""
-    from apdu.importers import parse_pm3_report
+    from apdu.proxmark import parse_pm3_report
 
     lines = (TRACES / "mastercard_mchip.pm3.txt").read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if "80  a8  00  00" in line)

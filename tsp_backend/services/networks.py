@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 import pybreaker
 from redis.exceptions import RedisError
 
+from apdu.kernels import Kernel, kernel_named
 from apdu.pan import luhn_check_digit
 from tsp_backend.errors import NetworkUnavailable
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest, IssuerSimulator
@@ -184,32 +185,44 @@ class SharedBreakerStorage(pybreaker.CircuitRedisStorage):
 
 @dataclass(frozen=True)
 class NetworkProfile:
-    """A network's token BIN range and the card-profile constants of its tokens."""
+    """A network's token BIN range and the card-profile constants of its tokens.
+
+    Its contactless kernel is the one :mod:`apdu.kernels` names after the network: the
+    Kernel Identifier (9F2A) of its tokens and the path the card runs on follow from it.
+    """
 
     name: str
     token_bin: str
     length: int
     aid: str
     label: str
-    kernel: str
-    kernel_id: str
     cvn: str
     ref_prefix: str
 
+    @property
+    def kernel(self) -> str:
+        """The transaction path of the network's kernel (``"visa"`` or ``"mastercard"``)."""
+        return self._kernel().path
+
+    @property
+    def kernel_id(self) -> str:
+        """The network's Kernel Identifier (9F2A) as two hex digits, ``"03"`` for Visa."""
+        return self._kernel().id_hex
+
+    def _kernel(self) -> Kernel:
+        found = kernel_named(self.name)
+        if found is None:
+            raise LookupError(f"no contactless kernel is named {self.name!r}")
+        return found
+
 
 NETWORKS: dict[str, NetworkProfile] = {
-    "visa": NetworkProfile(
-        "visa", "489537", 16, "A0000000031010", "VISA CREDIT", "visa", "03", "visa18", "DNITHE"
-    ),
+    "visa": NetworkProfile("visa", "489537", 16, "A0000000031010", "VISA CREDIT", "visa18", "DNITHE"),
     "mastercard": NetworkProfile(
-        "mastercard", "535522", 16, "A0000000041010", "MASTERCARD", "mastercard", "02", "mc16", "DAPLMC"
+        "mastercard", "535522", 16, "A0000000041010", "MASTERCARD", "mc16", "DAPLMC"
     ),
-    "amex": NetworkProfile(
-        "amex", "374245", 15, "A00000002501", "AMERICAN EXPRESS", "mastercard", "04", "mc16", "AXTKNR"
-    ),
-    "discover": NetworkProfile(
-        "discover", "601156", 16, "A0000001523010", "DISCOVER", "visa", "06", "visa10", "DSTKNR"
-    ),
+    "amex": NetworkProfile("amex", "374245", 15, "A00000002501", "AMERICAN EXPRESS", "mc16", "AXTKNR"),
+    "discover": NetworkProfile("discover", "601156", 16, "A0000001523010", "DISCOVER", "visa10", "DSTKNR"),
 }
 """The simulated networks (see the module table)."""
 

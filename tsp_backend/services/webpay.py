@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from apdu.formats import encode_cn, encode_n
 from apdu.tlv import TLV, encode
 from cryptogram.cvn import CVN
 from cryptogram.cvn import profile as cvn_profile
@@ -147,11 +148,11 @@ def token_cryptogram(
     """
     iad = cvn.build_iad(_cvr(cvn), dki=1, luk_index=luk_index)
     values = {
-        0x9F02: bytes.fromhex(f"{amount:012d}"),
+        0x9F02: encode_n(amount, 6),
         0x9F03: bytes(6),
         0x9F1A: COUNTRY,
         0x95: bytes(5),
-        0x5F2A: bytes.fromhex(f"{currency:04d}"),
+        0x5F2A: encode_n(currency, 2),
         0x9A: bytes.fromhex(date),
         0x9C: b"\x00",
         0x9F37: bytes(unpredictable),
@@ -169,7 +170,7 @@ def token_cryptogram(
         tags.append(TLV(0x9F6C, bytes.fromhex("0080")))
     tags += [
         TLV(0x5F34, bytes.fromhex(psn)),
-        TLV(0x5A, bytes.fromhex(token_pan + ("F" if len(token_pan) % 2 else ""))),
+        TLV(0x5A, encode_cn(token_pan)),
         TLV(0x5F24, bytes.fromhex(expiry + _last_day(expiry))),
     ]
     return encode(tags)

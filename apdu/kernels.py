@@ -30,11 +30,6 @@ class Kernel:
     book: str
     path: str
 
-    @property
-    def id_hex(self) -> str:
-        """The one-byte Kernel Identifier (9F2A) as two hex digits, ``"03"``."""
-        return f"{self.id:02X}"
-
 
 KERNELS: tuple[Kernel, ...] = (
     Kernel(2, "mastercard", "EMV Contactless Book C-2", "mastercard"),

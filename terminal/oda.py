@@ -35,6 +35,7 @@ from typing import Any
 
 from apdu.errors import APDUError, PanMismatch
 from apdu.pan import card_pan
+from apdu.sw import SW
 from apdu.tlv import decode, to_dict
 from cryptogram import oda
 from cryptogram.errors import OdaError
@@ -395,7 +396,7 @@ def verify_session(
     cda_requested = False
     notes: list[str] = []
     for command, response in exchanges:
-        if len(command) < 4 or len(response) < 2 or response[-2:] != b"\x90\x00":
+        if len(command) < 4 or len(response) < 2 or int.from_bytes(response[-2:], "big") != SW.NO_ERROR:
             continue
         ins, p1, p2, body = command[1], command[2], command[3], response[:-2]
         data = command[5:5 + command[4]] if len(command) > 5 else b""

@@ -24,7 +24,6 @@ def test_kernel_identifiers(kernel_id: int, name: str, book: str) -> None:
     found = kernel(kernel_id)
     assert found is not None and (found.name, found.book) == (name, book)
     assert kernel_named(name) is found
-    assert found.id_hex == f"{kernel_id:02X}"
 
 
 def test_paths() -> None:

@@ -207,7 +207,7 @@ class NetworkProfile:
     @property
     def kernel_id(self) -> str:
         """The network's Kernel Identifier (9F2A) as two hex digits, ``"03"`` for Visa."""
-        return self._kernel().id_hex
+        return f"{self._kernel().id:02X}"
 
     def _kernel(self) -> Kernel:
         found = kernel_named(self.name)

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from apdu.sw import SW
 from apdu.trace import Tracer
 from hce.errors import TransportError
 from hce.transports import VPCD_PORT, Card, TracedCard
@@ -214,7 +215,7 @@ class VpcdCard:
             if control in (POWER_OFF, POWER_ON, RESET):
                 self.card.reset()
                 return None
-            return b"\x67\x00"
+            return SW.WRONG_LENGTH.to_bytes(2, "big")
         began = time.perf_counter()
         response = self.card.process(payload)
         if self.on_exchange is not None:

@@ -23,7 +23,12 @@ __all__ = ["KERNELS", "Kernel", "kernel", "kernel_named", "path_of"]
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
-    """A contactless kernel: Kernel Identifier, name, EMV Contactless book, transaction path."""
+    """A contactless kernel.
+
+    ``id`` is its Kernel Identifier (9F2A), ``name`` the network's name for it as hcekit spells
+    it (``"amex"``), ``book`` the EMV Contactless book that specifies it, and ``path`` the
+    transaction flow hcekit drives it on (``"visa"`` or ``"mastercard"``).
+    """
 
     id: int
     name: str

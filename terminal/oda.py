@@ -269,6 +269,14 @@ class _Run:
         self.weak_key("issuer", got.key)
         return got.key  # type: ignore[no-any-return]
 
+    def icc_key_for(self, static: bytes | None, sdad: bytes) -> RsaPublicKey:
+        """The ICC key, once the signed dynamic data (9F4B) it is to verify is known to be there."""
+        icc = self.icc_key(static)
+        if not sdad:
+            self.steps.append(Step("data present", False, "missing 9F4B (signed dynamic data)"))
+            raise _Failed("icc_data_missing", missing=True)
+        return icc
+
     def icc_key(self, static: bytes | None) -> RsaPublicKey:
         issuer = self.issuer_key()
         cert, exponent = self.need(0x9F46, 0x9F47)
@@ -316,10 +324,7 @@ def perform_dynamic(
     """DDA or fDDA (Book 2 §6.5; Book C-3 Annex C): the chain, then the signature over ``terminal_data``."""
     run = _Run(table, card, today)
     try:
-        icc = run.icc_key(static)
-        if not sdad:
-            run.steps.append(Step("data present", False, "missing 9F4B (signed dynamic data)"))
-            raise _Failed("icc_data_missing", missing=True)
+        icc = run.icc_key_for(static, sdad)
         fmt = oda.FORMAT_FDDA if method == "fdda" else oda.FORMAT_SDAD
         dd = run.check("signed dynamic data (9F4B)",
                        lambda: oda.recover_dynamic_data(icc, sdad, terminal_data, fmt=fmt))
@@ -338,10 +343,7 @@ def perform_cda(
     """CDA (Book 2 §6.6): the chain, then the signature; the cryptogram comes out of it."""
     run = _Run(table, card, today)
     try:
-        icc = run.icc_key(static)
-        if not sdad:
-            run.steps.append(Step("data present", False, "missing 9F4B (signed dynamic data)"))
-            raise _Failed("icc_data_missing", missing=True)
+        icc = run.icc_key_for(static, sdad)
         got = run.check("CDA signature (9F4B)", lambda: oda.recover_cda(
             icc, sdad, unpredictable_number=unpredictable_number, cid=cid, transaction_hash=transaction_hash))
         run.ok("CDA signature (9F4B)", f"CID {got.cid.hex().upper()} matches; transaction data hash matches; "

@@ -10,8 +10,9 @@ from apdu.command import CommandAPDU
 from apdu.response import ResponseAPDU
 from terminal.config import Limits, TerminalConfig, Transaction
 from terminal.errors import KernelError
-from terminal.kernel import Kernel, State, parse_afl
+from terminal.kernel import Kernel, State
 from terminal.outcome import SEE_PHONE, Outcome
+from terminal.reading import parse_afl
 from terminal.tap import TapResult
 from terminal.testing import CardTerminalPair, ScriptedTransport
 from tests.terminal.terminal_cards import (

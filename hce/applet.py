@@ -78,10 +78,6 @@ _REQUESTED = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 _SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
 
 
-def _sw(sw: SW) -> bytes:
-    return sw.encoded
-
-
 SW_OK = SW.NO_ERROR.encoded
 
 
@@ -168,34 +164,34 @@ class CardApplet:
         except Exception as exc:  # the last guard: a status word, never a traceback
             self.internal_errors += 1
             _log.error("internal error answering %s: %s", raw[:4].hex().upper(), type(exc).__name__)
-            return _sw(SW.NO_PRECISE_DIAGNOSIS)
+            return SW.NO_PRECISE_DIAGNOSIS.encoded
 
     # ------------------------------------------------------------------ dispatch
 
     def _process(self, raw: bytes, now: float | None) -> bytes:
         if len(raw) < 4:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         cla, ins = raw[0], raw[1]
         if cla == 0x84 and ins in _SCRIPT_INS:
             return self._issuer_script(raw)
         if cla not in (0x00, 0x80):
-            return _sw(self._class_error(cla))
+            return self._class_error(cla).encoded
         instruction = INSTRUCTIONS.get(ins)
         if instruction is None:
-            return _sw(SW.INS_NOT_SUPPORTED)
+            return SW.INS_NOT_SUPPORTED.encoded
         if cla != instruction.cla:
-            return _sw(SW.CLA_NOT_SUPPORTED)
+            return SW.CLA_NOT_SUPPORTED.encoded
         try:
             command = CommandAPDU.from_bytes(raw)
         except APDUError:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         if instruction.magstripe and not self.profile.magstripe:
-            return _sw(SW.INS_NOT_SUPPORTED)
+            return SW.INS_NOT_SUPPORTED.encoded
         if instruction.command is None:
             return instruction.handler(self, command, now)
         after = next_state(self.profile.kernel, self.state, instruction.command)
         if after is None:
-            return _sw(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+            return SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
         response = instruction.handler(self, command, now)
         if response[-2:] == SW_OK:
             self.state = after
@@ -219,44 +215,44 @@ class CardApplet:
     def _select(self, command: CommandAPDU, now: float | None) -> bytes:
         """SELECT by DF name (EMV 4.4 Book 1 §11.3; Contactless Book B §3.3 for the PPSE)."""
         if command.p1 != 0x04 or command.p2 not in (0x00, 0x02):
-            return _sw(SW.INCORRECT_P1_P2)
+            return SW.INCORRECT_P1_P2.encoded
         name = command.data
         if not name:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         if command.p2 == 0x02:
             self.state = State.IDLE
-            return _sw(SW.FILE_NOT_FOUND)
+            return SW.FILE_NOT_FOUND.encoded
         if name == PPSE:
             self.state = State.PPSE_SELECTED
             return self._files.ppse_fci + SW_OK
         if len(name) >= 5 and self.profile.aid.startswith(name):
             if self.blocked:   # application blocked by an issuer script (Book 3 §6.5.11)
                 self.state = State.IDLE
-                return _sw(SW.SELECTED_FILE_INVALIDATED)
+                return SW.SELECTED_FILE_INVALIDATED.encoded
             self.state = State.APP_SELECTED
             return self._files.app_fci + SW_OK
         self.state = State.IDLE
-        return _sw(SW.FILE_NOT_FOUND)
+        return SW.FILE_NOT_FOUND.encoded
 
     # ------------------------------------------------------------------ GPO
 
     def _gpo(self, command: CommandAPDU, now: float | None) -> bytes:
         """GET PROCESSING OPTIONS (EMV 4.4 Book 3 §6.5.8): tag 83 around the PDOL data."""
         if command.p1 or command.p2:
-            return _sw(SW.INCORRECT_P1_P2)
+            return SW.INCORRECT_P1_P2.encoded
         data = command.data
         if len(data) < 2 or data[0] != 0x83:
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         if data[1] < 0x80:
             length, body = data[1], data[2:]
         elif data[1] == 0x81 and len(data) >= 3:
             length, body = data[2], data[3:]
         else:
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         if len(body) != length:
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         if length != self._pdol_length:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         self._pdol_data = body
         if self.profile.kernel == "mastercard":
             aip = self.profile.aip
@@ -270,13 +266,13 @@ class CardApplet:
         """qVSDC online (EMV Contactless Book C-3): the cryptogram in the GPO response."""
         amount = _bcd_amount(terminal.get(0x9F02))
         if amount is None:
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         profile = self.profile
         if amount > self.cvm_limit and not profile.device_cvm:
-            return _sw(SW.SEE_PHONE)
+            return SW.SEE_PHONE.encoded
         made = self._minter.application("ARQC", terminal, amount, now)
         if made.refused:
-            return _sw(made.sw)
+            return made.sw.encoded
         ctq = bytearray(profile.ctq or bytes(2))
         if profile.device_cvm and len(ctq) >= 2:
             ctq[1] |= 0x80
@@ -303,11 +299,11 @@ class CardApplet:
     def _read_record(self, command: CommandAPDU, now: float | None) -> bytes:
         """READ RECORD (EMV 4.4 Book 1 §11.2): P1 the record, P2 = SFI << 3 | 100b."""
         if command.p1 == 0 or command.p2 & 0x07 != 0x04 or command.data:
-            return _sw(SW.INCORRECT_P1_P2)
+            return SW.INCORRECT_P1_P2.encoded
         sfi = command.p2 >> 3
         record = self._files.records.get((sfi, command.p1))
         if record is None:
-            return _sw(SW.RECORD_NOT_FOUND if sfi in self._sfis else SW.FILE_NOT_FOUND)
+            return (SW.RECORD_NOT_FOUND if sfi in self._sfis else SW.FILE_NOT_FOUND).encoded
         return record + SW_OK
 
     def _get_data(self, command: CommandAPDU, now: float | None) -> bytes:
@@ -318,7 +314,7 @@ class CardApplet:
         elif tag == 0x9F13:
             value = self.counters.last_online_atc
         else:
-            return _sw(SW.REFERENCED_DATA_NOT_FOUND)
+            return SW.REFERENCED_DATA_NOT_FOUND.encoded
         return tlv(tag, value.to_bytes(2, "big")).to_bytes() + SW_OK
 
     # ------------------------------------------------------------------ GENERATE AC
@@ -326,16 +322,16 @@ class CardApplet:
     def _generate_ac(self, command: CommandAPDU, now: float | None) -> bytes:
         """GENERATE AC (EMV 4.4 Book 3 §6.5.5) with the CDOL1 data; refused by a mag-stripe-only card."""
         if self.profile.magstripe:
-            return _sw(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+            return SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
         p1 = command.p1
         if command.p2 or p1 & 0x2F or p1 & 0xC0 == 0xC0:
-            return _sw(SW.INCORRECT_P1_P2)
+            return SW.INCORRECT_P1_P2.encoded
         if len(command.data) != self._cdol1_length:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         terminal = split_dol_data(self._cdol1, command.data)
         amount = _bcd_amount(terminal.get(0x9F02))
         if amount is None:
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         requested = _REQUESTED[p1 & 0xC0]
         oda = self.profile.oda
         cda = bool(p1 & 0x10) and oda is not None and bool(self.profile.aip[0] & 0x01)
@@ -343,7 +339,7 @@ class CardApplet:
         made = self._minter.application("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                        see_phone=see_phone)
         if made.refused:
-            return _sw(made.sw)
+            return made.sw.encoded
         cid = bytes((_CID[made.kind],))
         nodes = [tlv(0x9F27, cid), tlv(0x9F36, made.atc.to_bytes(2, "big"))]
         if not (cda and made.kind != "AAC"):
@@ -372,12 +368,12 @@ class CardApplet:
         """
         last = self._minter.last_online
         if self.state is not State.COMPLETED or last is None:
-            return _sw(SW.CONDITIONS_OF_USE_NOT_SATISFIED)
+            return SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
         atc, arqc, key = last
         mac_key, enc_key = scripts.session_keys(key, atc)
         body = scripts.verify_script(raw, mac_key=mac_key, atc=atc, cryptogram=arqc)
         if body is None:
-            return _sw(SW.INCORRECT_SM_DATA_OBJECTS)
+            return SW.INCORRECT_SM_DATA_OBJECTS.encoded
         ins, p1, p2 = raw[1], raw[2], raw[3]
         if ins == 0x1E:
             self.blocked = True
@@ -388,13 +384,13 @@ class CardApplet:
                 scheme = "visa" if self.profile.kernel == "visa" else "mastercard"
                 value = scripts.decipher(enc_key, body, scheme)
             except ValueError:
-                return _sw(SW.INCORRECT_DATA)
+                return SW.INCORRECT_DATA.encoded
             amount = _bcd_amount(value[:6]) if len(value) >= 6 else None
             if amount is None:
-                return _sw(SW.INCORRECT_DATA)
+                return SW.INCORRECT_DATA.encoded
             self.cvm_limit = amount
         else:
-            return _sw(SW.REFERENCED_DATA_NOT_FOUND)
+            return SW.REFERENCED_DATA_NOT_FOUND.encoded
         return SW_OK
 
     # ------------------------------------------------------------------ mag-stripe mode
@@ -406,14 +402,14 @@ class CardApplet:
         reserves the counters and computes (:meth:`hce.cryptograms.Minter.checksums`).
         """
         if command.p1 != 0x8E or command.p2 != 0x80:
-            return _sw(SW.INCORRECT_P1_P2)
+            return SW.INCORRECT_P1_P2.encoded
         if len(command.data) != 4:
-            return _sw(SW.WRONG_LENGTH)
+            return SW.WRONG_LENGTH.encoded
         if not command.data.hex().isdigit():
-            return _sw(SW.INCORRECT_DATA)
+            return SW.INCORRECT_DATA.encoded
         made = self._minter.checksums(command.data, now)
         if made.refused:
-            return _sw(made.sw)
+            return made.sw.encoded
         return tlv(0x77, [
             tlv(0x9F61, made.ac[:2]),
             tlv(0x9F60, made.ac[2:]),

@@ -52,6 +52,9 @@ class SW(IntEnum):
     REFERENCE_DATA_NOT_USABLE = 0x6984
     CONDITIONS_OF_USE_NOT_SATISFIED = 0x6985
     COMMAND_NOT_ALLOWED_NO_CURRENT_EF = 0x6986
+    #: 6986 to GET PROCESSING OPTIONS or GENERATE AC on a phone: its holder must verify on the
+    #: device, then tap again (EMV Contactless Book C-3 §5.2.2, Book A Table 7.1 "See Phone").
+    SEE_PHONE = 0x6986
     EXPECTED_SM_DATA_OBJECTS_MISSING = 0x6987
     INCORRECT_SM_DATA_OBJECTS = 0x6988
     WRONG_PARAMETERS_NO_INFORMATION = 0x6A00
@@ -75,6 +78,15 @@ class SW(IntEnum):
     def hex(self) -> str:
         """The status word as four uppercase hex digits."""
         return f"{int(self):04X}"
+
+    @property
+    def encoded(self) -> bytes:
+        """The status word as the two bytes SW1 SW2 that end a response APDU.
+
+        >>> SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
+        b'i\\x85'
+        """
+        return int(self).to_bytes(2, "big")
 
     @property
     def meaning(self) -> str:

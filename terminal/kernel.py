@@ -12,8 +12,12 @@ python-hyper/h11 is the model).
 
 A response is first reduced to an *event* (:class:`Event`: the command worked, the
 application was not found, the card asked to see the phone, conditions were not satisfied,
-anything else), and the pair (state, event) is looked up in :data:`TRANSITIONS`. The table is
-the documentation: every reaction the kernel has to a status word is one row of it, as in
+anything else), and the pair (state, event) is looked up in :data:`TRANSITIONS` (at the end of
+this module, after the actions it names): ``(state, event) -> (action, states after)``. The
+action is a callable that reads the answer and returns the next command; the state is the
+command the kernel waits on the answer to (:func:`waiting_on`), and the kernel refuses to enter
+one the row does not list. The table is the documentation: every reaction the kernel has to a
+status word is one row of it, as in
 EMV Contactless Book A §3 (Entry Point: pre-processing, protocol activation, combination
 selection) and the kernel books C-2 (Mastercard M/Chip) and C-3 (Visa qVSDC)::
 
@@ -21,6 +25,11 @@ selection) and the kernel books C-2 (Mastercard M/Chip) and C-3 (Visa qVSDC)::
                         │ not found        │ not found: next candidate   │ 6986: try again, see phone
                         ▼                  ▼                             ▼ 6984/6985: try another interface
                try another interface   end application              other: end application
+
+The actions live by topic: application selection in :mod:`terminal.selection`, GPO and the
+records in :mod:`terminal.reading`, offline data authentication in
+:mod:`terminal.authentication`, mag-stripe mode in :mod:`terminal.magstripe`; GENERATE AC,
+the terminal's data and the outcome are here.
 
 Two paths leave GET PROCESSING OPTIONS. On the Visa path (qVSDC, Book C-3) the card returns
 its cryptogram in the GPO response and the records only complete the card's data. On the
@@ -52,28 +61,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from apdu.command import (
-    PPSE,
-    CommandAPDU,
-    ComputeCryptographicChecksum,
-    GenerateAC,
-    GetProcessingOptions,
-    InternalAuthenticate,
-    ReadRecord,
-    Select,
-)
+from apdu.command import PPSE, CommandAPDU, GenerateAC, Select
 from apdu.dol import build_dol_data
 from apdu.errors import APDUError
 from apdu.response import ResponseAPDU
+from apdu.sw import SW
 from apdu.tags import format_of
-from apdu.tlv import TLV, decode, to_dict, walk
-from cryptogram import cvc3 as magstripe
-from cryptogram.oda import cda_transaction_hash
-from terminal import oda
+from apdu.tlv import decode, to_dict
+from terminal import authentication, magstripe, oda, reading, selection
 from terminal.capk import CaKeyTable
-from terminal.config import TerminalConfig, Transaction, currency, supported_aid
+from terminal.config import TerminalConfig, Transaction, currency
 from terminal.errors import KernelError
 from terminal.outcome import MESSAGES, SEE_PHONE, KernelOutcome, Outcome, authorization_block
+from terminal.selection import Candidate
 
 UnpredictableSource = Callable[[int], bytes]
 """Where the unpredictable number (9F37) comes from: ``n -> n random bytes`` (``secrets.token_bytes``)."""
@@ -103,37 +103,51 @@ class Event(Enum):
     ERROR = "error"              # anything else
 
 
+#: Status word -> event; any other status word is :attr:`Event.ERROR`.
 _EVENTS: dict[int, Event] = {
-    0x9000: Event.OK,
-    0x6A81: Event.NOT_FOUND,
-    0x6A82: Event.NOT_FOUND,
-    0x6283: Event.NOT_FOUND,
-    0x6986: Event.SEE_PHONE,
-    0x6984: Event.CONDITIONS,
-    0x6985: Event.CONDITIONS,
+    SW.NO_ERROR: Event.OK,
+    SW.FUNCTION_NOT_SUPPORTED: Event.NOT_FOUND,
+    SW.FILE_NOT_FOUND: Event.NOT_FOUND,
+    SW.SELECTED_FILE_INVALIDATED: Event.NOT_FOUND,
+    SW.SEE_PHONE: Event.SEE_PHONE,
+    SW.REFERENCE_DATA_NOT_USABLE: Event.CONDITIONS,
+    SW.CONDITIONS_OF_USE_NOT_SATISFIED: Event.CONDITIONS,
 }
 
-#: (state, event) -> the handler that reacts; a missing pair falls back to (state, ERROR).
-TRANSITIONS: dict[tuple[State, Event], str] = {
-    (State.SELECT_PPSE, Event.OK): "_on_ppse",
-    (State.SELECT_PPSE, Event.ERROR): "_on_no_ppse",
-    (State.SELECT_AID, Event.OK): "_on_aid",
-    (State.SELECT_AID, Event.ERROR): "_on_next_candidate",
-    (State.GPO, Event.OK): "_on_gpo",
-    (State.GPO, Event.SEE_PHONE): "_on_see_phone",
-    (State.GPO, Event.CONDITIONS): "_on_other_interface",
-    (State.GPO, Event.NOT_FOUND): "_on_next_candidate",
-    (State.GPO, Event.ERROR): "_on_gpo_error",
-    (State.READ_RECORD, Event.OK): "_on_record",
-    (State.READ_RECORD, Event.ERROR): "_on_end",
-    (State.INTERNAL_AUTHENTICATE, Event.OK): "_on_internal_authenticate",
-    (State.INTERNAL_AUTHENTICATE, Event.ERROR): "_on_internal_authenticate",
-    (State.COMPUTE_CHECKSUM, Event.OK): "_on_checksum",
-    (State.COMPUTE_CHECKSUM, Event.ERROR): "_on_end",
-    (State.GENERATE_AC, Event.OK): "_on_ac",
-    (State.GENERATE_AC, Event.SEE_PHONE): "_on_see_phone",
-    (State.GENERATE_AC, Event.ERROR): "_on_end",
+Action = Callable[["Kernel", ResponseAPDU], "CommandAPDU | None"]
+"""What the kernel does with an answer: read it, return the next command or ``None`` (an outcome)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A row of :data:`TRANSITIONS`: the action, and the states it may leave the kernel in."""
+
+    action: Action
+    after: frozenset[State]
+
+
+#: The state that waits on each command's answer, by INS (SELECT is split by its name).
+_WAITING_ON_INS: dict[int, State] = {
+    0xA8: State.GPO,
+    0xB2: State.READ_RECORD,
+    0x88: State.INTERNAL_AUTHENTICATE,
+    0x2A: State.COMPUTE_CHECKSUM,
+    0xAE: State.GENERATE_AC,
 }
+
+
+def waiting_on(command: CommandAPDU | None) -> State:
+    """The state the kernel is in once it has sent ``command`` (``None``: the tap is over).
+
+    >>> waiting_on(Select(PPSE)), waiting_on(None)
+    (<State.SELECT_PPSE: 'select_ppse'>, <State.DONE: 'done'>)
+    """
+    if command is None:
+        return State.DONE
+    if command.ins == 0xA4:
+        return State.SELECT_PPSE if command.data == PPSE else State.SELECT_AID
+    return _WAITING_ON_INS[command.ins]
+
 
 #: Cryptogram Information Data (9F27) bits 8-7 (EMV 4.4 Book 3 §6.5.5.4, Table 14).
 CRYPTOGRAM_TYPES: dict[int, str] = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
@@ -143,14 +157,6 @@ _OUTCOME_OF_CRYPTOGRAM: dict[str, Outcome] = {
     "TC": Outcome.APPROVED,
     "ARQC": Outcome.ONLINE_REQUEST,
 }
-
-_KERNEL_BY_ID: dict[int, str] = {
-    2: "mastercard", 3: "visa", 4: "mastercard", 5: "mastercard", 6: "visa", 7: "visa",
-}
-
-#: Application Version Number (terminal) 9F09 per kernel path (Book C-3 Annex A: VCPS 2.2 is
-#: 0096; Book C-2 Annex A: M/Chip 0002).
-TERMINAL_APP_VERSION: dict[str, bytes] = {"visa": b"\x00\x96", "mastercard": b"\x00\x02"}
 
 #: TTQ byte 2 (EMV Contactless Book C-3 §A.2, Table A-1).
 TTQ_ONLINE_CRYPTOGRAM_REQUIRED = 0x80
@@ -164,27 +170,6 @@ CVM_RESULTS: dict[str, bytes] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An application on the candidate list (EMV Contactless Book B §3.3.2).
-
-    ``priority`` is the Application Priority Indicator (87) low nibble, 0 for none (after all
-    others); ``order`` its place in the PPSE, which breaks ties.
-    """
-
-    aid: bytes
-    label: str
-    priority: int
-    kernel_id: int
-    kernel: str
-    order: int = 0
-
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        """Priority 1 first, 15 last, none after every prioritised entry; PPSE order on ties."""
-        return (self.priority or 16, self.order)
-
-
 def bcd(value: int, length: int) -> bytes:
     """``value`` as ``length`` bytes of packed BCD, right-aligned (EMV 4.4 Book 3 §4.3, format n).
 
@@ -195,50 +180,6 @@ def bcd(value: int, length: int) -> bytes:
     if len(digits) > 2 * length:
         raise ValueError(f"{value} does not fit {length} BCD bytes")
     return bytes.fromhex(digits)
-
-
-def _needs_phone(pci: bytes) -> bool:
-    """POS Cardholder Interaction Information (DF4B) AND '00030F' is not zero (Book C-2 §S910)."""
-    padded = pci.ljust(3, b"\x00")
-    return bool(padded[1] & 0x03 or padded[2] & 0x0F)
-
-
-def parse_afl_oda(afl: bytes) -> list[tuple[int, int, bool]] | None:
-    """Like :func:`parse_afl`, each record with whether it takes part in offline data authentication.
-
-    >>> parse_afl_oda(bytes.fromhex("08010201"))
-    [(1, 1, True), (1, 2, False)]
-    """
-    records = parse_afl(afl)
-    if records is None:
-        return None
-    out: list[tuple[int, int, bool]] = []
-    for i in range(0, len(afl), 4):
-        sfi, first, last, count = afl[i] >> 3, afl[i + 1], afl[i + 2], afl[i + 3]
-        out.extend((sfi, r, r < first + count) for r in range(first, last + 1))
-    return out
-
-
-def parse_afl(afl: bytes) -> list[tuple[int, int]] | None:
-    """The (SFI, record) pairs an Application File Locator names, or ``None`` if it is malformed.
-
-    EMV 4.4 Book 3 §10.2: four bytes per entry (SFI << 3, first record, last record, records
-    for offline data authentication); SFI 1..30, first record >= 1, last >= first.
-
-    >>> parse_afl(bytes.fromhex("08010200 10010100"))
-    [(1, 1), (1, 2), (2, 1)]
-    >>> parse_afl(bytes.fromhex("080201")) is None
-    True
-    """
-    if len(afl) % 4:
-        return None
-    out: list[tuple[int, int]] = []
-    for i in range(0, len(afl), 4):
-        sfi, first, last, oda = afl[i] >> 3, afl[i + 1], afl[i + 2], afl[i + 3]
-        if not 1 <= sfi <= 30 or first == 0 or last < first or oda > last - first + 1:
-            return None
-        out.extend((sfi, r) for r in range(first, last + 1))
-    return out
 
 
 class Kernel:
@@ -289,9 +230,9 @@ class Kernel:
             raise KernelError("start() was already called")
         limits, amount = self.config.limits, self.transaction.amount
         if amount >= limits.transaction:
-            return self._finish(
-                Outcome.TRY_ANOTHER_INTERFACE, "amount at or above the contactless transaction limit"
-            )
+            reason = "amount at or above the contactless transaction limit"
+            self._finish(Outcome.TRY_ANOTHER_INTERFACE, reason)
+            return self._enter(None, _FROM_START)
         self.online_required = amount > limits.floor or amount == 0
         self.cvm_required = amount >= limits.cvm
         ttq = bytearray(self.config.ttq)
@@ -300,7 +241,7 @@ class Kernel:
         if self.cvm_required:
             ttq[1] |= TTQ_CVM_REQUIRED
         self.terminal = self._terminal_data(bytes(ttq))
-        return self._send(State.SELECT_PPSE, Select(PPSE))
+        return self._enter(Select(PPSE), _FROM_START)
 
     def receive(self, response: ResponseAPDU | bytes) -> CommandAPDU | None:
         """Consume the card's answer to the last command; return the next one or ``None`` when done."""
@@ -310,112 +251,34 @@ class Kernel:
             try:
                 response = ResponseAPDU.from_bytes(response)
             except APDUError:
-                return self._finish(Outcome.END_APPLICATION, "a response shorter than a status word")
+                self._finish(Outcome.END_APPLICATION, "a response shorter than a status word")
+                return self._enter(None, _OVER)
         event = _EVENTS.get(response.sw, Event.ERROR)
-        handler = TRANSITIONS.get((self.state, event)) or TRANSITIONS[(self.state, Event.ERROR)]
+        row = TRANSITIONS.get((self.state, event)) or TRANSITIONS[(self.state, Event.ERROR)]
         try:
-            result: CommandAPDU | None = getattr(self, handler)(response)
+            command = row.action(self, response)
         except APDUError as exc:
-            return self._finish(Outcome.END_APPLICATION, f"card data could not be decoded: {exc}")
-        return result
+            self._finish(Outcome.END_APPLICATION, f"card data could not be decoded: {exc}")
+            return self._enter(None, _OVER)
+        return self._enter(command, row.after)
+
+    def _enter(self, command: CommandAPDU | None, allowed: frozenset[State]) -> CommandAPDU | None:
+        """Wait on ``command``'s answer (or stop, for ``None``), in a state the table allows."""
+        state = waiting_on(command)
+        if state not in allowed:
+            raise KernelError(f"{self.step} may not lead to {state.value}: the transition table says "
+                              f"{sorted(s.value for s in allowed)}")
+        self.state = state
+        if command is not None:
+            self.step = state.value
+        return command
 
     @property
     def done(self) -> bool:
         """Whether the kernel has reached an outcome."""
         return self.state is State.DONE
 
-    # -- handlers (named in TRANSITIONS) ---------------------------------------------------
-
-    def _on_ppse(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """Build the candidate list from the PPSE's FCI (EMV Contactless Book B §3.3.2)."""
-        nodes = decode(response.data)
-        found: list[Candidate] = []
-        for order, entry in enumerate(n for n in walk(nodes) if n.tag == 0x61):
-            aid_node = entry.find(0x4F)
-            if aid_node is None:
-                continue
-            match = supported_aid(aid_node.value, self.config.supported_aids)
-            if match is None:
-                continue
-            label_node, prio_node, kid_node = entry.find(0x50), entry.find(0x87), entry.find(0x9F2A)
-            kernel_id = kid_node.value[0] if kid_node is not None and kid_node.value else match.kernel_id
-            kernel = self.config.kernel or _KERNEL_BY_ID.get(kernel_id, match.kernel)
-            found.append(Candidate(
-                aid=aid_node.value,
-                label=label_node.value.decode("ascii", "replace") if label_node else match.name,
-                priority=prio_node.value[0] & 0x0F if prio_node is not None and prio_node.value else 0,
-                kernel_id=kernel_id,
-                kernel=kernel,
-                order=order,
-            ))
-        self.candidates = sorted(found, key=lambda c: c.sort_key)
-        if not self.candidates:
-            return self._finish(Outcome.TRY_ANOTHER_INTERFACE, "no application on the card is supported")
-        return self._select_next()
-
-    def _on_no_ppse(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """No PPSE: the card is not contactless-capable here (Book B §3.3.2.2)."""
-        return self._finish(Outcome.TRY_ANOTHER_INTERFACE, f"SELECT PPSE answered {response.sw_hex}")
-
-    def _on_next_candidate(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """The application is not there or refused: try the next candidate (Book B §3.3.3)."""
-        return self._select_next()
-
-    def _on_aid(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """Keep the FCI's data and send GET PROCESSING OPTIONS with PDOL data (EMV 4.4 Book 3 §10.1)."""
-        nodes = decode(response.data)
-        fci = to_dict(nodes)
-        assert self.candidate is not None
-        self.card = {k: v for k, v in fci.items() if k != 0x84}
-        self.card[0x84] = fci.get(0x84, self.candidate.aid)
-        self.card.setdefault(0x4F, self.candidate.aid)
-        self.terminal[0x9F09] = TERMINAL_APP_VERSION.get(self.candidate.kernel, b"\x00\x02")
-        pdol = fci.get(0x9F38, b"")
-        pdol_data = build_dol_data(pdol, self.terminal, format_of=self._format_of) if pdol else b""
-        self._pdol_data = pdol_data
-        return self._send(State.GPO, GetProcessingOptions(pdol_data))
-
-    def _on_gpo(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """Read the AIP and AFL, format 1 (80) or 2 (77) (EMV 4.4 Book 3 §6.5.8.4)."""
-        nodes = decode(response.data)
-        if len(nodes) == 1 and nodes[0].tag == 0x80:
-            body = nodes[0].value
-            if len(body) < 2:
-                return self._finish(Outcome.END_APPLICATION, "GPO response format 1 without an AIP")
-            self.card[0x82], self.card[0x94] = body[:2], body[2:]
-        elif len(nodes) == 1 and nodes[0].tag == 0x77:
-            for tag, value in to_dict(nodes).items():
-                self.card[tag] = value
-        else:
-            return self._finish(Outcome.END_APPLICATION, "GPO response is neither format 1 (80) nor 2 (77)")
-        if 0x82 not in self.card:
-            return self._finish(Outcome.END_APPLICATION, "GPO response without an AIP (82)")
-        records = parse_afl_oda(self.card.get(0x94, b""))
-        if records is None:
-            return self._finish(Outcome.END_APPLICATION, "the AFL (94) is malformed")
-        self._records = records
-        aip = self.card[0x82]
-        assert self.candidate is not None
-        self._magstripe = self.candidate.kernel == "mastercard" and len(aip) >= 2 and not aip[1] & 0x80
-        return self._next_record_or_decide()
-
-    def _on_gpo_error(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """GPO refused: Mastercard selects the next application (C-2), Visa ends (C-3 §5.2.2)."""
-        if self.candidate is not None and self.candidate.kernel == "mastercard":
-            return self._select_next()
-        return self._finish(Outcome.END_APPLICATION, f"GET PROCESSING OPTIONS answered {response.sw_hex}")
-
-    def _on_record(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """Keep a record's data; a record is a 70 template (EMV 4.4 Book 3 §10.2)."""
-        sfi, for_oda = self._reading
-        if for_oda:
-            self._oda_records.append((sfi, response.data))
-        nodes = decode(response.data)
-        if not nodes or nodes[0].tag != 0x70:
-            return self._finish(Outcome.END_APPLICATION, "a record is not a 70 template")
-        for tag, value in to_dict(nodes).items():
-            self.card.setdefault(tag, value)
-        return self._next_record_or_decide()
+    # -- actions (named in TRANSITIONS) ----------------------------------------------------
 
     def _on_ac(self, response: ResponseAPDU) -> CommandAPDU | None:
         """Read the cryptogram, format 1 (80) or 2 (77) (EMV 4.4 Book 3 §6.5.5.4)."""
@@ -432,14 +295,16 @@ class Kernel:
         else:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC response is neither format 1 nor 2")
         if self._method == "cda":
-            self._cda(response.data, nodes)
-            if self.done:
-                return None
+            result = authentication.check_cda(self, response.data, nodes)
+            if result is not None and not result.passed:
+                cid_data = self.card.get(0x9F27, b"")
+                kind = CRYPTOGRAM_TYPES.get(cid_data[0] & 0xC0, "AAC") if cid_data else "AAC"
+                return self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}", cryptogram=kind)
         if 0x9F26 not in self.card:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC returned no cryptogram")
         pci = self.card.get(0xDF4B, b"")
         cid = self.card.get(0x9F27, b"\x80")[0] & 0xC0
-        if cid == 0x00 and _needs_phone(pci):
+        if cid == 0x00 and reading.needs_phone(pci):
             return self._finish(Outcome.TRY_AGAIN, "the phone asks its holder to verify", message=SEE_PHONE)
         return self._decide_by_cryptogram()
 
@@ -459,182 +324,6 @@ class Kernel:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _select_next(self) -> CommandAPDU | None:
-        if not self.candidates:
-            return self._finish(Outcome.END_APPLICATION, "no candidate application could be selected")
-        self.candidate = self.candidates.pop(0)
-        self.card = {}
-        self._oda_records = []
-        return self._send(State.SELECT_AID, Select(self.candidate.aid))
-
-    def _next_record_or_decide(self) -> CommandAPDU | None:
-        if self._records:
-            sfi, record, for_oda = self._records.pop(0)
-            self._reading = (sfi, for_oda)
-            return self._send(State.READ_RECORD, ReadRecord(sfi, record))
-        assert self.candidate is not None
-        self._method = oda.choose_method(
-            self.card.get(0x82, b""), self.config.capabilities, self.candidate.kernel, self.card)
-        if self._magstripe:
-            return self._compute_checksum()
-        if self.candidate.kernel == "visa":
-            if 0x9F26 not in self.card:
-                return self._finish(Outcome.END_APPLICATION, "qVSDC: the GPO response carried no cryptogram")
-            return self._visa_decide()
-        if 0x9F26 in self.card:
-            return self._decide_by_cryptogram()
-        if self._method == "sda":
-            self._record_oda(oda.perform_sda(self._table(), self.card, self._static(), self.transaction.date))
-        elif self._method == "dda":
-            return self._internal_authenticate()
-        elif self._method is None:
-            self._record_oda(oda.NOT_PERFORMED)
-        return self._generate_ac()
-
-    def _compute_checksum(self) -> CommandAPDU | None:
-        """Mag-stripe mode (Book C-2 §5.3, S12): COMPUTE CRYPTOGRAPHIC CHECKSUM with the UDOL data.
-
-        The numeric unpredictable number (9F6A) has nUN random digits, nUN = set bits of
-        PUNATC(Track2) (9F66) minus NATC(Track2) (9F67); the UDOL defaults to 9F6A04.
-        """
-        try:
-            count = magstripe.nun(self.card.get(0x9F66, b""), self.card.get(0x9F67, b"\x00")[0])
-        except ValueError:
-            return self._finish(Outcome.END_APPLICATION, "mag-stripe: NATC exceeds PUNATC(Track2)")
-        if 0x9F6B not in self.card or not 0 <= count <= 8:
-            return self._finish(Outcome.END_APPLICATION, "mag-stripe: no Track 2 data or bad PUNATC")
-        random = self._unpredictable(8)
-        self._un_digits = "".join(str(b % 10) for b in random[:count]).rjust(8, "0")
-        self.terminal[0x9F6A] = bytes.fromhex(self._un_digits)
-        udol = self.card.get(0x9F69) or bytes.fromhex("9F6A04")
-        data = build_dol_data(udol, {**self.card, **self.terminal}, format_of=self._format_of)
-        return self._send(State.COMPUTE_CHECKSUM, ComputeCryptographicChecksum(data))
-
-    def _on_checksum(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """CVC3 for each track: write CVC3, UN, ATC and nUN into the tracks' discretionary data."""
-        values = to_dict(decode(response.data))
-        if 0x9F61 not in values or 0x9F36 not in values:
-            return self._finish(Outcome.END_APPLICATION, "COMPUTE CRYPTOGRAPHIC CHECKSUM returned no CVC3")
-        self.card.update(values)
-        try:
-            self._write_tracks(values)
-        except (ValueError, IndexError) as exc:
-            return self._finish(Outcome.END_APPLICATION, f"mag-stripe data does not fit its bitmaps: {exc}")
-        return self._finish(Outcome.ONLINE_REQUEST, "mag-stripe mode: the card returned CVC3",
-                            cryptogram="CVC3")
-
-    def _write_tracks(self, values: Mapping[int, bytes]) -> None:
-        atc = int.from_bytes(values[0x9F36], "big")
-        track2 = self.card[0x9F6B].hex().upper().rstrip("F")
-        head, _, rest = track2.partition("D")
-        dd = magstripe.encode_discretionary(
-            rest[7:], pcvc3=self.card.get(0x9F65, b""), punatc=self.card.get(0x9F66, b""),
-            natc=self.card.get(0x9F67, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F61], "big"),
-            un=self._un_digits, atc=atc)
-        text = f"{head}D{rest[:7]}{dd}"
-        self.card[0x9F6B] = bytes.fromhex(text + ("F" if len(text) % 2 else ""))
-        track1 = self.card.get(0x56)
-        if track1 and 0x9F60 in values and b"^" in track1:
-            name_end = track1.rfind(b"^") + 1
-            static, dd1 = track1[:name_end + 7], track1[name_end + 7:].decode("ascii", "replace")
-            dd1 = magstripe.encode_discretionary(
-                dd1, pcvc3=self.card.get(0x9F62, b""), punatc=self.card.get(0x9F63, b""),
-                natc=self.card.get(0x9F64, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F60], "big"),
-                un=self._un_digits, atc=atc)
-            self.card[0x56] = static + dd1.encode("ascii")
-
-    def _visa_decide(self) -> CommandAPDU | None:
-        """qVSDC after the records (Book C-3 §5.4, Annex C): fDDA when the card signed, then decide.
-
-        The TVR the card's cryptogram covers is the one sent with GPO, so the result is recorded
-        in the outcome and the TSI only. A failed fDDA on an offline approval (TC) goes online when
-        the card's CTQ (9F6C byte 1 bit 6) asks for it, and is declined otherwise.
-        """
-        if self._method == "fdda":
-            result = oda.perform_dynamic(
-                self._table(), self.card, self._static(), self.transaction.date,
-                sdad=self.card.get(0x9F4B, b""),
-                terminal_data=oda.fdda_terminal_data(self.card, self.terminal), method="fdda")
-            self.oda = result
-            self.terminal[0x9B] = oda.tsi(self.terminal.get(0x9B, b"\x00\x00"), result)
-            cid = self.card.get(0x9F27, b"\x80")[0] & 0xC0
-            if not result.passed and cid == 0x40:
-                ctq = self.card.get(0x9F6C, b"\x00")
-                if ctq[0] & 0x20:
-                    return self._finish(Outcome.ONLINE_REQUEST, f"fDDA failed ({result.reason}): the card "
-                                        "asks to go online", cryptogram="TC")
-                return self._finish(Outcome.DECLINED, f"fDDA failed: {result.reason}", cryptogram="TC")
-        else:
-            self.oda = oda.NOT_PERFORMED
-        return self._decide_by_cryptogram()
-
-    def _internal_authenticate(self) -> CommandAPDU | None:
-        """INTERNAL AUTHENTICATE with the DDOL data, default DDOL 9F3704 (Book 3 §6.5.9, Book 2 §6.5.1)."""
-        ddol = self.card.get(0x9F49) or bytes.fromhex("9F3704")
-        data = build_dol_data(ddol, {**self.card, **self.terminal}, format_of=self._format_of)
-        self._ddol_data = data
-        return self._send(State.INTERNAL_AUTHENTICATE, InternalAuthenticate(data))
-
-    def _on_internal_authenticate(self, response: ResponseAPDU) -> CommandAPDU | None:
-        """The DDA signature (format 1: 80, format 2: 77 with 9F4B), checked before GENERATE AC."""
-        sdad = b""
-        if response.sw == 0x9000:
-            nodes = decode(response.data)
-            if len(nodes) == 1 and nodes[0].tag == 0x80:
-                sdad = nodes[0].value
-            elif len(nodes) == 1 and nodes[0].tag == 0x77:
-                sdad = to_dict(nodes).get(0x9F4B, b"")
-        result = oda.perform_dynamic(self._table(), self.card, self._static(), self.transaction.date,
-                                     sdad=sdad, terminal_data=self._ddol_data, method="dda")
-        self._record_oda(result)
-        if result.passed:
-            self.terminal[0x9F4C] = result.icc_dynamic_number
-        return self._generate_ac()
-
-    def _cda(self, data: bytes, nodes: list[TLV]) -> None:
-        """Verify CDA on a GENERATE AC response and take the cryptogram from it (Book 2 §6.6.2).
-
-        An AAC may come without a signature (the card declined); a TC or ARQC without one, or
-        any failed check, is a CDA failure and the tap is declined (Book C-2 §S910; Book 3 §10.3).
-        """
-        cid = self.card.get(0x9F27, b"")
-        sdad = self.card.get(0x9F4B, b"")
-        if not sdad and cid[:1] and cid[0] & 0xC0 == 0x00:
-            return
-        objects = b""
-        if len(nodes) == 1 and nodes[0].tag == 0x77:
-            template = nodes[0]
-            start = template.offset
-            for child in template.children:
-                end = child.offset + len(child.value)
-                if child.tag != 0x9F4B:
-                    objects += data[start:end]
-                start = end
-        result = oda.perform_cda(
-            self._table(), self.card, self._static(), self.transaction.date, sdad=sdad,
-            unpredictable_number=self.terminal.get(0x9F37, b""), cid=cid,
-            transaction_hash=cda_transaction_hash(self._pdol_data, self._cdol_data, objects))
-        self._record_oda(result)
-        if not result.passed:
-            self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}",
-                         cryptogram=CRYPTOGRAM_TYPES.get(cid[0] & 0xC0, "AAC") if cid else "AAC")
-            return
-        self.card[0x9F26] = result.cryptogram
-        self.card[0x9F4C] = result.icc_dynamic_number
-
-    def _record_oda(self, result: oda.OdaResult) -> None:
-        self.oda = result
-        self.terminal[0x95] = oda.tvr(self.terminal[0x95], result)
-        self.terminal[0x9B] = oda.tsi(self.terminal.get(0x9B, b"\x00\x00"), result)
-
-    def _static(self) -> bytes | None:
-        return oda.static_data(self._oda_records, self.card)
-
-    def _table(self) -> CaKeyTable:
-        if self._ca_keys is None:
-            self._ca_keys = _builtin_table()
-        return self._ca_keys
-
     def _generate_ac(self) -> CommandAPDU | None:
         """GENERATE AC with CDOL1 data (EMV 4.4 Book 3 §6.5.5; Book C-2 §5.4)."""
         cdol1 = self.card.get(0x8C)
@@ -645,7 +334,7 @@ class Kernel:
         data = build_dol_data(cdol1, values, format_of=self._format_of)
         self._cdol_data = data
         kind = "ARQC" if self.online_required else "TC"
-        return self._send(State.GENERATE_AC, GenerateAC(kind, data, cda=self._method == "cda"))
+        return GenerateAC(kind, data, cda=self._method == "cda")
 
     def _decide_by_cryptogram(self) -> CommandAPDU | None:
         cid = self.card.get(0x9F27)
@@ -696,11 +385,6 @@ class Kernel:
             return "cdcvm"
         return "signature"
 
-    def _send(self, state: State, command: CommandAPDU) -> CommandAPDU:
-        self.state = state
-        self.step = state.value
-        return command
-
     def _finish(
         self,
         outcome: Outcome,
@@ -709,7 +393,6 @@ class Kernel:
         message: str | None = None,
         cryptogram: str | None = None,
     ) -> CommandAPDU | None:
-        self.state = State.DONE
         candidate = self.candidate
         data: Mapping[int, bytes] = {**self.card, **self.terminal} if candidate else dict(self.terminal)
         kernel = candidate.kernel if candidate else None
@@ -733,12 +416,33 @@ class Kernel:
         return None
 
 
+_S, _E = State, Event
+_FROM_START = frozenset({_S.SELECT_PPSE, _S.DONE})
+_OVER = frozenset({_S.DONE})
+_NEXT_APPLICATION = frozenset({_S.SELECT_AID, _S.DONE})
+#: After GPO and after each record: another record, or the path's next command, or an outcome.
+_READ_ON = frozenset({_S.READ_RECORD, _S.COMPUTE_CHECKSUM, _S.INTERNAL_AUTHENTICATE, _S.GENERATE_AC, _S.DONE})
 
-_BUILTIN: list[CaKeyTable] = []
-
-
-def _builtin_table() -> CaKeyTable:
-    """The shipped CA key table, loaded (and its checksums verified) once per process."""
-    if not _BUILTIN:
-        _BUILTIN.append(CaKeyTable.builtin())
-    return _BUILTIN[0]
+#: (state, event) -> (action, states after); a missing pair falls back to (state, ERROR).
+TRANSITIONS: dict[tuple[State, Event], Transition] = {
+    (_S.SELECT_PPSE, _E.OK):                 Transition(selection.on_ppse, _NEXT_APPLICATION),
+    (_S.SELECT_PPSE, _E.ERROR):              Transition(selection.on_no_ppse, _OVER),
+    (_S.SELECT_AID, _E.OK):                  Transition(selection.on_aid, frozenset({_S.GPO})),
+    (_S.SELECT_AID, _E.ERROR):               Transition(selection.on_next_candidate, _NEXT_APPLICATION),
+    (_S.GPO, _E.OK):                         Transition(reading.on_gpo, _READ_ON),
+    (_S.GPO, _E.SEE_PHONE):                  Transition(Kernel._on_see_phone, _OVER),
+    (_S.GPO, _E.CONDITIONS):                 Transition(Kernel._on_other_interface, _OVER),
+    (_S.GPO, _E.NOT_FOUND):                  Transition(selection.on_next_candidate, _NEXT_APPLICATION),
+    (_S.GPO, _E.ERROR):                      Transition(reading.on_gpo_error, _NEXT_APPLICATION),
+    (_S.READ_RECORD, _E.OK):                 Transition(reading.on_record, _READ_ON),
+    (_S.READ_RECORD, _E.ERROR):              Transition(Kernel._on_end, _OVER),
+    (_S.INTERNAL_AUTHENTICATE, _E.OK):       Transition(authentication.on_internal_authenticate,
+                                                        frozenset({_S.GENERATE_AC, _S.DONE})),
+    (_S.INTERNAL_AUTHENTICATE, _E.ERROR):    Transition(authentication.on_internal_authenticate,
+                                                        frozenset({_S.GENERATE_AC, _S.DONE})),
+    (_S.COMPUTE_CHECKSUM, _E.OK):            Transition(magstripe.on_checksum, _OVER),
+    (_S.COMPUTE_CHECKSUM, _E.ERROR):         Transition(Kernel._on_end, _OVER),
+    (_S.GENERATE_AC, _E.OK):                 Transition(Kernel._on_ac, _OVER),
+    (_S.GENERATE_AC, _E.SEE_PHONE):          Transition(Kernel._on_see_phone, _OVER),
+    (_S.GENERATE_AC, _E.ERROR):              Transition(Kernel._on_end, _OVER),
+}

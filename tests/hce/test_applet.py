@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apdu.command import PPSE, PSE, GenerateAC, GetData, GetProcessingOptions, ReadRecord, Select
+from apdu.sw import SW
 from apdu.tlv import decode, find
 from cryptogram.cvn import profile as cvn_profile
 from cryptogram.luk import derive_luk
-from hce.applet import CardApplet
+from hce.applet import INSTRUCTIONS, CardApplet
 from hce.errors import CounterStoreError
 from hce.keys import FileCounterStore, MemoryCounterStore
 from hce.states import State
@@ -309,28 +312,76 @@ def test_partial_aid_selects_the_application() -> None:
 
 
 _VALID_SW1 = {0x90, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F}
+_NO_PRECISE_DIAGNOSIS = SW.NO_PRECISE_DIAGNOSIS.encoded
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=6), st.sampled_from(["visa", "mastercard"]))
 def test_fuzz_random_apdus_never_raise_and_get_a_status_word(apdus: list[bytes], kernel: str) -> None:
-    """Random byte strings, in any order, always get a response ending in a valid status word."""
+    """Random byte strings, in any order, get a valid status word, and none reaches the last guard."""
     applet = card(kernel)
     for apdu in apdus:
         response = applet.process(apdu)
         assert len(response) >= 2 and response[-2] in _VALID_SW1
+        assert response[-2:] != _NO_PRECISE_DIAGNOSIS
+    assert applet.internal_errors == 0
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
-       st.binary(max_size=60), st.sampled_from(["visa", "mastercard"]), st.integers(0, 3))
+# Half the draws are the card's own instructions with their class, so every handler is reached in
+# every state; the other half are any byte.
+_CLA = st.one_of(st.sampled_from([0x00, 0x80]), st.integers(0, 255))
+_INS = st.one_of(st.sampled_from(sorted(INSTRUCTIONS)), st.integers(0, 255))
+_P = st.one_of(st.sampled_from([0x00, 0x04, 0x9F, 0x36, 0x13, 0x0C, 0x14, 0x8E, 0x80]), st.integers(0, 255))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CLA, _INS, _P, _P, st.binary(max_size=60), st.sampled_from(["visa", "mastercard"]), st.integers(0, 3),
+       st.booleans())
 def test_fuzz_well_formed_apdus_in_every_state(cla: int, ins: int, p1: int, p2: int, data: bytes, kernel: str,
-                                               depth: int) -> None:
-    """Well-formed headers with random fields, sent in each state, never raise."""
+                                               depth: int, own_class: bool) -> None:
+    """Well-formed commands with random fields, sent in each state, are answered by their handler:
+    never 6F00, and the applet's last guard is never reached."""
     applet = card(kernel)
+    if own_class and ins in INSTRUCTIONS:
+        cla = INSTRUCTIONS[ins].cla
     steps = [Select(PPSE).to_bytes(), Select(applet.profile.aid).to_bytes(),
              GetProcessingOptions(VISA_PDOL if kernel == "visa" else b"").to_bytes()][:depth]
     run(applet, *steps)
     body = (bytes((len(data),)) + data if data else b"") + b"\x00"
     response = applet.process(bytes((cla, ins, p1, p2)) + body)
     assert response[-2] in _VALID_SW1
+    assert response[-2:] != _NO_PRECISE_DIAGNOSIS
+    assert applet.internal_errors == 0
+
+
+@pytest.mark.parametrize("tag", ["9F36", "9F13"])
+def test_get_data_in_each_state_answers_from_its_handler(tag: str) -> None:
+    """GET DATA of the ATC or last online ATC, in every state, is 9000 or 6985, never the last guard."""
+    for kernel in ("visa", "mastercard"):
+        applet = card(kernel)
+        steps = [Select(PPSE).to_bytes(), Select(applet.profile.aid).to_bytes(),
+                 GetProcessingOptions(VISA_PDOL if kernel == "visa" else b"").to_bytes()]
+        answers = [sw(applet.process(GetData(int(tag, 16)).to_bytes()))]
+        for step in steps:
+            applet.process(step)
+            answers.append(sw(applet.process(GetData(int(tag, 16)).to_bytes())))
+        assert answers == ["6985", "6985", "9000", "9000"]
+        assert applet.internal_errors == 0
+
+
+class _BrokenCounters(MemoryCounterStore):
+    """A counter store whose ATC cannot be read: a defect the applet must not hide."""
+
+    @property
+    def last_atc(self) -> int:
+        raise RuntimeError("the store lost its ATC")
+
+
+def test_last_guard_answers_6f00_counts_and_logs_without_data(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that raises is answered 6F00, counted, and logged with the header only."""
+    applet = CardApplet(builtin_profile("visa", now=NOW), counters=_BrokenCounters(atc=0), clock=lambda: NOW)
+    run(applet, Select(applet.profile.aid).to_bytes())
+    with caplog.at_level(logging.ERROR, logger="hce.applet"):
+        assert sw(applet.process(GetData(0x9F36).to_bytes())) == "6F00"
+    assert applet.internal_errors == 1
+    assert [r.getMessage() for r in caplog.records] == ["internal error answering 80CA9F36: RuntimeError"]

@@ -84,8 +84,31 @@ def test_wtx_and_deselect() -> None:
         target.wtx(60)
 
 
-@given(st.binary(max_size=40))
+# Every block type with and without CID, NAD and chaining (ISO/IEC 14443-4 §7.1.1), then any byte.
+_BLOCK_PCBS = [0x02, 0x03, 0x06, 0x0A, 0x0E, 0x12, 0x13, 0x16, 0x1A, 0xA2, 0xA3, 0xAA, 0xB2, 0xB3, 0xC2, 0xCA,
+               0xF2, 0xFA]
+_PCB = st.one_of(st.sampled_from(_BLOCK_PCBS), st.integers(0, 255))
+_FRAME = st.one_of(
+    st.just(b""), st.builds(lambda pcb, rest: bytes((pcb,)) + rest, _PCB, st.binary(max_size=40)),
+)
+
+
+@given(_FRAME)
 def test_fuzz_frames_never_raise(frame: bytes) -> None:
-    """Any frame yields an event, never an exception."""
+    """Any frame yields the event its block type calls for (ISO/IEC 14443-4 §7.1.1), never an exception:
+    an APDU only from an I-block ending its chain, with the frame's INF as the APDU; a Send only for an
+    I-block that chains or an R-block; DESELECT and WTX only from their S-blocks; anything else ignored."""
     event = active().receive(frame)
-    assert isinstance(event, (Send, Apdu, Deselected, WtxAccepted, Ignore))
+    pcb = frame[0] if frame else -1
+    header = 1 + bool(pcb & 0x08) + bool(pcb & 0xE6 == 0x06)   # CID byte, NAD byte
+    if isinstance(event, Apdu):
+        assert pcb & 0xE2 == 0x02 and not pcb & 0x10
+        assert event.apdu == frame[header:]
+    elif isinstance(event, Send):
+        assert (pcb & 0xE2 == 0x02 and pcb & 0x10) or pcb & 0xE6 == 0xA2
+    elif isinstance(event, Deselected):
+        assert pcb & 0xF7 == 0xC2
+    elif isinstance(event, WtxAccepted):
+        assert pcb & 0xF7 == 0xF2 and event.wtxm == frame[header] & 0x3F
+    else:
+        assert isinstance(event, Ignore)

@@ -45,11 +45,10 @@ def test_atc_increases_each_tap() -> None:
 
 @pytest.mark.parametrize("kernel", ["visa", "mastercard"])
 def test_cvm_required_without_device_cvm(kernel: str) -> None:
-    """Above the CVM limit a phone whose holder has not verified says "see phone" or is declined."""
+    """Above the CVM limit a phone whose holder has not verified says "see phone": Visa by SW 6986 to
+    GPO (Book C-3 §5.2.2), Mastercard by an AAC whose DF4B asks for it (Book C-2 S910)."""
     out = card(kernel).tap(6000).outcome
-    assert out.outcome in (Outcome.TRY_AGAIN, Outcome.DECLINED)
-    if out.outcome is Outcome.TRY_AGAIN:
-        assert out.message == SEE_PHONE
+    assert (out.outcome, out.message, out.cryptogram) == (Outcome.TRY_AGAIN, SEE_PHONE, None)
 
 
 @pytest.mark.parametrize("kernel", ["visa", "mastercard"])
@@ -59,8 +58,11 @@ def test_cvm_required_with_device_cvm(kernel: str) -> None:
     assert out.outcome is Outcome.ONLINE_REQUEST
 
 
-def test_forced_mastercard_path_on_visa_card_still_reaches_an_outcome() -> None:
-    """Forcing the kernel never leaves the tap without an outcome."""
+def test_forced_mastercard_path_on_visa_card_ends_the_application() -> None:
+    """Forced onto the M/Chip path, a Visa card's AIP (2000: EMV mode not flagged in byte 2 bit 8)
+    means mag-stripe mode (Book C-2 §5.3), for which the card has no data: End Application."""
     profile = testcard.builtin_profile("visa", now=NOW)
     pair = CardTerminalPair(applet.CardApplet(profile).process, config=TerminalConfig(kernel="mastercard"))
-    assert pair.tap(1250).outcome.outcome in set(Outcome)
+    out = pair.tap(1250).outcome
+    assert (out.outcome, out.kernel) == (Outcome.END_APPLICATION, "mastercard")
+    assert out.reason == "mag-stripe: no Track 2 data or bad PUNATC"

@@ -55,9 +55,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from apdu.cid import AC_TYPES, CID_TYPE_MASK, CRYPTOGRAM_TYPES
 from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
+from apdu.formats import decode_n
 from apdu.sw import SW
 from apdu.tlv import TLV, tlv
 from cryptogram import scripts
@@ -71,8 +73,6 @@ __all__ = ["INSTRUCTIONS", "CardApplet", "Instruction"]
 
 _log = logging.getLogger(__name__)
 
-_CID = {"AAC": 0x00, "TC": 0x40, "ARQC": 0x80}
-_REQUESTED = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 
 #: Issuer script commands the card accepts with secure messaging: APPLICATION BLOCK, UNBLOCK, PUT DATA.
 _SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
@@ -80,13 +80,6 @@ _SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
 
 SW_OK = SW.NO_ERROR.encoded
 
-
-def _bcd_amount(value: bytes | None) -> int | None:
-    """An amount in format n (BCD), or ``None`` when a nibble is not a digit."""
-    if value is None:
-        return 0
-    text = value.hex()
-    return int(text) if text.isdigit() else None
 
 
 class CardApplet:
@@ -264,7 +257,7 @@ class CardApplet:
 
     def _visa_gpo(self, terminal: Mapping[int, bytes], now: float | None) -> bytes:
         """qVSDC online (EMV Contactless Book C-3): the cryptogram in the GPO response."""
-        amount = _bcd_amount(terminal.get(0x9F02))
+        amount = decode_n(terminal.get(0x9F02, b"\x00"))
         if amount is None:
             return SW.INCORRECT_DATA.encoded
         profile = self.profile
@@ -284,7 +277,7 @@ class CardApplet:
             tlv(0x5F34, self._psn),
             tlv(0x9F10, made.iad),
             tlv(0x9F26, made.ac),
-            tlv(0x9F27, bytes((_CID[made.kind],))),
+            tlv(0x9F27, bytes((AC_TYPES[made.kind],))),
             tlv(0x9F36, made.atc.to_bytes(2, "big")),
             tlv(0x9F6C, bytes(ctq)),
         ]
@@ -329,10 +322,10 @@ class CardApplet:
         if len(command.data) != self._cdol1_length:
             return SW.WRONG_LENGTH.encoded
         terminal = split_dol_data(self._cdol1, command.data)
-        amount = _bcd_amount(terminal.get(0x9F02))
+        amount = decode_n(terminal.get(0x9F02, b"\x00"))
         if amount is None:
             return SW.INCORRECT_DATA.encoded
-        requested = _REQUESTED[p1 & 0xC0]
+        requested = CRYPTOGRAM_TYPES[p1 & CID_TYPE_MASK]
         oda = self.profile.oda
         cda = bool(p1 & 0x10) and oda is not None and bool(self.profile.aip[0] & 0x01)
         see_phone = amount > self.cvm_limit and not self.profile.device_cvm
@@ -340,7 +333,7 @@ class CardApplet:
                                        see_phone=see_phone)
         if made.refused:
             return made.sw.encoded
-        cid = bytes((_CID[made.kind],))
+        cid = bytes((AC_TYPES[made.kind],))
         nodes = [tlv(0x9F27, cid), tlv(0x9F36, made.atc.to_bytes(2, "big"))]
         if not (cda and made.kind != "AAC"):
             nodes.append(tlv(0x9F26, made.ac))
@@ -385,7 +378,7 @@ class CardApplet:
                 value = scripts.decipher(enc_key, body, scheme)
             except ValueError:
                 return SW.INCORRECT_DATA.encoded
-            amount = _bcd_amount(value[:6]) if len(value) >= 6 else None
+            amount = decode_n(value[:6]) if len(value) >= 6 else None
             if amount is None:
                 return SW.INCORRECT_DATA.encoded
             self.cvm_limit = amount

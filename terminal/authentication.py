@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from apdu.cid import CID_TYPE_MASK
 from apdu.command import CommandAPDU, InternalAuthenticate
 from apdu.dol import build_dol_data
 from apdu.response import ResponseAPDU
@@ -41,7 +42,7 @@ def visa_decide(k: Kernel) -> CommandAPDU | None:
             terminal_data=oda.fdda_terminal_data(k.card, k.terminal), method="fdda")
         k.oda = result
         k.terminal[0x9B] = oda.tsi(k.terminal.get(0x9B, b"\x00\x00"), result)
-        cid = k.card.get(0x9F27, b"\x80")[0] & 0xC0
+        cid = k.card.get(0x9F27, b"\x80")[0] & CID_TYPE_MASK
         if not result.passed and cid == 0x40:
             ctq = k.card.get(0x9F6C, b"\x00")
             if ctq[0] & 0x20:
@@ -87,7 +88,7 @@ def check_cda(k: Kernel, data: bytes, nodes: list[TLV]) -> oda.OdaResult | None:
     """
     cid = k.card.get(0x9F27, b"")
     sdad = k.card.get(0x9F4B, b"")
-    if not sdad and cid[:1] and cid[0] & 0xC0 == 0x00:
+    if not sdad and cid[:1] and cid[0] & CID_TYPE_MASK == 0x00:
         return None
     objects = b""
     if len(nodes) == 1 and nodes[0].tag == 0x77:

@@ -61,9 +61,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from apdu.cid import CID_TYPE_MASK, CRYPTOGRAM_TYPES
 from apdu.command import PPSE, CommandAPDU, GenerateAC, Select
 from apdu.dol import build_dol_data
 from apdu.errors import APDUError
+from apdu.formats import encode_n
 from apdu.response import ResponseAPDU
 from apdu.sw import SW
 from apdu.tags import format_of
@@ -150,7 +152,6 @@ def waiting_on(command: CommandAPDU | None) -> State:
 
 
 #: Cryptogram Information Data (9F27) bits 8-7 (EMV 4.4 Book 3 §6.5.5.4, Table 14).
-CRYPTOGRAM_TYPES: dict[int, str] = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 
 _OUTCOME_OF_CRYPTOGRAM: dict[str, Outcome] = {
     "AAC": Outcome.DECLINED,
@@ -168,18 +169,6 @@ CVM_RESULTS: dict[str, bytes] = {
     "cdcvm": bytes.fromhex("010002"),
     "signature": bytes.fromhex("1E0300"),
 }
-
-
-def bcd(value: int, length: int) -> bytes:
-    """``value`` as ``length`` bytes of packed BCD, right-aligned (EMV 4.4 Book 3 §4.3, format n).
-
-    >>> bcd(1250, 6).hex()
-    '000000001250'
-    """
-    digits = str(value).zfill(2 * length)
-    if len(digits) > 2 * length:
-        raise ValueError(f"{value} does not fit {length} BCD bytes")
-    return bytes.fromhex(digits)
 
 
 class Kernel:
@@ -298,12 +287,12 @@ class Kernel:
             result = authentication.check_cda(self, response.data, nodes)
             if result is not None and not result.passed:
                 cid_data = self.card.get(0x9F27, b"")
-                kind = CRYPTOGRAM_TYPES.get(cid_data[0] & 0xC0, "AAC") if cid_data else "AAC"
+                kind = CRYPTOGRAM_TYPES.get(cid_data[0] & CID_TYPE_MASK, "AAC") if cid_data else "AAC"
                 return self._finish(Outcome.DECLINED, f"CDA failed: {result.reason}", cryptogram=kind)
         if 0x9F26 not in self.card:
             return self._finish(Outcome.END_APPLICATION, "GENERATE AC returned no cryptogram")
         pci = self.card.get(0xDF4B, b"")
-        cid = self.card.get(0x9F27, b"\x80")[0] & 0xC0
+        cid = self.card.get(0x9F27, b"\x80")[0] & CID_TYPE_MASK
         if cid == 0x00 and reading.needs_phone(pci):
             return self._finish(Outcome.TRY_AGAIN, "the phone asks its holder to verify", message=SEE_PHONE)
         return self._decide_by_cryptogram()
@@ -338,7 +327,7 @@ class Kernel:
 
     def _decide_by_cryptogram(self) -> CommandAPDU | None:
         cid = self.card.get(0x9F27)
-        kind = CRYPTOGRAM_TYPES.get(cid[0] & 0xC0) if cid else "ARQC"
+        kind = CRYPTOGRAM_TYPES.get(cid[0] & CID_TYPE_MASK) if cid else "ARQC"
         if kind is None:
             return self._finish(Outcome.END_APPLICATION, "Cryptogram Information Data (9F27) is RFU")
         return self._finish(_OUTCOME_OF_CRYPTOGRAM[kind], f"the card returned an {kind}", cryptogram=kind)
@@ -350,8 +339,8 @@ class Kernel:
         t, c = self.transaction, self.config
         return {
             0x9F66: ttq,
-            0x9F02: bcd(t.amount, 6),
-            0x9F03: bcd(t.other_amount, 6),
+            0x9F02: encode_n(t.amount, 6),
+            0x9F03: encode_n(t.other_amount, 6),
             0x9F1A: bytes.fromhex(c.country),
             0x95: bytes(5),
             0x9B: bytes(2),
@@ -367,7 +356,7 @@ class Kernel:
             0x9F40: c.additional_capabilities,
             0x9F4E: c.merchant_name_location,
             0x9F1C: c.terminal_id.encode("ascii", "ignore")[:8].ljust(8),
-            0x9F15: bcd(int(c.merchant.mcc), 2) if c.merchant.mcc.isdigit() else bytes(2),
+            0x9F15: encode_n(int(c.merchant.mcc), 2) if c.merchant.mcc.isdigit() else bytes(2),
         }
 
     def _format_of(self, tag: int) -> str:

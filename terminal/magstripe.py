@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from apdu.command import CommandAPDU, ComputeCryptographicChecksum
 from apdu.dol import build_dol_data
+from apdu.pan import encode_track2
 from apdu.response import ResponseAPDU
 from apdu.tlv import decode, to_dict
 from cryptogram import cvc3
@@ -65,8 +66,7 @@ def write_tracks(k: Kernel, values: Mapping[int, bytes]) -> None:
         rest[7:], pcvc3=k.card.get(0x9F65, b""), punatc=k.card.get(0x9F66, b""),
         natc=k.card.get(0x9F67, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F61], "big"),
         un=k._un_digits, atc=atc)
-    text = f"{head}D{rest[:7]}{dd}"
-    k.card[0x9F6B] = bytes.fromhex(text + ("F" if len(text) % 2 else ""))
+    k.card[0x9F6B] = encode_track2(head, f"{rest[:7]}{dd}")
     track1 = k.card.get(0x56)
     if track1 and 0x9F60 in values and b"^" in track1:
         name_end = track1.rfind(b"^") + 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from apdu.command import CommandAPDU, GetProcessingOptions, Select
 from apdu.dol import build_dol_data
+from apdu.kernels import path_of
 from apdu.response import ResponseAPDU
 from apdu.tlv import decode, to_dict, walk
 from terminal.config import supported_aid
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TERMINAL_APP_VERSION", "Candidate", "on_aid", "on_next_candidate", "on_no_ppse", "on_ppse",
            "select_next"]
-
-_KERNEL_BY_ID: dict[int, str] = {
-    2: "mastercard", 3: "visa", 4: "mastercard", 5: "mastercard", 6: "visa", 7: "visa",
-}
 
 #: Application Version Number (terminal) 9F09 per kernel path (Book C-3 Annex A: VCPS 2.2 is
 #: 0096; Book C-2 Annex A: M/Chip 0002).
@@ -66,7 +63,7 @@ def on_ppse(k: Kernel, response: ResponseAPDU) -> CommandAPDU | None:
             continue
         label_node, prio_node, kid_node = entry.find(0x50), entry.find(0x87), entry.find(0x9F2A)
         kernel_id = kid_node.value[0] if kid_node is not None and kid_node.value else match.kernel_id
-        kernel = k.config.kernel or _KERNEL_BY_ID.get(kernel_id, match.kernel)
+        kernel = k.config.kernel or path_of(kernel_id) or match.kernel
         found.append(Candidate(
             aid=aid_node.value,
             label=label_node.value.decode("ascii", "replace") if label_node else match.name,

@@ -14,15 +14,9 @@ from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerAccount, IssuerRequest, IssuerSimulator, MemoryLedger
-from tsp_backend.services.netsim import (
-    Latency,
-    NetworkSimServer,
-    SwitchDown,
-    SwitchSimulator,
-    SwitchTimeout,
-    make_simulators,
-)
+from tsp_backend.services.netsim import Latency, SwitchDown, SwitchSimulator, SwitchTimeout, make_simulators
 from tsp_backend.services.networks import BREAKER_REFRESH_S, NETWORKS
+from tsp_backend.simulators.netsim import NetworkSimServer
 
 
 @pytest.fixture

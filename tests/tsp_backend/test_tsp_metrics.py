@@ -19,8 +19,9 @@ from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerSimulator
-from tsp_backend.services.netsim import Latency, NetworkSimServer, make_simulators
+from tsp_backend.services.netsim import Latency, make_simulators
 from tsp_backend.services.networks import NETWORKS
+from tsp_backend.simulators.netsim import NetworkSimServer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

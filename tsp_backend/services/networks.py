@@ -195,6 +195,10 @@ class NetworkProfile:
     kernel_id: str
     cvn: str
     ref_prefix: str
+    cvm_limit: int = 5000
+    """Minor units above which the card asks for a consumer device CVM (the profile's
+    ``cvm_limit``, EMV Contactless Book C-3 and C-2 "CVM Required Limit"), and above which
+    authorization refuses a cryptogram made without one (response code 1A)."""
 
 
 NETWORKS: dict[str, NetworkProfile] = {

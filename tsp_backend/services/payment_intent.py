@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tsp_backend.services.payment_rows import Spent, decision_columns, insert_audit, settle, spend_pg
+from tsp_backend.services.payment_rows import Outcome, Spent, insert_audit, settle, spend_pg
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,7 @@ def autocommit(session: Session) -> Iterator[Any]:
 
 
 def settle_with_answer(
-    session: Session,
-    transaction_id: int,
-    *,
-    status: str,
-    code: str,
-    reason: str,
-    auth_code: str | None,
-    event: dict[str, Any],
-    claim: Any,
-    answer: str,
+    session: Session, transaction_id: int, outcome: Outcome, *, event: dict[str, Any], claim: Any, answer: str
 ) -> str | None:
     """Record the issuer's decision on a ``pending`` row with its audit row.
 
@@ -135,7 +126,7 @@ def settle_with_answer(
     if session.get_bind().dialect.name == "postgresql":
         params = {
             **event,
-            **decision_columns(status=status, code=code, reason=reason, auth_code=auth_code),
+            **outcome.columns(),
             "transaction_id": transaction_id,
             "answer": answer,
             "claim_id": claim.id,
@@ -144,7 +135,7 @@ def settle_with_answer(
         with autocommit(session) as connection:
             settled, _stored = settle_pg(connection, params)
         return "answered" if settled else None
-    if settle(session, transaction_id, status=status, code=code, reason=reason, auth_code=auth_code):
+    if settle(session, transaction_id, outcome):
         insert_audit(session, event)
         return "settled"
     return None

@@ -303,35 +303,35 @@ def insert_audit(session: Session, event: dict[str, Any]) -> None:
     session.execute(_INSERT_AUDIT, event)
 
 
-def settle(
-    session: Session,
-    transaction_id: int,
-    *,
-    status: str,
-    code: str,
-    reason: str,
-    auth_code: str | None,
-    from_status: str = "pending",
-) -> bool:
-    """Record the decision on a ``from_status`` row; whether this call did (exactly one writer does)."""
+@dataclass(frozen=True)
+class Outcome:
+    """A decision on a transaction row: its status, response code, reason and auth code."""
+
+    status: str
+    code: str
+    reason: str
+    auth_code: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The columns the decision sets on a transaction row (``settled_at`` unless in doubt)."""
+        return {
+            "status": self.status,
+            "approved": self.status == "approved",
+            "response_code": self.code,
+            "reason": self.reason[:120],
+            "auth_code": self.auth_code,
+            "settled_at": None if self.status == "in_doubt" else utcnow(),
+        }
+
+
+def settle(session: Session, transaction_id: int, outcome: Outcome, *, from_status: str = "pending") -> bool:
+    """Record ``outcome`` on a ``from_status`` row; whether this call did (exactly one writer does)."""
     result = session.execute(
         update(_TRANSACTIONS)
         .where(_TRANSACTIONS.c.id == transaction_id, _TRANSACTIONS.c.status == from_status)
-        .values(**decision_columns(status=status, code=code, reason=reason, auth_code=auth_code))
+        .values(**outcome.columns())
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
-
-
-def decision_columns(*, status: str, code: str, reason: str, auth_code: str | None) -> dict[str, Any]:
-    """The columns a decision sets on a transaction row (``settled_at`` unless in doubt)."""
-    return {
-        "status": status,
-        "approved": status == "approved",
-        "response_code": code,
-        "reason": reason[:120],
-        "auth_code": auth_code,
-        "settled_at": None if status == "in_doubt" else utcnow(),
-    }
 
 
 def load(session: Session, transaction_id: int) -> Transaction | None:

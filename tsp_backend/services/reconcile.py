@@ -108,15 +108,8 @@ class Reconciler:
                         status, reason = "declined", "the issuer never received it; voided"
                     else:
                         status, reason = "declined", f"the issuer declined ({prior.code}); voided"
-                settled = payment_rows.settle(
-                    session,
-                    transaction_id,
-                    status=status,
-                    code=ResponseCode.ISSUER_INOPERATIVE.value,
-                    reason=reason,
-                    auth_code=None,
-                    from_status="in_doubt",
-                )
+                outcome = payment_rows.Outcome(status, ResponseCode.ISSUER_INOPERATIVE.value, reason)
+                settled = payment_rows.settle(session, transaction_id, outcome, from_status="in_doubt")
                 if settled:
                     counts["reversed" if status == "reversed" else "declined"] += 1
                     self._answer_abandoned_claims(session, transaction_id)

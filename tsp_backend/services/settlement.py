@@ -23,6 +23,7 @@ from tsp_backend.services.idempotency import Claim, IdempotencyService
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest
 from tsp_backend.services.netsim import CircuitOpen, SwitchError, SwitchTimeout
 from tsp_backend.services.networks import NetworkClients
+from tsp_backend.services.payment_rows import Outcome
 from tsp_backend.services.vault import Vault
 from tsp_backend.services.verdict import ResponseCode
 
@@ -59,31 +60,30 @@ class Settlement:
             entry = payment_rows.vault_entry_of(session, pending.card_id)
             session.rollback()
         metrics.lap("intent")
-        status, code, reason, auth_code = self.ask(pending, entry)
+        outcome = self.ask(pending, entry)
         metrics.lap("issuer")
         result = AuthorizationResult(
-            approved=status == "approved",
-            response_code=code,
-            reason=reason,
+            approved=outcome.status == "approved",
+            response_code=outcome.code,
+            reason=outcome.reason,
             transaction_id=pending.public_id,
-            status=status,
+            status=outcome.status,
             network=pending.network,
-            auth_code=auth_code,
-            arpc=arpc(pending.card_id, code),
+            auth_code=outcome.auth_code,
+            arpc=arpc(pending.card_id, outcome.code),
             card_id=pending.card_id,
         )
         answer = Answer(200, stored_answer(route, result), result=result)
         event = payment_rows.audit_event(
             actor=actor,
             public_id=pending.public_id,
-            code=code,
-            status=status,
+            code=outcome.code,
+            status=outcome.status,
             origin=origin,
             detail={"card": pending.card_id, "channel": pending.channel, "network": pending.network},
         )
         settled = payment_intent.settle_with_answer(
-            session, pending.id, status=status, code=code, reason=reason, auth_code=auth_code,
-            event=event, claim=claim, answer=answer.body,
+            session, pending.id, outcome, event=event, claim=claim, answer=answer.body
         )
         if settled == "answered":
             return answer
@@ -115,10 +115,10 @@ class Settlement:
         session.commit()
         return answer
 
-    def ask(self, txn: payment_rows.Pending, entry: VaultEntry | None) -> tuple[str, str, str, str | None]:
-        """The issuer's decision on ``txn``: (status, response code, reason, auth code)."""
+    def ask(self, txn: payment_rows.Pending, entry: VaultEntry | None) -> Outcome:
+        """The issuer's decision on ``txn``."""
         if entry is None or txn.network is None or txn.issuer_ref is None:
-            return "declined", ResponseCode.INVALID_CARD.value, "the token has no funding card", None
+            return Outcome("declined", ResponseCode.INVALID_CARD.value, "the token has no funding card")
         issuer_request = IssuerRequest(
             reference=txn.issuer_ref,
             pan=self.vault.decrypt(entry),
@@ -130,9 +130,9 @@ class Settlement:
         try:
             decision: IssuerDecision = self.networks.authorize(txn.network, issuer_request)
         except SwitchTimeout as exc:
-            return "in_doubt", ResponseCode.ISSUER_INOPERATIVE.value, str(exc), None
+            return Outcome("in_doubt", ResponseCode.ISSUER_INOPERATIVE.value, str(exc))
         except SwitchError as exc:
             reason = str(exc) if isinstance(exc, CircuitOpen) else f"{exc}; try again later"
-            return "declined", ResponseCode.ISSUER_INOPERATIVE.value, reason, None
+            return Outcome("declined", ResponseCode.ISSUER_INOPERATIVE.value, reason)
         status = "approved" if decision.approved else "declined"
-        return status, decision.code, decision.reason, decision.auth_code
+        return Outcome(status, decision.code, decision.reason, decision.auth_code)

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Flask, abort, jsonify, request
+from flask import Blueprint, Flask, abort, jsonify, make_response, request
 
 from tsp_backend.services.issuers import IssuerRequest
 from tsp_backend.services.netsim import Latency, SwitchDown, SwitchSimulator
@@ -48,14 +48,16 @@ def blueprint(simulators: Mapping[str, SwitchSimulator]) -> Blueprint:
             abort(404)
         return sim
 
-    def down(network: str) -> Any:
-        return jsonify({"error": f"{network} is down"}), 503
+    def live(network: str) -> SwitchSimulator:
+        """The simulator of ``network``: 503 when it is down."""
+        sim = simulator(network)
+        if sim.down:
+            abort(make_response(jsonify({"error": f"{network} is down"}), 503))
+        return sim
 
     @bp.post("/<network>/authorize")
     def authorize(network: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return down(network)
+        sim = live(network)
         doc = request.get_json(force=True)
         issuer_request = IssuerRequest(
             reference=str(doc["reference"]),
@@ -73,20 +75,14 @@ def blueprint(simulators: Mapping[str, SwitchSimulator]) -> Blueprint:
 
     @bp.get("/<network>/transactions/<reference>")
     def status(network: str, reference: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return down(network)
-        decision = sim.issuer.status(reference)
+        decision = live(network).issuer.status(reference)
         if decision is None:
             abort(404)
         return jsonify(decision.to_json())
 
     @bp.post("/<network>/transactions/<reference>/reverse")
     def reverse(network: str, reference: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return down(network)
-        prior = sim.issuer.reverse(reference)
+        prior = live(network).issuer.reverse(reference)
         return jsonify({"prior": None if prior is None else prior.to_json()})
 
     @bp.post("/admin/<network>")

@@ -1,13 +1,16 @@
 """The rows an authorization writes: spent counters, the transaction, its audit row.
 
-The decision itself (:mod:`tsp_backend.services.authorization`) reads and computes; every write
-of an authorization is here, each a statement of its own, on SQLite and PostgreSQL alike:
+The decision itself (:mod:`tsp_backend.services.verdict`) only computes; the reads it needs and
+every write of an authorization are here, each a statement of its own, on SQLite and
+PostgreSQL alike:
 
+* :func:`token_snapshot`, :func:`card_owner`, :func:`vault_entry_of` — the reads;
 * :func:`consume` — the ATC window, the ATC's insert under the unique (card, ATC), one use of
   the limited-use key; with the token's vault entry. On PostgreSQL one round trip.
-* :func:`insert` — a transaction row, ``pending`` before the issuer is asked, or final;
-* :func:`settle` — ``pending`` → the issuer's decision, only if still ``pending`` (a retry or
-  the reconciliation may have settled it first: exactly one writer wins);
+* :func:`insert_transaction` (:func:`transaction_row`), :func:`insert_final` — a transaction
+  row, ``pending`` before the issuer is asked, or final (with its audit row);
+* :func:`settle` — ``pending`` → the issuer's decision (:class:`Outcome`), only if still
+  ``pending`` (a retry or the reconciliation may have settled it first: exactly one writer wins);
 * :func:`load` — a row as the answer it stands for.
 
 On PostgreSQL the two writes of an approval are one statement each

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from cryptogram.cvn import CVN
@@ -229,7 +229,7 @@ def decide(
     batch = token.batch_of(luk_index)
     found = Verdict(None, token, atc, luk_index, batch[2] if batch else 0, arpc_of)
     refusal = _policy(tap, token, request, currency, batch, cvm_done, now)
-    return found if refusal is None else Verdict(refusal, token, atc, luk_index, found.max_uses, arpc_of)
+    return found if refusal is None else replace(found, decline=refusal)
 
 
 _Verified = tuple[int, int, Callable[[str], bytes] | None, bool]

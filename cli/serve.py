@@ -228,8 +228,9 @@ def network_sim(host: str, port: int, latency_ms: str, error_rate: float, down: 
     with HCEKIT_NETWORK_URL_VISA …); time-outs and circuit breaker trips are then real.
     """
     from tsp_backend.services.issuers import IssuerSimulator
-    from tsp_backend.services.netsim import Latency, NetworkSimServer, make_simulators
+    from tsp_backend.services.netsim import Latency, make_simulators
     from tsp_backend.services.networks import NETWORKS
+    from tsp_backend.simulators.netsim import NetworkSimServer
 
     try:
         latency = Latency.parse(latency_ms)

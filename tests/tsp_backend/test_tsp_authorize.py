@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from tests.tsp_backend.tsp_pay_helpers import (
     terminal_key,
 )
 from tsp_backend.models import Transaction
+from tsp_backend.services.networks import NETWORKS
 
 
 @pytest.fixture
@@ -161,6 +163,36 @@ def test_blocked_mcc_is_declined_57(wallet: Wallet, host: FlaskHost) -> None:
     )
     answer = tap(applet(profile), 1250, host).outcome.host
     assert answer is not None and answer.response_code == "57"
+
+
+def test_cvm_limit_is_the_card_profiles(
+    wallet: Wallet, host: FlaskHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit the service enforces is the one the card's profile carries (one definition)."""
+    monkeypatch.setitem(NETWORKS, "visa", dataclasses.replace(NETWORKS["visa"], cvm_limit=10_000))
+    _, profile = provision_profile(wallet)
+    assert profile["cvm_limit"] == 10_000
+    answer = tap(applet(profile), 6000, host).outcome.host
+    assert answer is not None and answer.approved, answer
+    answer = tap(applet(profile, cvm_limit=1_000_000, atc=50), 12_000, host).outcome.host
+    assert answer is not None and answer.response_code == "1A"
+
+
+def test_atc_window(wallet: Wallet, host: FlaskHost) -> None:
+    """An ATC more than 100 above or 32 below the highest seen is refused (59), on both forms."""
+    _, profile = provision_profile(wallet)
+    first = tap(applet(profile, atc=80), 1250, host).outcome.host
+    assert first is not None and first.approved, first
+    above = tap(applet(profile, atc=80 + 101), 1250, host).outcome.host
+    assert above is not None and above.response_code == "59"
+    assert above.reason == "the ATC jumped too far above the highest seen"
+    below = tap(applet(profile, atc=80 - 33), 1250, host).outcome.host
+    assert below is not None and below.response_code == "59"
+    assert below.reason == "the ATC is too far below the highest seen"
+    inside = tap(applet(profile, atc=80 - 32), 1250, host).outcome.host
+    assert inside is not None and inside.approved, inside
+    edge = tap(applet(profile, atc=81 + 99), 1250, host).outcome.host
+    assert edge is not None and edge.approved, edge
 
 
 def test_above_cvm_limit_without_device_cvm_is_1a(wallet: Wallet, host: FlaskHost) -> None:

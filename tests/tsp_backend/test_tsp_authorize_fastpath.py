@@ -165,3 +165,43 @@ def test_replayed_cryptogram_spends_nothing_more(app: Flask, wallet: Wallet, hos
     with factory() as session:
         uses = session.scalars(select(LukUse).where(LukUse.card_id == card_id)).one()
     assert uses.uses == 1
+
+
+def test_postgres_approval_writes_in_two_statements(
+    backend: str, app: Flask, wallet: Wallet, host: FlaskHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL an approval writes in two autocommit statements (intent, settle) and nothing
+    else: no write and no commit through the ORM session."""
+    if backend != "postgres":
+        pytest.skip("the one-statement forms are PostgreSQL's")
+    import psycopg
+    from sqlalchemy import event
+
+    _, profile = provision_profile(wallet)
+    card = applet(profile)
+    assert tap(card, 1250, host).outcome.host.approved  # type: ignore[union-attr]
+    direct: list[str] = []
+    orm_writes: list[str] = []
+    commits: list[int] = []
+    execute = psycopg.Connection.execute
+
+    def counted(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        direct.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "WITH"):
+            orm_writes.append(statement)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    engine = app.extensions["hcekit"].engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", lambda *_: commits.append(1))
+    try:
+        answer = tap(card, 1250, host).outcome.host
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert answer is not None and answer.approved, answer
+    assert len(direct) == 2, direct
+    assert "INSERT INTO idempotency_keys" in direct[0] and "UPDATE transactions" in direct[1]
+    assert orm_writes == [] and commits == []

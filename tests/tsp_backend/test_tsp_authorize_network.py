@@ -10,53 +10,28 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
+from tests.tsp_backend.tsp_helpers import dispose, make_wallet
+from tests.tsp_backend.tsp_netsim_helpers import network_app, paying, visa_down
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerAccount, IssuerRequest, IssuerSimulator, MemoryLedger
-from tsp_backend.services.netsim import (
-    Latency,
-    NetworkSimServer,
-    SwitchDown,
-    SwitchSimulator,
-    SwitchTimeout,
-    make_simulators,
-)
-from tsp_backend.services.networks import BREAKER_REFRESH_S, NETWORKS
+from tsp_backend.services.netsim import Latency, SwitchDown, SwitchSimulator, SwitchTimeout
+from tsp_backend.services.networks import BREAKER_REFRESH_S
+from tsp_backend.simulators.netsim import NetworkSimServer
 
 
 @pytest.fixture
 def sim() -> Iterator[NetworkSimServer]:
     """``hcekit network-sim`` on a free loopback port, Visa down."""
-    simulators = make_simulators(tuple(NETWORKS), IssuerSimulator(), down=frozenset({"visa"}))
-    server = NetworkSimServer(simulators).start()
-    yield server
-    server.stop()
-
-
-def _app(backend: str, tmp_path: Path, request: pytest.FixtureRequest, url: str, **extra: object) -> Flask:
-    config = make_config(
-        backend,
-        tmp_path,
-        request,
-        breaker_fail_max=2,
-        breaker_reset_s=60,
-        extra={"network_urls": {name: url for name in NETWORKS}, "network_timeout_s": 0.2, **extra},
-    )
-    application = create_app(config)
-    application.testing = True
-    return application
+    with visa_down() as server:
+        yield server
 
 
 def test_one_network_down_fails_fast_others_approve(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, sim: NetworkSimServer
 ) -> None:
     """With Visa's simulator down, Visa taps get 91 and then fail fast; Mastercard taps are approved."""
-    app = _app(backend, tmp_path, request, sim.url)
-    try:
-        client = app.test_client()
-        wallet = make_wallet(client)
-        host = FlaskHost(client, terminal_key(wallet))
+    with paying(backend, tmp_path, request, sim.url) as (app, _client, wallet, host):
         _, visa = provision_profile(wallet, "4111111111111111")
         _, mastercard = provision_profile(wallet, "5555555555554444")
         visa_card, mc_card = applet(visa), applet(mastercard)
@@ -70,26 +45,18 @@ def test_one_network_down_fails_fast_others_approve(
         assert app.extensions["hcekit"].networks.breaker_states()["mastercard"] == "closed"
         statuses = {item["status"] for item in wallet.get("/api/transactions?limit=100").get_json()["items"]}
         assert statuses == {"approved", "declined"}
-    finally:
-        dispose(app)
 
 
 def test_issuer_declines_never_trip_the_breaker(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, sim: NetworkSimServer
 ) -> None:
     """Many 51s in a row leave the breaker closed."""
-    app = _app(backend, tmp_path, request, sim.url)
-    try:
-        client = app.test_client()
-        wallet = make_wallet(client)
-        host = FlaskHost(client, terminal_key(wallet))
+    with paying(backend, tmp_path, request, sim.url) as (app, _client, wallet, host):
         _, profile = provision_profile(wallet, "5454545454545454")
         card = applet(profile)
         codes = [tap(card, 4000, host).outcome.host.response_code for _ in range(5)]  # type: ignore[union-attr]
         assert codes == ["00", "00", "51", "51", "51"]
         assert app.extensions["hcekit"].networks.breaker_states()["mastercard"] == "closed"
-    finally:
-        dispose(app)
 
 
 def test_timeout_leaves_in_doubt_then_reversed(
@@ -97,11 +64,7 @@ def test_timeout_leaves_in_doubt_then_reversed(
 ) -> None:
     """A slow network times out (91, in_doubt); reconciliation reverses the issuer's late approval."""
     sim.simulators["mastercard"].latency = Latency(600, 600)
-    app = _app(backend, tmp_path, request, sim.url)
-    try:
-        client = app.test_client()
-        wallet = make_wallet(client)
-        host = FlaskHost(client, terminal_key(wallet))
+    with paying(backend, tmp_path, request, sim.url) as (app, _client, wallet, host):
         _, profile = provision_profile(wallet, "5454545454545454")
         answer = tap(applet(profile), 6000 // 2, host).outcome.host
         assert answer is not None and answer.response_code == "91"
@@ -116,8 +79,6 @@ def test_timeout_leaves_in_doubt_then_reversed(
         sim.simulators["mastercard"].latency = Latency()
         codes = [tap(applet(profile, atc=10 + i), 3000, host).outcome.host.response_code for i in range(4)]  # type: ignore[union-attr]
         assert codes == ["00", "00", "00", "51"]  # the reversed 3,000 was released: 10,000 holds three
-    finally:
-        dispose(app)
 
 
 def _reference(app: Flask, public_id: str) -> str:
@@ -135,7 +96,7 @@ def test_two_instances_answer_as_one(
 ) -> None:
     """Two apps on one PostgreSQL + Redis: replays are caught across them; a trip reaches the other
     within the breaker's refresh interval."""
-    first = _app("postgres", tmp_path / "a", request, sim.url)
+    first = network_app("postgres", tmp_path / "a", request, sim.url)
     second = create_app(first.extensions["hcekit"].config)
     try:
         wallet = make_wallet(first.test_client())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -47,6 +48,12 @@ class DiesAfterTheIssuer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    def crash(self, app: Flask, post: Callable[[], Any]) -> None:
+        """``post`` dies after the issuer decided; the network is whole again afterwards."""
+        with pytest.raises(Crash):
+            post()
+        app.extensions["hcekit"].networks.switches["visa"] = self.inner
 
 
 def _rows(app: Flask) -> list[Transaction]:
@@ -106,9 +113,7 @@ def test_retry_after_the_lease_gets_the_issuers_decision(
 ) -> None:
     """Inside the lease a retry is 409; after it, the retry finishes the same row with the issuer's answer."""
     body, _ = _tap_body(wallet)
-    with pytest.raises(Crash):
-        host.post(body, "key-1")
-    app.extensions["hcekit"].networks.switches["visa"] = dying.inner
+    dying.crash(app, lambda: host.post(body, "key-1"))
     assert host.post(body, "key-1").status_code == 409
     _lease_over(app)
     answer = host.post(body, "key-1").get_json()
@@ -132,9 +137,7 @@ def test_retry_reaches_the_issuers_decision_even_when_the_atc_window_moved_on(
     card = applet(profile, luks=[{**luk, "max_uses": 100} for luk in profile["luks"]])
     first = tap(card, 1250, None).outcome.authorization_data.hex().upper()
     body = {"emv": first, "amount": 1250, "currency": "EUR"}
-    with pytest.raises(Crash):
-        host.post(body, "key-1")
-    app.extensions["hcekit"].networks.switches["visa"] = dying.inner
+    dying.crash(app, lambda: host.post(body, "key-1"))
     for _ in range(40):
         tap(card, 100, host)
     _lease_over(app)
@@ -147,9 +150,7 @@ def test_nobody_retries_then_reconcile_releases_the_hold(
 ) -> None:
     """A pending row past the deadline is taken over by the reconciliation and reversed at the issuer."""
     body, _ = _tap_body(wallet)
-    with pytest.raises(Crash):
-        host.post(body, "key-1")
-    app.extensions["hcekit"].networks.switches["visa"] = dying.inner
+    dying.crash(app, lambda: host.post(body, "key-1"))
     reconciler = app.extensions["hcekit_payments"].reconciler
     assert reconciler.reconcile().to_json()["abandoned"] == 0  # still inside the request's deadline
     reconciler.deadline_s = 0.0
@@ -203,9 +204,7 @@ def test_in_app_retry_after_a_crash_is_not_held_for_a_minute(
         "merchantId": "M-42",
         "emv": in_app_emv(applet(profile), 1999),
     }
-    with pytest.raises(Crash):
-        wallet.post("/api/payments/in-app", request, key="pay-1")
-    app.extensions["hcekit"].networks.switches["visa"] = dying.inner
+    dying.crash(app, lambda: wallet.post("/api/payments/in-app", request, key="pay-1"))
     assert wallet.post("/api/payments/in-app", request, key="pay-1").status_code == 409
     _lease_over(app)
     answer = wallet.post("/api/payments/in-app", request, key="pay-1").get_json()

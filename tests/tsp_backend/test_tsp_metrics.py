@@ -16,11 +16,12 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
+from tests.tsp_backend.tsp_netsim_helpers import paying, visa_down
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
-from tsp_backend.services.issuers import IssuerSimulator
-from tsp_backend.services.netsim import Latency, NetworkSimServer, make_simulators
+from tsp_backend.services.netsim import Latency
 from tsp_backend.services.networks import NETWORKS
+from tsp_backend.simulators.netsim import NetworkSimServer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -50,24 +51,8 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 @pytest.fixture
 def sim() -> Iterator[NetworkSimServer]:
     """``hcekit network-sim`` on a free loopback port, Visa down."""
-    simulators = make_simulators(tuple(NETWORKS), IssuerSimulator(), down=frozenset({"visa"}))
-    server = NetworkSimServer(simulators).start()
-    yield server
-    server.stop()
-
-
-def _app(backend: str, tmp_path: Path, request: pytest.FixtureRequest, url: str) -> Flask:
-    config = make_config(
-        backend,
-        tmp_path,
-        request,
-        breaker_fail_max=2,
-        breaker_reset_s=60,
-        extra={"network_urls": {name: url for name in NETWORKS}, "network_timeout_s": 0.2},
-    )
-    application = create_app(config)
-    application.testing = True
-    return application
+    with visa_down() as server:
+        yield server
 
 
 def test_authorizations_counted_by_code_and_network_with_phase_histograms(client: FlaskClient) -> None:
@@ -131,11 +116,7 @@ def test_breaker_gauge_opens_when_a_network_is_down(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, sim: NetworkSimServer
 ) -> None:
     """Visa down: its breaker gauge goes from 0 to 2 (open); Mastercard's stays 0."""
-    app = _app(backend, tmp_path, request, sim.url)
-    try:
-        client = app.test_client()
-        wallet = make_wallet(client)
-        host = FlaskHost(client, terminal_key(wallet))
+    with paying(backend, tmp_path, request, sim.url) as (_app, client, wallet, host):
         _, visa = provision_profile(wallet, "4111111111111111")
         assert value(scrape(client), "hcekit_breaker_state", network="visa") == 0
         card = applet(visa)
@@ -147,8 +128,6 @@ def test_breaker_gauge_opens_when_a_network_is_down(
         assert {dict(labels)["network"] for (name, labels) in after if name == "hcekit_breaker_state"} == set(
             NETWORKS
         )
-    finally:
-        dispose(app)
 
 
 def test_in_doubt_gauge_counts_a_timed_out_authorization(
@@ -156,11 +135,7 @@ def test_in_doubt_gauge_counts_a_timed_out_authorization(
 ) -> None:
     """A time-out leaves one transaction in doubt: the gauge reads 1, then 0 once reconciled."""
     sim.simulators["mastercard"].latency = Latency(600, 600)
-    app = _app(backend, tmp_path, request, sim.url)
-    try:
-        client = app.test_client()
-        wallet = make_wallet(client)
-        host = FlaskHost(client, terminal_key(wallet))
+    with paying(backend, tmp_path, request, sim.url) as (_app, client, wallet, host):
         _, profile = provision_profile(wallet, "5454545454545454")
         assert value(scrape(client), "hcekit_transactions_in_doubt") == 0
         answer = tap(applet(profile), 3000, host).outcome.host
@@ -170,8 +145,6 @@ def test_in_doubt_gauge_counts_a_timed_out_authorization(
         report = wallet.post("/api/admin/reconcile").get_json()
         assert report["stillInDoubt"] == 0
         assert value(scrape(client), "hcekit_transactions_in_doubt") == 0
-    finally:
-        dispose(app)
 
 
 def test_metrics_need_no_session_and_name_no_user(client: FlaskClient) -> None:

@@ -5,9 +5,9 @@ and the decision back (ISO 8583 0100/0110). Each simulated network has a latency
 an error rate and an outage switch, so that slow, failing and dead networks can be exercised:
 
 * :class:`SwitchSimulator` runs in the service's process (the embedded default);
-* :func:`create_network_sim_app` serves the same simulators over HTTP (``hcekit network-sim``),
-  and :class:`HttpSwitch` is the service's client of it, so time-outs are real socket time-outs
-  and circuit breakers trip on real failures.
+* :mod:`tsp_backend.simulators.netsim` serves the same simulators over HTTP
+  (``hcekit network-sim``), and :class:`HttpSwitch` is the service's client of it, so time-outs
+  are real socket time-outs and circuit breakers trip on real failures.
 
 Latency is log-normal, given by its median and 99th percentile (``p50,p99`` in milliseconds):
 ``mu = ln p50`` and ``sigma = ln(p99 / p50) / 2.326``, 2.326 being the standard normal's 99th
@@ -15,20 +15,6 @@ percentile. Half the latency passes on the way to the issuer and half on the way
 caller can die after the issuer has decided and before the answer arrives — the window that
 the token service's durable intent exists for. An outage answers at once (HTTP 503); an error
 answers 503 after the latency.
-
-HTTP interface of ``hcekit network-sim``
-----------------------------------------
-
-==========================================  ==================================================
-``POST /<network>/authorize``               ``{"reference", "pan", "amount", "currency",
-                                            "merchantId", "mcc"}`` → 200 ``{"code",
-                                            "authCode", "reason"}``; 503 when down or failing
-``GET /<network>/transactions/<ref>``       the recorded decision, or 404
-``POST /<network>/transactions/<ref>/reverse``  reverse or void; ``{"prior": decision|null}``
-``POST /admin/<network>``                   ``{"down": bool, "errorRate": float,
-                                            "latencyMs": "p50,p99"}`` changes a simulator
-``GET /healthz``                            every network's settings
-==========================================  ==================================================
 
 Errors of a switch::
 
@@ -44,8 +30,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -247,78 +232,8 @@ class HttpSwitch:
         self._client.close()
 
 
-def create_network_sim_app(simulators: Mapping[str, SwitchSimulator]) -> Any:
-    """The WSGI application of ``hcekit network-sim`` (module table) over ``simulators``."""
-    from flask import Flask, abort, jsonify, request
-
-    app = Flask("hcekit_network_sim")
-
-    def simulator(network: str) -> SwitchSimulator:
-        sim = simulators.get(network)
-        if sim is None:
-            abort(404)
-        return sim
-
-    @app.post("/<network>/authorize")
-    def authorize(network: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return jsonify({"error": f"{network} is down"}), 503
-        doc = request.get_json(force=True)
-        delay, roll = sim._draw()
-        if delay:
-            time.sleep(delay)
-        if roll < sim.error_rate:
-            return jsonify({"error": f"{network} failed"}), 503
-        issuer_request = IssuerRequest(
-            reference=str(doc["reference"]),
-            pan=str(doc["pan"]),
-            amount=int(doc["amount"]),
-            currency=str(doc.get("currency") or ""),
-            merchant_id=str(doc.get("merchantId") or ""),
-            mcc=str(doc.get("mcc") or ""),
-        )
-        return jsonify(sim.issuer.decide(issuer_request).to_json())
-
-    @app.get("/<network>/transactions/<reference>")
-    def status(network: str, reference: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return jsonify({"error": f"{network} is down"}), 503
-        decision = sim.issuer.status(reference)
-        if decision is None:
-            abort(404)
-        return jsonify(decision.to_json())
-
-    @app.post("/<network>/transactions/<reference>/reverse")
-    def reverse(network: str, reference: str) -> Any:
-        sim = simulator(network)
-        if sim.down:
-            return jsonify({"error": f"{network} is down"}), 503
-        prior = sim.issuer.reverse(reference)
-        return jsonify({"prior": None if prior is None else prior.to_json()})
-
-    @app.post("/admin/<network>")
-    def admin(network: str) -> Any:
-        sim = simulator(network)
-        doc = request.get_json(force=True) or {}
-        if "down" in doc:
-            sim.down = bool(doc["down"])
-        if "errorRate" in doc:
-            sim.error_rate = float(doc["errorRate"])
-        if "latencyMs" in doc:
-            sim.latency = Latency.parse(str(doc["latencyMs"]))
-        return jsonify(sim.settings())
-
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return jsonify({name: sim.settings() for name, sim in simulators.items()})
-
-    return app
-
-
 def make_simulators(
-    networks: Iterator[str] | list[str] | tuple[str, ...],
+    networks: Iterable[str],
     issuer: IssuerSimulator,
     *,
     latency: Latency | None = None,
@@ -330,44 +245,3 @@ def make_simulators(
         name: SwitchSimulator(name, issuer, latency=latency, error_rate=error_rate, down=name in down)
         for name in networks
     }
-
-
-class NetworkSimServer:
-    """``hcekit network-sim`` in a thread: a real HTTP server on ``host:port`` (0: any free port)."""
-
-    def __init__(
-        self, simulators: Mapping[str, SwitchSimulator], host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        from werkzeug.serving import make_server
-
-        self.simulators = simulators
-        self._server = make_server(host, port, create_network_sim_app(simulators), threaded=True)
-        self.url = f"http://{host}:{self._server.server_port}"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> NetworkSimServer:
-        """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="network-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-@contextmanager
-def running_network_sim(simulators: Mapping[str, SwitchSimulator]) -> Iterator[NetworkSimServer]:
-    """A :class:`NetworkSimServer` for the duration of a ``with`` block."""
-    server = NetworkSimServer(simulators).start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -198,6 +198,10 @@ class NetworkProfile:
     label: str
     cvn: str
     ref_prefix: str
+    cvm_limit: int = 5000
+    """Minor units above which the card asks for a consumer device CVM (the profile's
+    ``cvm_limit``, EMV Contactless Book C-3 and C-2 "CVM Required Limit"), and above which
+    authorization refuses a cryptogram made without one (response code 1A)."""
 
     @property
     def kernel(self) -> str:

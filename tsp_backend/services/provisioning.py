@@ -7,17 +7,7 @@ reference and expiry, then either activate the token and deliver the card profil
 of limited-use keys sealed to the device's public key (green), or leave it INACTIVE and send a
 one-time code to the simulated outbox (yellow). Red is refused and nothing is stored.
 
-Card profile delivered to the device (sealed, see :mod:`tsp_backend.services.sealing`)::
-
-    {"version": 1, "kernel": "visa", "token_ref": "DNITHE…", "pan": "<token PAN>", "psn": "00",
-     "expiry": "YYMM", "aid": "A0000000031010", "label": "VISA CREDIT", "priority": 1,
-     "kernel_id": "03", "cvn": "visa18", "dki": 1, "issuer_country": "0840",
-     "currency": "0840", "cvm_limit": 5000, "atc": 0,
-     "luks": [{"index": 1, "key": "<32 hex>", "max_uses": 10, "not_after": <unix s>}, …]}
-
-Key batch delivered on replenishment (POST /api/cards/{id}/keys), sealed the same way::
-
-    {"version": 1, "type": "luk_batch", "token_ref": "…", "luks": [ … as above … ]}
+The card profile and the key batches are :mod:`tsp_backend.services.card_profiles`'s.
 
 Device pickup (POST /api/cards/{id}/profile). A card added on the web, or by another client,
 is activated without a profile (``deliver=False``): no key leaves the service until a device
@@ -38,7 +28,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,27 +36,24 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cryptogram.sealing import load_public_key, seal
 from tsp_backend.config import Config
 from tsp_backend.errors import (
     AlreadyExists,
     Conflict,
     DeviceLost,
     InvalidTransition,
-    KeyLimitReached,
     ProvisioningDeclined,
     TSPError,
-    ValidationFailed,
     VerificationExhausted,
     VerificationFailed,
 )
-from tsp_backend.models import Card, Device, KeyBatch, Transaction, UsedATC, User, utcnow
-from tsp_backend.services import keys as card_keys
+from tsp_backend.models import Card, Device, KeyBatch, User, utcnow
 from tsp_backend.services.cache import card_list_key, invalidate_after_commit, token_key
+from tsp_backend.services.card_profiles import CardProfiles
 from tsp_backend.services.cardnumbers import validate_card
 from tsp_backend.services.devices import owned_device
 from tsp_backend.services.lifecycle import TokenState, next_state
-from tsp_backend.services.networks import NETWORKS, NetworkClients
+from tsp_backend.services.networks import NetworkClients
 from tsp_backend.services.ownership import owned
 from tsp_backend.services.risk import VERIFICATION_METHODS, Decision, assess
 from tsp_backend.services.vault import Vault, derive_subkey
@@ -146,6 +132,7 @@ class Provisioner:
         self.networks = networks
         self.clock = clock
         self._otp_key = derive_subkey(config.secret_key, "otp")
+        self.profiles = CardProfiles(config, clock)
 
     def owned_card(self, session: Session, user_id: int, card_id: int, *, for_update: bool = False) -> Card:
         """The user's token; ``NotFound`` if absent or someone else's (or an id no row can have)."""
@@ -216,7 +203,7 @@ class Provisioner:
         self.invalidate(session, card)
         if risk.decision is Decision.APPROVED:
             self._transition(card, "activate", "APPROVED")
-            profile = self.sealed_profile(session, card, device) if deliver else None
+            profile = self.profiles.sealed(session, card, device) if deliver else None
             return ProvisionResult(card, risk.decision, profile, None)
         verification = self._send_code(card, user, device)
         return ProvisionResult(card, risk.decision, None, verification)
@@ -278,7 +265,7 @@ class Provisioner:
             card.verify_expires_at = None
             self._transition(card, "activate", "ID_AND_V_PASSED")
             self.invalidate(session, card)
-            sealed = self.sealed_profile(session, card, device) if deliver else None
+            sealed = self.profiles.sealed(session, card, device) if deliver else None
             return VerifyResult(card, sealed, None)
         card.verify_attempts += 1
         remaining = self.config.otp_attempts - card.verify_attempts
@@ -296,84 +283,6 @@ class Provisioner:
         detail = "the code has expired; request a new one" if expired else "the code is wrong"
         return VerifyResult(card, None, VerificationFailed(detail, attemptsRemaining=remaining))
 
-    def _issue_batch(self, session: Session, card: Card) -> list[dict[str, Any]]:
-        now = self.clock()
-        count = self.config.luk_batch_size
-        not_after = int(now.timestamp()) + self.config.luk_lifetime_s
-        luks = card_keys.luk_batch(
-            self.config.issuer_master_keys,
-            card.token_pan,
-            card.psn,
-            first_index=card.next_luk_index,
-            count=count,
-            max_uses=self.config.luk_max_uses,
-            not_after=not_after,
-        )
-        session.add(
-            KeyBatch(
-                card_id=card.id,
-                first_index=card.next_luk_index,
-                count=count,
-                max_uses=self.config.luk_max_uses,
-                not_after=not_after,
-                created_at=now,
-            )
-        )
-        card.next_luk_index += count
-        return luks
-
-    def profile(self, session: Session, card: Card) -> dict[str, Any]:
-        """The card profile with a fresh batch of limited-use keys (the contract with the card).
-
-        With ``Config.oda_profiles`` the card also gets an ICC key and its certificate chain
-        (:mod:`tsp_backend.services.oda_keys`).
-        """
-        network = NETWORKS[card.network]
-        profile = {
-            "version": 1,
-            "kernel": network.kernel,
-            "token_ref": card.token_ref,
-            "pan": card.token_pan,
-            "psn": card.psn,
-            "expiry": card.token_expiry,
-            "aid": network.aid,
-            "label": network.label,
-            "priority": 1,
-            "kernel_id": network.kernel_id,
-            "cvn": network.cvn,
-            "dki": 1,
-            "issuer_country": "0840",
-            "currency": "0840",
-            "cvm_limit": 5000,
-            "atc": self.last_atc(session, card),
-            "luks": self._issue_batch(session, card),
-        }
-        if self.config.oda_profiles:
-            from tsp_backend.services.oda_keys import OdaIssuer
-
-            return OdaIssuer.from_env(os.environ).certify(profile)
-        return profile
-
-    @staticmethod
-    def last_atc(session: Session, card: Card) -> int:
-        """The highest ATC the service has seen for the token (0 for a new one).
-
-        A profile starts its counter there, so a card picked up again never repeats an ATC the
-        issuer has recorded (EMV 4.4 Book 2 §8.1: each ATC is used once).
-        """
-        used = session.scalar(select(func.max(UsedATC.atc)).where(UsedATC.card_id == card.id))
-        logged = session.scalar(select(func.max(Transaction.atc)).where(Transaction.card_id == card.id))
-        return max(int(used or 0), int(logged or 0))
-
-    def sealed_profile(self, session: Session, card: Card, device: Device) -> dict[str, str]:
-        """The profile sealed to the device's public key (a browser device has none: refused)."""
-        if device.kind == "browser":
-            raise ValidationFailed(
-                f"device {device.id} is a browser: it pays with its passkey and holds no card profile",
-                field="deviceId",
-            )
-        return seal(load_public_key(_b64(device.public_key)), self.profile(session, card))
-
     def replenish(self, session: Session, user: User, card_id: int) -> dict[str, str]:
         """A new sealed batch of limited-use keys for an ACTIVE token, bounded per day."""
         card = self.owned_card(session, user.id, card_id, for_update=True)
@@ -384,29 +293,10 @@ class Provisioner:
         device = owned_device(session, user.id, card.device_id)
         if device.status != "ACTIVE":
             raise DeviceLost(f"device {device.id} is marked lost")
-        self._check_key_limit(session, card)
-        document = {
-            "version": 1,
-            "type": "luk_batch",
-            "token_ref": card.token_ref,
-            "luks": self._issue_batch(session, card),
-        }
+        self.profiles.check_key_limit(session, card)
+        sealed = self.profiles.sealed_batch(session, card, device)
         self.invalidate(session, card)
-        return seal(load_public_key(_b64(device.public_key)), document)
-
-    def _check_key_limit(self, session: Session, card: Card) -> None:
-        """``KeyLimitReached`` when the card had its daily number of key batches already."""
-        since = self.clock() - dt.timedelta(days=1)
-        recent = session.scalar(
-            select(func.count())
-            .select_from(KeyBatch)
-            .where(KeyBatch.card_id == card.id, KeyBatch.created_at > since)
-        )
-        if int(recent or 0) >= self.config.max_key_batches_per_day:
-            raise KeyLimitReached(
-                f"at most {self.config.max_key_batches_per_day} key batches per card in 24 hours",
-                limit=self.config.max_key_batches_per_day,
-            )
+        return sealed
 
     def pickup(
         self, session: Session, user: User, card_id: int, device_id: int, *, move: bool = False
@@ -454,7 +344,7 @@ class Provisioner:
             if duplicate is not None:
                 raise AlreadyExists("this card is already on that device", cardId=duplicate)
             moved_from = card.device_id
-        self._check_key_limit(session, card)
+        self.profiles.check_key_limit(session, card)
         if rescued:
             self._transition(card, "reactivate", "DEVICE_FOUND")
         if moved_from is not None:
@@ -467,15 +357,9 @@ class Provisioner:
             card.device_id = device.id
             card.is_default = False
             card.updated_at = self.clock()
-        sealed = self.sealed_profile(session, card, device)
+        sealed = self.profiles.sealed(session, card, device)
         self.invalidate(session, card)
         return PickupResult(card, device, sealed, moved_from)
-
-
-def _b64(point: bytes) -> str:
-    import base64
-
-    return base64.b64encode(point).decode()
 
 
 def _mask_email(email: str) -> str:

@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tsp_backend.models import IdempotencyKey, Transaction
 from tsp_backend.services import audit, payment_rows
-from tsp_backend.services.authorization import result_of, stored_answer
+from tsp_backend.services.answers import result_of, stored_answer
 from tsp_backend.services.netsim import SwitchError
 from tsp_backend.services.networks import NetworkClients
+from tsp_backend.services.verdict import ResponseCode
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Reconciler:
                 .where(Transaction.status == "pending", Transaction.created_at <= cutoff)
                 .values(
                     status="in_doubt",
-                    response_code="91",
+                    response_code=ResponseCode.ISSUER_INOPERATIVE.value,
                     reason="the request ended before the issuer's answer was recorded",
                 )
             )
@@ -107,15 +108,8 @@ class Reconciler:
                         status, reason = "declined", "the issuer never received it; voided"
                     else:
                         status, reason = "declined", f"the issuer declined ({prior.code}); voided"
-                settled = payment_rows.settle(
-                    session,
-                    transaction_id,
-                    status=status,
-                    code="91",
-                    reason=reason,
-                    auth_code=None,
-                    from_status="in_doubt",
-                )
+                outcome = payment_rows.Outcome(status, ResponseCode.ISSUER_INOPERATIVE.value, reason)
+                settled = payment_rows.settle(session, transaction_id, outcome, from_status="in_doubt")
                 if settled:
                     counts["reversed" if status == "reversed" else "declined"] += 1
                     self._answer_abandoned_claims(session, transaction_id)

@@ -54,8 +54,8 @@ from tsp_backend.models import Card, KeyBatch, LukUse
 from tsp_backend.services import keys as card_keys
 from tsp_backend.services.authorization import currency_numeric
 from tsp_backend.services.cache import token_key
+from tsp_backend.services.card_profiles import CardProfiles
 from tsp_backend.services.networks import NETWORKS
-from tsp_backend.services.provisioning import Provisioner
 from tsp_backend.stores import Store
 
 COUNTRY = bytes.fromhex("0840")
@@ -234,7 +234,7 @@ class WebCryptograms:
             token_pan=card.token_pan,
             psn=card.psn,
             expiry=card.token_expiry,
-            atc=Provisioner.last_atc(session, card) + 1,
+            atc=CardProfiles.last_atc(session, card) + 1,
             luk_index=luk_index,
             amount=intent.amount,
             currency=currency_numeric(intent.currency),

@@ -125,6 +125,19 @@ def test_a_block_that_does_not_parse_is_30() -> None:
     assert parse_tap(b"\x9f\x26") == Decline(ResponseCode.FORMAT_ERROR, "the EMV data is not valid BER-TLV")
 
 
+def test_a_pan_that_disagrees_with_its_track_2_is_30() -> None:
+    """5A names one account and 57 another: the block is refused before any token is looked up."""
+    block = bytes.fromhex(in_app_emv(applet(_profile()), 1250))
+    tap = parse_tap(block)
+    assert not isinstance(tap, Decline)
+    other = tap.pan[:-1] + ("0" if tap.pan[-1] != "0" else "1")
+    with_5a = block + bytes([0x5A, len(other) // 2]) + bytes.fromhex(other)
+    assert parse_tap(with_5a) == Decline(
+        ResponseCode.FORMAT_ERROR, "the PAN (5A) and the PAN of Track 2 (57) differ")
+    same = block + bytes([0x5A, len(tap.pan) // 2]) + bytes.fromhex(tap.pan)
+    assert not isinstance(parse_tap(same), Decline)
+
+
 def test_response_codes_are_iso_8583_field_39() -> None:
     assert [code.value for code in ResponseCode] == [
         "00", "05", "14", "1A", "30", "51", "54", "57", "59", "61", "65", "91",

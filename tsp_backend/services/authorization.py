@@ -50,8 +50,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from apdu.errors import DecodeError
-from apdu.tags import CURRENCIES
+from apdu.cid import cryptogram_type
+from apdu.currency import currency
+from apdu.errors import DecodeError, PanMismatch
+from apdu.formats import decode_n
+from apdu.pan import card_pan, track2_pan
 from apdu.tlv import decode_flat
 from tsp_backend import metrics
 from tsp_backend.config import Config
@@ -90,7 +93,6 @@ __all__ = [
     "AuthorizationResult",
     "AuthorizationService",
     "IdempotentRequest",
-    "bcd_value",
     "currency_numeric",
     "parse_emv",
     "result_of",
@@ -103,45 +105,29 @@ request is :mod:`tsp_backend.services.verdict`'s."""
 CHANNELS = ("contactless", "in_app", "ecommerce", "web")
 """The channels a token can pay in (domain controls restrict them)."""
 
-_ALPHA_TO_NUMERIC = {alpha: number for number, (alpha, _exp) in CURRENCIES.items()}
-
-
 def currency_numeric(code: str) -> int:
     """The ISO 4217 numeric code of an alphabetic code (``"EUR"`` → 978).
 
     >>> currency_numeric("EUR"), currency_numeric("jpy")
     (978, 392)
     """
-    number = _ALPHA_TO_NUMERIC.get(code.strip().upper())
-    if number is None:
+    found = currency(code) if code.strip().isalpha() else None
+    if found is None:
         raise ValidationFailed(f"unknown ISO 4217 currency {code!r}", field="currency")
-    return number
-
-
-def bcd_value(value: bytes) -> int | None:
-    """A format-n (BCD) number, or ``None`` if a nibble is not a digit.
-
-    >>> bcd_value(bytes.fromhex("000000001250")), bcd_value(b"\\x0a")
-    (1250, None)
-    """
-    text = value.hex()
-    return int(text) if text.isdigit() else None
+    return found.number
 
 
 def token_pan_of(tlvs: Mapping[int, bytes]) -> str | None:
-    """The PAN from Track 2 equivalent data (57) or the PAN tag (5A) (EMV 4.4 Book 3 Annex A).
+    """The token PAN of a block: the card's PAN (:func:`apdu.pan.card_pan`: 5A, else 57), or in
+    mag-stripe mode the PAN of its Track 2 (9F6B). Raises ``PanMismatch`` when 5A and 57 differ.
 
     >>> token_pan_of({0x57: bytes.fromhex("4895370012003478D29122010000000000000F")})
     '4895370012003478'
     """
-    if 0x57 in tlvs or 0x9F6B in tlvs:   # 9F6B: Track 2 of a mag-stripe mode tap
-        text = tlvs.get(0x57, tlvs.get(0x9F6B, b"")).hex().upper()
-        pan, sep, _ = text.partition("D")
-        return pan if sep and pan.isdigit() else None
-    if 0x5A in tlvs:
-        pan = tlvs[0x5A].hex().upper().rstrip("F")
-        return pan if pan.isdigit() else None
-    return None
+    pan = card_pan(tlvs)
+    if pan is None and 0x9F6B in tlvs:
+        pan = track2_pan(tlvs[0x9F6B])
+    return pan
 
 
 def parse_emv(data: bytes) -> dict[int, bytes]:
@@ -168,14 +154,17 @@ def parse_tap(data: bytes) -> Tap | Decline:
     for tag in required:
         if tag not in tlvs:
             return Decline(ResponseCode.FORMAT_ERROR, f"the EMV data lacks tag {tag:02X}")
-    pan = token_pan_of(tlvs)
+    try:
+        pan = token_pan_of(tlvs)
+    except PanMismatch:
+        return Decline(ResponseCode.FORMAT_ERROR, "the PAN (5A) and the PAN of Track 2 (57) differ")
     if pan is None:
         return Decline(ResponseCode.FORMAT_ERROR, "the EMV data has no token PAN (57 or 5A)")
     cid = tlvs.get(0x9F27)
-    if cid is not None and (len(cid) != 1 or cid[0] & 0xC0 != 0x80):
+    if cid is not None and (len(cid) != 1 or cryptogram_type(cid[0]) != "ARQC"):
         return Decline(ResponseCode.DO_NOT_HONOUR, "the card did not ask for online authorization (no ARQC)")
-    amount = bcd_value(tlvs[0x9F02]) if 0x9F02 in tlvs else None
-    currency = bcd_value(tlvs[0x5F2A]) if 0x5F2A in tlvs else None
+    amount = decode_n(tlvs[0x9F02]) if 0x9F02 in tlvs else None
+    currency = decode_n(tlvs[0x5F2A]) if 0x5F2A in tlvs else None
     return Tap(tlvs, pan, mag_stripe, amount, currency)
 
 

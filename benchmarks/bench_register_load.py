@@ -32,9 +32,9 @@ from terminal.transports.local import LocalTransport
 
 def start(root: Path, concurrency: int) -> tuple[Any, Any, int, str]:
     """The service on loopback with real Argon2id costs, a wallet card and a terminal key."""
-    from cli.demo import LoopbackTSP
-    from cli.wallet import TSPClient, login_with_device, store_card
+    from hce.tspclient import TSPClient, login_with_device, store_card
     from hce.wallet import Wallet
+    from tsp_backend.testing import LoopbackTSP
 
     tsp = LoopbackTSP(
         root / "tsp",

@@ -67,9 +67,9 @@ def loopback_tsp_cards(root: Path, taps: int) -> tuple[Any, Any, dict[str, int],
     Returns the running service, the wallet, the card id per kernel and a terminal API key.
     The key batch is sized for the run (the default is 5 keys of 10 uses each).
     """
-    from cli.demo import LoopbackTSP
-    from cli.wallet import TSPClient, login_with_device, store_card
+    from hce.tspclient import TSPClient, login_with_device, store_card
     from hce.wallet import Wallet
+    from tsp_backend.testing import LoopbackTSP
 
     uses = 100
     tsp = LoopbackTSP(root / "tsp", luk_batch_size=taps // uses + 2, luk_max_uses=uses)

@@ -137,7 +137,7 @@ def test_bench_text_table() -> None:
 
 def test_bench_with_host_against_loopback_tsp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """bench --host authorizes each tap over HTTP; the wallet's card is approved."""
-    from cli.demo import LoopbackTSP
+    from tsp_backend.testing import LoopbackTSP
 
     wallet = tmp_path / "w"
     with LoopbackTSP() as tsp:
@@ -145,7 +145,7 @@ def test_bench_with_host_against_loopback_tsp(tmp_path: Path, capsys: pytest.Cap
         assert main(["register", "--email", "b@example.com", "--password", "password-123", *common]) == 0
         assert main(["provision", "--pan", "4111111111111111", "--expiry", "12/30", "--cvv", "123",
                      *common]) == 0
-        from cli.wallet import TSPClient
+        from hce.tspclient import TSPClient
         from hce.wallet import Wallet
 
         session = Wallet.open(wallet).session

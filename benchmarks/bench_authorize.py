@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +161,14 @@ def serve(port: int, config: ServerConfig, keepalive: int, *, floor: bool = Fals
 # ---------------------------------------------------------------------- the load client process
 
 
-def raw_request(body: dict[str, Any], api_key: str) -> bytes:
-    """One ``POST /api/authorize`` as HTTP/1.1 bytes, with a fresh Idempotency-Key."""
+def raw_request(body: dict[str, Any], api_key: str, key: str | None = None) -> bytes:
+    """One ``POST /api/authorize`` as HTTP/1.1 bytes; ``key`` is its Idempotency-Key (default: fresh)."""
     payload = json.dumps(body, separators=(",", ":")).encode()
     head = (
         "POST /api/authorize HTTP/1.1\r\n"
         "Host: 127.0.0.1\r\n"
         f"Authorization: Bearer {api_key}\r\n"
-        f"Idempotency-Key: {uuid.uuid4()}\r\n"
+        f"Idempotency-Key: {key or uuid.uuid4()}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     )
@@ -189,6 +189,7 @@ class _Conn:
         self.buf = bytearray()
         self.started = 0.0
         self.request = b""
+        self.index = 0
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port))
@@ -217,25 +218,32 @@ class _Conn:
 
 
 def run_load(port: int, connections: int, requests: list[bytes]) -> dict[str, Any]:
-    """Send ``requests`` over ``connections`` keep-alive sockets, closed loop; latencies and codes."""
+    """Send every request once over ``connections`` keep-alive sockets, closed loop.
+
+    Returns ``{"elapsed_s", "latencies", "answers", "cpu_s"}``: ``answers[i]`` lists the
+    response codes request ``i`` received (one, unless the server answered it twice), and
+    ``cpu_s`` is this process's own CPU time. A connection the server closes before answering
+    is reopened and the same request sent again (a replay, as a terminal would).
+    """
     selector = selectors.DefaultSelector()
     pending = iter(range(len(requests)))
     latencies: list[float] = []
-    codes: dict[str, int] = defaultdict(int)
+    answers: list[list[str]] = [[] for _ in requests]
     active = 0
 
     def send_next(conn: _Conn) -> bool:
         index = next(pending, None)
         if index is None:
             return False
+        conn.index = index
         conn.request = requests[index]
         conn.started = time.perf_counter()
         conn.sock.sendall(conn.request)
         return True
 
-    conns = [_Conn(port) for _ in range(connections)]
-    began = time.perf_counter()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    began = time.perf_counter()
+    conns = [_Conn(port) for _ in range(connections)]
     for conn in conns:
         if send_next(conn):
             selector.register(conn.sock, selectors.EVENT_READ, conn)
@@ -257,7 +265,7 @@ def run_load(port: int, connections: int, requests: list[bytes]) -> dict[str, An
             status, body, close = answer
             latencies.append(time.perf_counter() - conn.started)
             match = _CODE.search(body)
-            codes[match.group(1).decode() if match else f"HTTP {status}"] += 1
+            answers[conn.index].append(match.group(1).decode() if match else f"HTTP {status}")
             if close:
                 selector.unregister(conn.sock)
                 conn.reconnect()
@@ -272,17 +280,25 @@ def run_load(port: int, connections: int, requests: list[bytes]) -> dict[str, An
     return {
         "elapsed_s": elapsed,
         "latencies": latencies,
-        "codes": dict(codes),
+        "answers": answers,
         "cpu_s": (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime),
     }
 
 
+def answer_codes(answers: Iterable[list[str]]) -> dict[str, int]:
+    """How many answers of each response code :func:`run_load` received."""
+    return dict(Counter(code for codes in answers for code in codes))
+
+
 def client_main(port: int, connections: int, source: Path) -> None:
-    """The load-client process: requests from ``source`` (JSON), the result as JSON on stdout."""
+    """The load-client process: the requests of ``source`` (JSON), :func:`run_load`'s result on stdout.
+
+    ``source`` holds ``{"api_key", "items": [{"body", "key"?}]}``; an item without ``key`` gets
+    a fresh Idempotency-Key.
+    """
     doc = json.loads(source.read_text())
-    requests = [raw_request(body, doc["api_key"]) for body in doc["bodies"]]
-    result = run_load(port, connections, requests)
-    sys.stdout.write(json.dumps(result))
+    requests = [raw_request(item["body"], doc["api_key"], item.get("key")) for item in doc["items"]]
+    sys.stdout.write(json.dumps(run_load(port, connections, requests)))
 
 
 # ---------------------------------------------------------------------- CPU accounting
@@ -315,6 +331,52 @@ def _machine_busy() -> tuple[float, float]:
     idle = times.idle + getattr(times, "iowait", 0.0)
     total = sum(times)
     return total - idle, total
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    """A load-client process's result, and the CPU each process group spent meanwhile per request."""
+
+    result: dict[str, Any]
+    cpu_ms: dict[str, float]
+    machine_ms: float
+    machine_busy: float
+
+
+def run_client(
+    servers: Servers,
+    port: int,
+    connections: int,
+    api_key: str,
+    items: list[dict[str, Any]],
+    groups: dict[str, int],
+) -> ClientRun:
+    """Send ``items`` (:func:`client_main`) from a load-client process; its result and the CPU split.
+
+    ``groups`` names the processes to account for (their live descendants included); the load
+    client's own CPU and the rest of the machine ("other") are added per request.
+    """
+    source = servers.root / "load.json"
+    source.write_text(json.dumps({"api_key": api_key, "items": items}))
+    cpu0 = {name: _tree_cpu(pid) for name, pid in groups.items()}
+    busy0, total0 = _machine_busy()
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", str(port), "--connections", str(connections),
+         "--source", str(source)],
+        cwd=ROOT,
+        env=servers.env,
+        check=True,
+        capture_output=True,
+    )
+    busy1, total1 = _machine_busy()
+    cpu1 = {name: _tree_cpu(pid) for name, pid in groups.items()}
+    result = json.loads(out.stdout)
+    n = len(items)
+    cpu_ms = {name: 1000 * (cpu1[name] - cpu0[name]) / n for name in groups}
+    cpu_ms["load client"] = 1000 * result["cpu_s"] / n
+    machine_ms = 1000 * (busy1 - busy0) / n
+    cpu_ms["other"] = max(0.0, machine_ms - sum(cpu_ms.values()))
+    return ClientRun(result, cpu_ms, machine_ms, (busy1 - busy0) / max(1e-9, total1 - total0))
 
 
 # ---------------------------------------------------------------------- provisioning and taps
@@ -400,30 +462,14 @@ def measure(
     connections: int,
 ) -> dict[str, Any]:
     """Send ``bodies`` from a client process; throughput, latency and CPU split per request."""
-    source = servers.root / "load.json"
-    source.write_text(json.dumps({"api_key": api_key, "bodies": bodies}))
     redis0, pg0 = servers.redis_commands(), servers.pg_counters()
     pids = {"gunicorn": server.pid, "postgresql": servers.postmaster_pid, "redis": servers.redis.pid}
-    cpu0 = {name: _tree_cpu(pid) for name, pid in pids.items()}
-    busy0, total0 = _machine_busy()
-    out = subprocess.run(
-        [sys.executable, __file__, "--client", str(port), "--connections", str(connections),
-         "--source", str(source)],
-        cwd=ROOT,
-        env=servers.env,
-        check=True,
-        capture_output=True,
-    )
-    busy1, total1 = _machine_busy()
-    cpu1 = {name: _tree_cpu(pid) for name, pid in pids.items()}
+    run = run_client(servers, port, connections, api_key, [{"body": b} for b in bodies], pids)
     time.sleep(0.5)
     redis1, pg1 = servers.redis_commands(), servers.pg_counters()
-    result = json.loads(out.stdout)
+    result, cpu_ms, machine_ms = run.result, run.cpu_ms, run.machine_ms
+    codes = answer_codes(result["answers"])
     n = len(result["latencies"])
-    cpu_ms = {name: 1000 * (cpu1[name] - cpu0[name]) / n for name in pids}
-    cpu_ms["load client"] = 1000 * result["cpu_s"] / n
-    machine_ms = 1000 * (busy1 - busy0) / n
-    cpu_ms["other"] = max(0.0, machine_ms - sum(cpu_ms.values()))
     ncpu = os.cpu_count() or 1
     redis_calls = {k: (redis1.get(k, 0) - redis0.get(k, 0)) / n for k in redis1}
     return {
@@ -431,11 +477,11 @@ def measure(
         "rps": round(n / result["elapsed_s"], 1),
         "p50_ms": round(1000 * percentile(result["latencies"], 50), 2),
         "p99_ms": round(1000 * percentile(result["latencies"], 99), 2),
-        "codes": result["codes"],
-        "failures": sum(v for k, v in result["codes"].items() if k != "00"),
+        "codes": codes,
+        "failures": sum(v for k, v in codes.items() if k != "00"),
         "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
         "machine_cpu_ms_per_request": round(machine_ms, 3),
-        "machine_busy": round((busy1 - busy0) / max(1e-9, (total1 - total0)), 3),
+        "machine_busy": round(run.machine_busy, 3),
         "capacity_rps": round(1000 * ncpu / machine_ms, 0) if machine_ms else None,
         "redis_commands_per_request": {k: round(v, 2) for k, v in sorted(redis_calls.items()) if v},
         "pg_per_request": {k: round((pg1[k] - pg0[k]) / n, 2) for k in pg1},

@@ -2,7 +2,7 @@
 
 The demo starts the token service in this process -- SQLite in a temporary directory, the
 in-process network simulators, served over real HTTP on a loopback port by a thread -- and then
-walks both journeys of DESIGN.md as a user and a merchant would:
+walks both journeys of docs/architecture.md as a user and a merchant would:
 
 1. register a user and this device (a fresh device wallet in the temporary directory);
 2. provision a Visa test card (green: approved at once) and a Mastercard test card (yellow: the

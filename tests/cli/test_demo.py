@@ -37,7 +37,8 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_json_every_outcome_as_expected(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo exits 0 and every step has its expected outcome, both kernels and the decline."""
+    """The demo exits 0, every step has its expected outcome (both kernels and the decline), and
+    the temp directory then holds its trace -- every APDU of the three taps, masked -- and nothing else."""
     threads = threading.active_count()
     code = main(["demo", "--json"])
     doc = json.loads(capsys.readouterr().out)
@@ -52,37 +53,32 @@ def test_demo_json_every_outcome_as_expected(private_tmp: Path, capsys: pytest.C
     assert kernels == ["visa", "mastercard", "visa"]
     assert all(t["timing"]["total_ms"] > 0 for t in doc["taps"])
     assert threading.active_count() == threads
-
-
-def test_demo_leaves_only_its_trace(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """After the demo the temp directory holds its trace and nothing else."""
-    assert main(["demo", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
     assert [p.name for p in private_tmp.iterdir()] == ["hcekit-demo-trace.jsonl"]
     assert doc["trace"] == str(private_tmp / "hcekit-demo-trace.jsonl")
+    _assert_masked_taps(private_tmp / "hcekit-demo-trace.jsonl")
 
 
-def test_demo_trace_is_masked_json_lines(private_tmp: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """--trace FILE gets every APDU of the three taps, already masked."""
-    trace = tmp_path / "demo.jsonl"
-    assert main(["demo", "--json", "--trace", str(trace)]) == 0
-    capsys.readouterr()
+def _assert_masked_taps(trace: Path) -> None:
+    """``trace`` holds every APDU of the demo's three taps, already masked."""
     records = read_trace(trace.read_text().splitlines())
     assert len(records) >= 2 * (4 + 5 + 4)
     for record in records:
         assert mask_apdu(record.raw, record.dir) == record.raw
 
 
-def test_demo_text_output(private_tmp: Path) -> None:
-    """The text summary shows outcomes, decoded APDUs, the waterfall and the trace path."""
-    result = CliRunner().invoke(cli, ["demo"])
+def test_demo_text_output(private_tmp: Path, tmp_path: Path) -> None:
+    """The text summary shows outcomes, decoded APDUs, the waterfall and the trace path; --trace FILE
+    gets the masked trace, and the temp directory is left empty."""
+    trace = tmp_path / "demo.jsonl"
+    result = CliRunner().invoke(cli, ["demo", "--trace", str(trace)])
     assert result.exit_code == 0, result.output
     out = result.output
     for expected in ("Visa tap", "Mastercard tap", "suspended Visa tap", "GENERATE AC",
                      "Application Cryptogram", "500 ms budget", "every outcome as expected",
-                     "hcekit-demo-trace.jsonl"):
+                     "demo.jsonl"):
         assert expected in out, expected
+    _assert_masked_taps(trace)
+    assert list(private_tmp.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------- bench

@@ -115,7 +115,7 @@ def run_demo(
 ) -> DemoRun:
     """Run the demo's steps (module docstring); the caller renders the result."""
     from apdu.trace import JsonlWriter
-    from hce.tspclient import TSPClient, in_app_payment, login_with_device, store_card
+    from hce.tspclient import TSPClient, in_app_payment, login_with_device, request_card, store_card
     from hce.wallet import Wallet
     from tsp_backend.testing import LoopbackTSP
 
@@ -151,11 +151,7 @@ def run_demo(
 
             s = step("provision a Visa card", "ACTIVE at once (green)")
             t0 = time.perf_counter()
-            answer = client.post(
-                "/api/cards",
-                {"pan": VISA_PAN, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-                idempotent=True,
-            )
+            answer = request_card(client, wallet, VISA_PAN, "12/30", "123")
             visa = store_card(wallet, answer["card"], answer["profile"]) if answer.get("profile") else None
             s.ms = (time.perf_counter() - t0) * 1000
             s.actual = f"{answer['card']['status']} ({answer.get('decision')})"
@@ -164,11 +160,7 @@ def run_demo(
 
             s = step("provision a Mastercard card", "one-time code, then ACTIVE (yellow)")
             t0 = time.perf_counter()
-            answer = client.post(
-                "/api/cards",
-                {"pan": MASTERCARD_PAN, "expiry": "11/29", "cvv": "321", "deviceId": wallet.device_id},
-                idempotent=True,
-            )
+            answer = request_card(client, wallet, MASTERCARD_PAN, "11/29", "321")
             mc = None
             asked = answer.get("profile") is None
             if asked:

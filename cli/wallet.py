@@ -25,7 +25,7 @@ from rich.text import Text
 
 from cli.common import console, fail, print_json
 from hce.errors import HCEError
-from hce.tspclient import TSPClient, TSPProblem, login_with_device, store_card
+from hce.tspclient import TSPClient, TSPProblem, login_with_device, request_card, store_card
 from hce.wallet import Wallet
 
 DEFAULT_HOST = "http://127.0.0.1:8000"
@@ -203,16 +203,8 @@ def provision(
     """
     wallet = open_wallet(wallet_dir)
     with errors(), session_client(wallet, host) as client:
-        if wallet.device_id is None:
-            raise fail("this wallet has no registered device (hcekit login)")
-        body = {
-            "pan": "".join(pan.split()),
-            "expiry": _expiry(expiry),
-            "cvv": cvv.strip(),
-            "deviceId": wallet.device_id,
-        }
-        answer = client.post("/api/cards", body, idempotent=True)
-        del body, pan, cvv
+        answer = request_card(client, wallet, "".join(pan.split()), _expiry(expiry), cvv.strip())
+        del pan, cvv
         card = answer["card"]
         verification = answer.get("verification")
         if answer.get("profile") is None:

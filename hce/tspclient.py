@@ -7,7 +7,8 @@ talks to the token service that fills it:
   problem document (RFC 9457), or no answer at all, becomes :class:`TSPProblem`.
 - :func:`login_with_device` logs in and binds the session to this wallet's device (registering
   the device's public key the first time).
-- :func:`store_card` opens a profile the service sealed to this device into the wallet.
+- :func:`request_card` asks for a card on this device; :func:`store_card` opens the profile the
+  service sealed to this device into the wallet.
 - :func:`sync_cards` brings the wallet in line with the account's cards: for every ACTIVE card
   of the account that the wallet lacks, the device asks ``POST /api/cards/{id}/profile`` for a
   profile sealed to its own key, with fresh limited-use keys. A card bound to another device of
@@ -43,6 +44,7 @@ __all__ = [
     "follow_default",
     "in_app_payment",
     "login_with_device",
+    "request_card",
     "store_card",
     "sync_cards",
 ]
@@ -174,6 +176,21 @@ def login_with_device(
     )
     client.token = login["token"]
     return {"user": login["user"], "deviceId": wallet.device_id, "newDevice": new_device}
+
+
+def request_card(client: TSPClient, wallet: Wallet, pan: str, expiry: str, cvv: str) -> dict[str, Any]:
+    """Ask for a card on this wallet's device: ``POST /api/cards`` with the funding card's data.
+
+    The PAN and CVV go into the request body and nowhere else. The answer holds ``card`` and
+    ``decision``, and either ``profile`` (sealed to this device: :func:`store_card` opens it) or,
+    when the issuer wants the card verified first, ``verification`` (then
+    ``POST /api/cards/{id}/verify`` with the one-time code answers with the profile).
+    """
+    if wallet.device_id is None:
+        raise WalletError("this wallet has no registered device (hcekit login)")
+    body = {"pan": pan, "expiry": expiry, "cvv": cvv, "deviceId": wallet.device_id}
+    answer: dict[str, Any] = client.post("/api/cards", body, idempotent=True)
+    return answer
 
 
 def store_card(wallet: Wallet, card: dict[str, Any], envelope: dict[str, Any]) -> WalletCard:

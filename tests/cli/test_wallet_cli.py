@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli, main
 from hce.tspclient import TSPClient
 from hce.wallet import Wallet
+from tests.cli.errorline import one_error_line
 from tsp_backend.testing import LoopbackTSP
 
 GREEN_VISA = "4111111111111111"        # tsp_backend.services.risk: green
@@ -163,28 +164,24 @@ def test_red_provision_is_one_error_line(journey: Journey, capsys: pytest.Captur
     """A declined provisioning is one 'error:' line and exit status 1, without the PAN."""
     env_args = ["--wallet", str(journey.wallet_dir), "--host", journey.tsp.url]
     code = main(["provision", "--pan", RED_VISA, "--expiry", "12/30", "--cvv", "123", *env_args])
-    err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert RED_VISA not in err
+    assert RED_VISA not in one_error_line(capsys)
 
 
 def test_wrong_password_is_one_error_line(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
     """A wrong password gives the service's problem title as one line."""
     code = main(["login", "--email", journey.email, "--password", "wrong-password",
                  "--wallet", str(journey.wallet_dir), "--host", journey.tsp.url])
-    err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: Invalid credentials")
+    assert one_error_line(capsys).startswith("error: Invalid credentials")
 
 
 def test_unreachable_host_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A service that does not answer is one clear line."""
     code = main(["register", "--email", "a@example.com", "--password", PASSWORD,
                  "--wallet", str(tmp_path / "w"), "--host", "http://127.0.0.1:9"])
-    err = capsys.readouterr().err
     assert code == 1
-    assert "cannot reach the token service" in err
+    assert "cannot reach the token service" in one_error_line(capsys)
 
 
 def test_lifecycle_and_declined_tap(journey: Journey) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import shutil
 import tempfile
@@ -19,13 +18,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from apdu.pan import luhn_check_digit
-from cryptogram.sealing import open_sealed, point_bytes
+from cryptogram.sealing import open_sealed
 from hce.applet import CardApplet
 from hce.profile import CardProfile
 from terminal.host import AuthorizationClient
 from terminal.outcome import HostAnswer
 from terminal.tap import TapResult
 from terminal.testing import CardTerminalPair
+from tests.integration.accounts import account_with_device
 from tsp_backend.testing import LoopbackTSP
 
 pytestmark = pytest.mark.integration
@@ -77,16 +77,10 @@ def service() -> Iterator[Service]:
     app, url = tsp.app, tsp.url
     http = httpx.Client(base_url=url, timeout=10)
     try:
-        creds = {"email": "e2e@example.com", "password": "correct horse battery"}
-        assert http.post("/api/auth/register", json=creds).status_code == 201
-        token = http.post("/api/auth/login", json=creds).json()["token"]
-        http.cookies.clear()
+        token, key, device_id = account_with_device(http, "e2e@example.com", "correct horse battery", "phone")
         auth = {"Authorization": f"Bearer {token}"}
-        key = ec.generate_private_key(ec.SECP256R1())
-        public = base64.b64encode(point_bytes(key.public_key())).decode()
-        device = http.post("/api/devices", json={"name": "phone", "publicKey": public}, headers=auth).json()
         api_key = http.post("/api/terminals", json={"name": "T-1"}, headers=auth).json()["apiKey"]
-        yield Service(url, app, http, token, key, int(device["id"]), api_key)
+        yield Service(url, app, http, token, key, device_id, api_key)
     finally:
         http.close()
         tsp.close()

@@ -3,7 +3,6 @@ out empties every cache."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import socket
@@ -17,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from cryptogram.sealing import open_sealed, point_bytes
+from cryptogram.sealing import open_sealed
 from hce.applet import CardApplet
 from hce.profile import CardProfile
 from terminal.host import AuthorizationClient
 from terminal.testing import CardTerminalPair
+from tests.integration.accounts import account_with_device
 from tests.integration.browser import (
     GREEN_PAN,
     PASSWORD,
@@ -45,17 +44,11 @@ __all__ = ["base_url", "page"]
 def _phone_wallet(base: str, email: str) -> tuple[str, dict[str, Any]]:
     """Through the API: an account with a phone, a card on it (its opened profile) and a terminal key."""
     with httpx.Client(base_url=base, timeout=10) as http:
-        creds = {"email": email, "password": PASSWORD}
-        assert http.post("/api/auth/register", json=creds).status_code == 201
-        token = http.post("/api/auth/login", json=creds).json()["token"]
-        http.cookies.clear()
+        token, key, device_id = account_with_device(http, email, PASSWORD, "Pixel 8")
         auth = {"Authorization": f"Bearer {token}"}
-        key = ec.generate_private_key(ec.SECP256R1())
-        public = base64.b64encode(point_bytes(key.public_key())).decode()
-        device = http.post("/api/devices", json={"name": "Pixel 8", "publicKey": public}, headers=auth).json()
         card = http.post(
             "/api/cards",
-            json={"pan": GREEN_PAN, "expiry": "12/30", "cvv": "123", "deviceId": device["id"]},
+            json={"pan": GREEN_PAN, "expiry": "12/30", "cvv": "123", "deviceId": device_id},
             headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert card.status_code == 201, card.text

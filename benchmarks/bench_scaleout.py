@@ -61,8 +61,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _load import answer_codes, run_client
 from _servers import ROOT, Servers, free_port, start_servers, stop_http, wait_healthy
-from bench_authorize import Taps, answer_codes, provision, run_client
+from bench_authorize import Taps, provision
 
 sys.path.insert(0, str(ROOT))
 

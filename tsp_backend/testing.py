@@ -17,10 +17,6 @@ from typing import Any
 
 __all__ = ["LoopbackTSP"]
 
-_POLL_S = 0.02
-"""How often the serving thread looks for :meth:`LoopbackTSP.close` (socketserver's default,
-0.5 s, would make every close wait up to half a second)."""
-
 
 class LoopbackTSP:
     """The token service on ``127.0.0.1:<free port>``, served by a thread of this process.
@@ -53,9 +49,7 @@ class LoopbackTSP:
             self._cleanup()
             raise
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(_POLL_S,), name="hcekit-tsp", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hcekit-tsp", daemon=True)
         self._thread.start()
 
     def _cleanup(self) -> None:

@@ -3,8 +3,8 @@
 Provisions ``--cards`` green Visa tokens, makes every tap in advance with the hce card and the
 terminal kernel (each authorization needs a fresh cryptogram, so the load client does no
 cryptography), then, for each server configuration (``--configs``), starts gunicorn, sends the
-taps from a *separate* load-client process (raw keep-alive HTTP/1.1 over ``--connections``
-sockets, one selector loop, a fresh Idempotency-Key per request) and reports:
+taps from a *separate* load-client process (``_load.py``: raw keep-alive HTTP/1.1 over
+``--connections`` sockets, one selector loop, a fresh Idempotency-Key per request) and reports:
 
 * authorizations per second and p50/p99 latency (closed loop: each connection sends its next
   request when the previous answer is in);
@@ -36,9 +36,6 @@ import json
 import os
 import pstats
 import re
-import resource
-import selectors
-import socket
 import subprocess
 import sys
 import time
@@ -46,9 +43,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from _load import answer_codes, run_client
 from _servers import ROOT, Servers, random_visa, start_http, start_servers, stop_http
 
 from terminal.timing import percentile
@@ -158,165 +155,6 @@ def serve(port: int, config: ServerConfig, keepalive: int, *, floor: bool = Fals
     _Gunicorn().run()
 
 
-# ---------------------------------------------------------------------- the load client process
-
-
-def raw_request(body: dict[str, Any], api_key: str) -> bytes:
-    """One ``POST /api/authorize`` as HTTP/1.1 bytes, with a fresh Idempotency-Key."""
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    head = (
-        "POST /api/authorize HTTP/1.1\r\n"
-        "Host: 127.0.0.1\r\n"
-        f"Authorization: Bearer {api_key}\r\n"
-        f"Idempotency-Key: {uuid.uuid4()}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-_CODE = re.compile(rb'"responseCode":\s*"(\w\w)"')
-_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-_CLOSE = re.compile(rb"\r\nconnection:\s*close", re.IGNORECASE)
-
-
-class _Conn:
-    """One keep-alive connection of the load client."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock = self._connect()
-        self.buf = bytearray()
-        self.started = 0.0
-        self.request = b""
-
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    def reconnect(self) -> None:
-        """Open a new socket (the server closed the old one)."""
-        self.sock.close()
-        self.sock = self._connect()
-        self.buf.clear()
-
-    def response(self) -> tuple[int, bytes, bool] | None:
-        """``(status, body, close)`` once a whole response is buffered."""
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return None
-        head = bytes(self.buf[: end + 2])
-        match = _LENGTH.search(head)
-        length = int(match.group(1)) if match else 0
-        if len(self.buf) < end + 4 + length:
-            return None
-        body = bytes(self.buf[end + 4 : end + 4 + length])
-        del self.buf[: end + 4 + length]
-        return int(head[9:12]), body, bool(_CLOSE.search(head))
-
-
-def run_load(port: int, connections: int, requests: list[bytes]) -> dict[str, Any]:
-    """Send ``requests`` over ``connections`` keep-alive sockets, closed loop; latencies and codes."""
-    selector = selectors.DefaultSelector()
-    pending = iter(range(len(requests)))
-    latencies: list[float] = []
-    codes: dict[str, int] = defaultdict(int)
-    active = 0
-
-    def send_next(conn: _Conn) -> bool:
-        index = next(pending, None)
-        if index is None:
-            return False
-        conn.request = requests[index]
-        conn.started = time.perf_counter()
-        conn.sock.sendall(conn.request)
-        return True
-
-    conns = [_Conn(port) for _ in range(connections)]
-    began = time.perf_counter()
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    for conn in conns:
-        if send_next(conn):
-            selector.register(conn.sock, selectors.EVENT_READ, conn)
-            active += 1
-    while active:
-        for key, _ in selector.select():
-            conn = key.data
-            chunk = conn.sock.recv(65536)
-            if not chunk:
-                selector.unregister(conn.sock)
-                conn.reconnect()
-                conn.sock.sendall(conn.request)
-                selector.register(conn.sock, selectors.EVENT_READ, conn)
-                continue
-            conn.buf += chunk
-            answer = conn.response()
-            if answer is None:
-                continue
-            status, body, close = answer
-            latencies.append(time.perf_counter() - conn.started)
-            match = _CODE.search(body)
-            codes[match.group(1).decode() if match else f"HTTP {status}"] += 1
-            if close:
-                selector.unregister(conn.sock)
-                conn.reconnect()
-                selector.register(conn.sock, selectors.EVENT_READ, conn)
-            if not send_next(conn):
-                selector.unregister(conn.sock)
-                active -= 1
-    elapsed = time.perf_counter() - began
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    for conn in conns:
-        conn.sock.close()
-    return {
-        "elapsed_s": elapsed,
-        "latencies": latencies,
-        "codes": dict(codes),
-        "cpu_s": (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime),
-    }
-
-
-def client_main(port: int, connections: int, source: Path) -> None:
-    """The load-client process: requests from ``source`` (JSON), the result as JSON on stdout."""
-    doc = json.loads(source.read_text())
-    requests = [raw_request(body, doc["api_key"]) for body in doc["bodies"]]
-    result = run_load(port, connections, requests)
-    sys.stdout.write(json.dumps(result))
-
-
-# ---------------------------------------------------------------------- CPU accounting
-
-
-def _tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    import psutil
-
-    times = psutil.cpu_times()
-    idle = times.idle + getattr(times, "iowait", 0.0)
-    total = sum(times)
-    return total - idle, total
-
-
 # ---------------------------------------------------------------------- provisioning and taps
 
 
@@ -400,30 +238,14 @@ def measure(
     connections: int,
 ) -> dict[str, Any]:
     """Send ``bodies`` from a client process; throughput, latency and CPU split per request."""
-    source = servers.root / "load.json"
-    source.write_text(json.dumps({"api_key": api_key, "bodies": bodies}))
     redis0, pg0 = servers.redis_commands(), servers.pg_counters()
     pids = {"gunicorn": server.pid, "postgresql": servers.postmaster_pid, "redis": servers.redis.pid}
-    cpu0 = {name: _tree_cpu(pid) for name, pid in pids.items()}
-    busy0, total0 = _machine_busy()
-    out = subprocess.run(
-        [sys.executable, __file__, "--client", str(port), "--connections", str(connections),
-         "--source", str(source)],
-        cwd=ROOT,
-        env=servers.env,
-        check=True,
-        capture_output=True,
-    )
-    busy1, total1 = _machine_busy()
-    cpu1 = {name: _tree_cpu(pid) for name, pid in pids.items()}
+    run = run_client(servers, port, connections, api_key, [{"body": b} for b in bodies], pids)
     time.sleep(0.5)
     redis1, pg1 = servers.redis_commands(), servers.pg_counters()
-    result = json.loads(out.stdout)
+    result, cpu_ms, machine_ms = run.result, run.cpu_ms, run.machine_ms
+    codes = answer_codes(result["answers"])
     n = len(result["latencies"])
-    cpu_ms = {name: 1000 * (cpu1[name] - cpu0[name]) / n for name in pids}
-    cpu_ms["load client"] = 1000 * result["cpu_s"] / n
-    machine_ms = 1000 * (busy1 - busy0) / n
-    cpu_ms["other"] = max(0.0, machine_ms - sum(cpu_ms.values()))
     ncpu = os.cpu_count() or 1
     redis_calls = {k: (redis1.get(k, 0) - redis0.get(k, 0)) / n for k in redis1}
     return {
@@ -431,11 +253,11 @@ def measure(
         "rps": round(n / result["elapsed_s"], 1),
         "p50_ms": round(1000 * percentile(result["latencies"], 50), 2),
         "p99_ms": round(1000 * percentile(result["latencies"], 99), 2),
-        "codes": result["codes"],
-        "failures": sum(v for k, v in result["codes"].items() if k != "00"),
+        "codes": codes,
+        "failures": sum(v for k, v in codes.items() if k != "00"),
         "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu_ms.items()},
         "machine_cpu_ms_per_request": round(machine_ms, 3),
-        "machine_busy": round((busy1 - busy0) / max(1e-9, (total1 - total0)), 3),
+        "machine_busy": round(run.machine_busy, 3),
         "capacity_rps": round(1000 * ncpu / machine_ms, 0) if machine_ms else None,
         "redis_commands_per_request": {k: round(v, 2) for k, v in sorted(redis_calls.items()) if v},
         "pg_per_request": {k: round((pg1[k] - pg0[k]) / n, 2) for k in pg1},
@@ -588,15 +410,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--json", action="store_true", help="only the JSON results")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--client", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--source", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         config = ServerConfig.parse(args.configs)
         serve(args.serve, config, args.keepalive, floor=config.floor)
-        return
-    if args.client:
-        client_main(args.client, args.connections, Path(args.source))
         return
     if args.quick:
         args.requests, args.warmup, args.profile, args.cards = 800, 100, 0, 20

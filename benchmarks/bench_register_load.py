@@ -32,9 +32,9 @@ from terminal.transports.local import LocalTransport
 
 def start(root: Path, concurrency: int) -> tuple[Any, Any, int, str]:
     """The service on loopback with real Argon2id costs, a wallet card and a terminal key."""
-    from cli.demo import LoopbackTSP
-    from cli.wallet import TSPClient, login_with_device, store_card
+    from hce.tspclient import TSPClient, login_with_device, request_card, store_card
     from hce.wallet import Wallet
+    from tsp_backend.testing import LoopbackTSP
 
     tsp = LoopbackTSP(
         root / "tsp",
@@ -49,11 +49,7 @@ def start(root: Path, concurrency: int) -> tuple[Any, Any, int, str]:
     with TSPClient(tsp.url) as client:
         client.post("/api/auth/register", {"email": "bench@example.com", "password": password})
         login_with_device(client, wallet, "bench@example.com", password, device_name="bench-phone")
-        answer = client.post(
-            "/api/cards",
-            {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-            idempotent=True,
-        )
+        answer = request_card(client, wallet, "4111111111111111", "12/30", "123")
         card = store_card(wallet, answer["card"], answer["profile"]).id
         api_key = str(client.post("/api/terminals", {"name": "bench terminal"})["apiKey"])
     return tsp, wallet, card, api_key

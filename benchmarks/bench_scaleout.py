@@ -61,8 +61,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from _load import answer_codes, run_client
 from _servers import ROOT, Servers, free_port, start_servers, stop_http, wait_healthy
-from bench_authorize import Taps, _Conn, _machine_busy, _tree_cpu, provision
+from bench_authorize import Taps, provision
 
 sys.path.insert(0, str(ROOT))
 
@@ -184,89 +185,6 @@ class Balancer:
         self.process.wait(timeout=10)
 
 
-# ---------------------------------------------------------------------- the load client process
-
-
-def raw_request(body: dict[str, Any], api_key: str, key: str) -> bytes:
-    """One ``POST /api/authorize`` as HTTP/1.1 bytes with the given Idempotency-Key."""
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    head = (
-        "POST /api/authorize HTTP/1.1\r\n"
-        "Host: 127.0.0.1\r\n"
-        f"Authorization: Bearer {api_key}\r\n"
-        f"Idempotency-Key: {key}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    )
-    return head.encode() + payload
-
-
-def client_main(port: int, connections: int, source: Path) -> None:
-    """The load-client process: every request once, closed loop; per request its answer and latency."""
-    import re
-    import resource
-    import selectors
-
-    code_re = re.compile(rb'"responseCode":\s*"(\w\w)"')
-    doc = json.loads(source.read_text())
-    requests = [raw_request(item["body"], doc["api_key"], item["key"]) for item in doc["items"]]
-    answers: list[list[str]] = [[] for _ in requests]
-    latencies: list[float] = []
-    indexes = iter(range(len(requests)))
-    selector = selectors.DefaultSelector()
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-
-    def send_next(conn: _Conn) -> bool:
-        index = next(indexes, None)
-        if index is None:
-            return False
-        conn.index = index  # type: ignore[attr-defined]
-        conn.request = requests[index]
-        conn.started = time.perf_counter()
-        conn.sock.sendall(conn.request)
-        return True
-
-    began = time.perf_counter()
-    conns = [_Conn(port) for _ in range(connections)]
-    active = 0
-    for conn in conns:
-        if send_next(conn):
-            selector.register(conn.sock, selectors.EVENT_READ, conn)
-            active += 1
-    while active:
-        for key, _ in selector.select():
-            conn = key.data
-            chunk = conn.sock.recv(65536)
-            if not chunk:  # closed before answering: the same request again (a replay)
-                selector.unregister(conn.sock)
-                conn.reconnect()
-                conn.sock.sendall(conn.request)
-                selector.register(conn.sock, selectors.EVENT_READ, conn)
-                continue
-            conn.buf += chunk
-            answer = conn.response()
-            if answer is None:
-                continue
-            status, body, close = answer
-            latencies.append(time.perf_counter() - conn.started)
-            match = code_re.search(body)
-            answers[conn.index].append(match.group(1).decode() if match else f"HTTP {status}")
-            if close:
-                selector.unregister(conn.sock)
-                conn.reconnect()
-                selector.register(conn.sock, selectors.EVENT_READ, conn)
-            if not send_next(conn):
-                selector.unregister(conn.sock)
-                conn.sock.close()
-                active -= 1
-    elapsed = time.perf_counter() - began
-    usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-    sys.stdout.write(
-        json.dumps({"answers": answers, "latencies": latencies, "elapsed_s": elapsed, "cpu_s": cpu})
-    )
-
-
 # ---------------------------------------------------------------------- one measurement
 
 
@@ -307,8 +225,6 @@ class Run:
     def measure(self, setup: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
         """Send ``bodies`` through ``setup`` from a client process; figures per authorization."""
         items: list[dict[str, Any]] = [{"key": str(uuid.uuid4()), "body": body} for body in bodies]
-        source = self.servers.root / "load.json"
-        source.write_text(json.dumps({"api_key": self.api_key, "items": items}))
         groups = {
             "instance A": self.a.pid,
             "instance B": self.b.pid,
@@ -319,39 +235,16 @@ class Run:
         redis0, rbytes0 = self.servers.redis_commands(), self.redis_bytes()
         pg0 = {**self.servers.pg_counters(), **self.wal()}
         lb0 = self.balancer.stats()
-        cpu0 = {name: _tree_cpu(pid) for name, pid in groups.items()}
-        busy0, _ = _machine_busy()
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--client",
-                str(self.ports[setup]),
-                "--connections",
-                str(self.connections),
-                "--source",
-                str(source),
-            ],
-            cwd=ROOT,
-            env=self.servers.env,
-            check=True,
-            capture_output=True,
-        )
-        busy1, _ = _machine_busy()
-        cpu1 = {name: _tree_cpu(pid) for name, pid in groups.items()}
+        run = run_client(self.servers, self.ports[setup], self.connections, self.api_key, items, groups)
         lb1 = self.balancer.stats()
         time.sleep(0.3)
         redis1, rbytes1 = self.servers.redis_commands(), self.redis_bytes()
         pg1 = {**self.servers.pg_counters(), **self.wal()}
-        result = json.loads(out.stdout)
+        result, cpu_ms, machine_ms = run.result, run.cpu_ms, run.machine_ms
         for item, answers in zip(items, result["answers"], strict=True):
             self.answers[item["key"]] = answers
         n = len(items)
         lat = result["latencies"]
-        cpu_ms = {name: 1000 * (cpu1[name] - cpu0[name]) / n for name in groups}
-        cpu_ms["load client"] = 1000 * result["cpu_s"] / n
-        machine_ms = 1000 * (busy1 - busy0) / n
-        cpu_ms["other"] = max(0.0, machine_ms - sum(cpu_ms.values()))
 
         def delta(proxy: str, server: str) -> int:
             return lb1.get((proxy, server), {}).get("stot", 0) - lb0.get((proxy, server), {}).get("stot", 0)
@@ -375,7 +268,7 @@ class Run:
             "p50_ms": 1000 * percentile(lat, 50),
             "p95_ms": 1000 * percentile(lat, 95),
             "p99_ms": 1000 * percentile(lat, 99),
-            "codes": dict(Counter(a for answers in result["answers"] for a in answers)),
+            "codes": answer_codes(result["answers"]),
             "per_instance_rps": {k: v / elapsed for k, v in served.items()},
             "cpu_ms": cpu_ms,
             "machine_ms": machine_ms,
@@ -592,14 +485,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 rounds of 250 requests")
     parser.add_argument("--json", action="store_true", help="also print the whole summary as JSON")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--client", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--source", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.workers)
-        return 0
-    if args.client:
-        client_main(args.client, args.connections, Path(args.source))
         return 0
     if shutil.which("haproxy") is None:
         print(

@@ -67,9 +67,9 @@ def loopback_tsp_cards(root: Path, taps: int) -> tuple[Any, Any, dict[str, int],
     Returns the running service, the wallet, the card id per kernel and a terminal API key.
     The key batch is sized for the run (the default is 5 keys of 10 uses each).
     """
-    from cli.demo import LoopbackTSP
-    from cli.wallet import TSPClient, login_with_device, store_card
+    from hce.tspclient import TSPClient, login_with_device, request_card, store_card
     from hce.wallet import Wallet
+    from tsp_backend.testing import LoopbackTSP
 
     uses = 100
     tsp = LoopbackTSP(root / "tsp", luk_batch_size=taps // uses + 2, luk_max_uses=uses)
@@ -80,11 +80,7 @@ def loopback_tsp_cards(root: Path, taps: int) -> tuple[Any, Any, dict[str, int],
         login_with_device(client, wallet, "bench@example.com", password, device_name="bench-phone")
         cards = {}
         for kernel, pan in (("visa", "4111111111111111"), ("mastercard", "5555555555554444")):
-            answer = client.post(
-                "/api/cards",
-                {"pan": pan, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-                idempotent=True,
-            )
+            answer = request_card(client, wallet, pan, "12/30", "123")
             cards[kernel] = store_card(wallet, answer["card"], answer["profile"]).id
         api_key = str(client.post("/api/terminals", {"name": "bench terminal"})["apiKey"])
     return tsp, wallet, cards, api_key

@@ -1,8 +1,8 @@
 """What every ``hcekit`` command shares: hex parsing, JSON output, the console, error lines.
 
-Only this package turns errors into exit codes (STYLE.md §6): library errors are caught in
-:func:`run_cli` and printed as one line ``error: …`` on standard error with exit status 1
-(2 for usage errors, as click does).
+Only this package turns errors into exit codes (docs/architecture.md, Conventions 6): library
+errors are caught in :func:`run_cli` and printed as one line ``error: …`` on standard error
+with exit status 1 (2 for usage errors, as click does).
 """
 
 from __future__ import annotations

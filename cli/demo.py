@@ -2,7 +2,7 @@
 
 The demo starts the token service in this process -- SQLite in a temporary directory, the
 in-process network simulators, served over real HTTP on a loopback port by a thread -- and then
-walks both journeys of DESIGN.md as a user and a merchant would:
+walks both journeys of docs/architecture.md as a user and a merchant would:
 
 1. register a user and this device (a fresh device wallet in the temporary directory);
 2. provision a Visa test card (green: approved at once) and a Mastercard test card (yellow: the
@@ -20,11 +20,8 @@ outcome. Everything it started is stopped and every temporary file removed befor
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +34,7 @@ from rich.text import Text
 
 from cli.common import console, print_json
 
-__all__ = ["DemoStep", "LoopbackTSP", "demo", "run_demo"]
+__all__ = ["DemoStep", "demo", "run_demo"]
 
 VISA_PAN = "4111111111111111"
 """A documented green test PAN (tsp_backend.services.risk): approved at once."""
@@ -46,62 +43,6 @@ MASTERCARD_PAN = "5105105105105100"
 """A documented yellow test PAN: the issuer asks for a one-time code."""
 
 PASSWORD = "demo-password-1"  # noqa: S105 - the demo account lives in a temporary database
-
-
-class LoopbackTSP:
-    """The token service on ``127.0.0.1:<free port>``, served by a thread of this process.
-
-    ``directory`` holds its SQLite database and secrets (a temporary directory, removed on
-    :meth:`close`, when not given). ``overrides`` are :class:`tsp_backend.config.Config` fields.
-    Use as a context manager; :attr:`url` is the base URL.
-    """
-
-    def __init__(self, directory: Path | None = None, **overrides: Any) -> None:
-        from werkzeug.serving import make_server
-
-        from tsp_backend.app import create_app
-        from tsp_backend.config import Config
-
-        self._owned = directory is None
-        self.directory = Path(tempfile.mkdtemp(prefix="hcekit-tsp-")) if directory is None else directory
-        values: dict[str, Any] = {
-            "dev_mode": True,
-            "ratelimit_enabled": False,
-            "argon2_time_cost": 1,
-            "argon2_memory_kib": 8192,
-        }
-        values.update(overrides)
-        try:
-            self.app = create_app(Config.embedded(self.directory / "instance", **values))
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        except BaseException:
-            self._cleanup()
-            raise
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hcekit-tsp", daemon=True)
-        self._thread.start()
-
-    def _cleanup(self) -> None:
-        app = getattr(self, "app", None)
-        if app is not None:
-            with contextlib.suppress(Exception):
-                app.extensions["hcekit"].engine.dispose()
-        if self._owned:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-    def close(self) -> None:
-        """Stop serving, close the database and remove the temporary directory."""
-        self._server.shutdown()
-        self._thread.join(10)
-        self._server.server_close()
-        self._cleanup()
-
-    def __enter__(self) -> LoopbackTSP:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -174,8 +115,9 @@ def run_demo(
 ) -> DemoRun:
     """Run the demo's steps (module docstring); the caller renders the result."""
     from apdu.trace import JsonlWriter
-    from cli.wallet import TSPClient, in_app_payment, login_with_device, store_card
+    from hce.tspclient import TSPClient, in_app_payment, login_with_device, request_card, store_card
     from hce.wallet import Wallet
+    from tsp_backend.testing import LoopbackTSP
 
     run = DemoRun(trace=trace_path)
     started = time.perf_counter()
@@ -209,11 +151,7 @@ def run_demo(
 
             s = step("provision a Visa card", "ACTIVE at once (green)")
             t0 = time.perf_counter()
-            answer = client.post(
-                "/api/cards",
-                {"pan": VISA_PAN, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-                idempotent=True,
-            )
+            answer = request_card(client, wallet, VISA_PAN, "12/30", "123")
             visa = store_card(wallet, answer["card"], answer["profile"]) if answer.get("profile") else None
             s.ms = (time.perf_counter() - t0) * 1000
             s.actual = f"{answer['card']['status']} ({answer.get('decision')})"
@@ -222,11 +160,7 @@ def run_demo(
 
             s = step("provision a Mastercard card", "one-time code, then ACTIVE (yellow)")
             t0 = time.perf_counter()
-            answer = client.post(
-                "/api/cards",
-                {"pan": MASTERCARD_PAN, "expiry": "11/29", "cvv": "321", "deviceId": wallet.device_id},
-                idempotent=True,
-            )
+            answer = request_card(client, wallet, MASTERCARD_PAN, "11/29", "321")
             mc = None
             asked = answer.get("profile") is None
             if asked:

@@ -8,9 +8,10 @@
      │    ├── CounterExhausted   the ATC reached FFFF: the card can make no more cryptograms
      │    └── CounterStoreError  the counter could not be made durable (I/O failed)
      ├── TransportError      a card-side transport failed (vpcd socket, nfcpy device)
-     ├── WalletError         (hce.wallet) the device wallet cannot be read, written or used
+     ├── WalletError         the device wallet cannot be read, written or used
      │    └── WalletLocked       the wallet's key is missing or wrong: its store cannot be opened
-     └── InAppError          (hce.inapp) the card would not make an in-app cryptogram
+     ├── InAppError          (hce.inapp) the card would not make an in-app cryptogram
+     └── TSPProblem          (hce.tspclient) the token service refused a request, or cannot be reached
 
 The applet itself never raises: it answers every command with a status word and turns a
 :class:`CounterError` into one. Transports translate foreign errors (``OSError``,
@@ -42,3 +43,11 @@ class CounterStoreError(CounterError):
 
 class TransportError(HCEError):
     """A card-side transport failed; the foreign error is chained as ``__cause__``."""
+
+
+class WalletError(HCEError):
+    """The wallet cannot be read or written, or holds no such card, device or session."""
+
+
+class WalletLocked(WalletError):
+    """The wallet key does not open the wallet document (a wrong key, or a tampered file)."""

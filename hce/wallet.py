@@ -13,25 +13,8 @@ user, and each card: its id at the service, network, status, last digits, whethe
 default, and the card profile opened from the service's sealed envelope
 (:func:`cryptogram.sealing.open_sealed`) with its limited-use keys.
 
-Where the wallet key lives, and why
------------------------------------
-A phone keeps such a key in its platform keystore (Android Keystore, the Secure Enclave), out
-of reach of the files it protects. A PC has no such place that works everywhere, so the key is
-``HCEKIT_WALLET_KEY`` (base64 of 32 bytes) when set -- kept in a secret manager or an agent,
-apart from the data -- and otherwise the file ``wallet.key``, readable by its owner only. Either
-way ``wallet.enc`` alone (a backup, a synced folder, a copied disk image) reveals nothing: the
-token PANs, the limited-use keys, the device key and the session token are all inside it. The
-document is authenticated (GCM, with the associated data ``hcekit-wallet-v1``), so a tampered
-file is refused rather than loaded.
-
-The counters are the one thing outside the encrypted document. They hold no secret (an ATC and
-use counts), they must be written durably before every cryptogram (EMV 4.4 Book 3 Annex A1:
-an ATC is never used twice), and :class:`~hce.keys.FileCounterStore` does exactly that with an
-atomic rename per reservation. Rolling them back buys nothing: the store never goes below the
-profile's ATC, and the issuer refuses an ATC it has seen.
-
-Every write of ``wallet.enc`` is atomic (temporary file, ``fsync``, ``rename``): a crash leaves
-the old wallet or the new one.
+The files themselves -- where the wallet key lives, how the document is encrypted and
+written -- are :mod:`hce.walletfile`'s.
 
 Exceptions::
 
@@ -43,10 +26,7 @@ Exceptions::
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,12 +39,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cryptogram.sealing import SealingError, open_sealed, point_bytes
 from hce.applet import CardApplet
-from hce.errors import HCEError, ProfileError
+from hce.errors import ProfileError, WalletError, WalletLocked
 from hce.keys import FileCounterStore
 from hce.profile import CardProfile
+from hce.walletfile import DOC_FILE, load_key, read_document, write_document
 
 __all__ = [
-    "KEY_ENV",
     "WALLET_ENV",
     "Wallet",
     "WalletCard",
@@ -74,23 +54,9 @@ __all__ = [
     "default_directory",
 ]
 
-KEY_ENV = "HCEKIT_WALLET_KEY"
-"""Environment variable holding the wallet key (base64 of 32 bytes), instead of ``wallet.key``."""
-
 WALLET_ENV = "HCEKIT_WALLET"
 """Environment variable naming the wallet directory."""
 
-_AAD = b"hcekit-wallet-v1"
-_DOC_FILE = "wallet.enc"
-_KEY_FILE = "wallet.key"
-
-
-class WalletError(HCEError):
-    """The wallet cannot be read or written, or holds no such card, device or session."""
-
-
-class WalletLocked(WalletError):
-    """The wallet key does not open the wallet document (a wrong key, or a tampered file)."""
 
 
 def default_directory() -> Path:
@@ -157,27 +123,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _atomic_write(path: Path, payload: bytes, *, mode: int = 0o600) -> None:
-    """Write ``payload`` to ``path`` so that a reader sees the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fp:
-            fp.write(payload)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _empty_document(device_key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
     pem = device_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -217,70 +162,23 @@ class Wallet:
         set, a fresh wallet key in ``wallet.key``.
         """
         path = Path(directory) if directory is not None else default_directory()
-        doc_file = path / _DOC_FILE
-        exists = doc_file.exists()
+        exists = (path / DOC_FILE).exists()
         if not exists and not create:
             raise WalletError(f"no wallet in {path} (register or provision first)")
         try:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = cls._load_key(path, create=not exists)
+            key = load_key(path, create=not exists)
         except OSError as exc:
             raise WalletError(f"cannot use the wallet directory {path}: {exc.strerror or exc}") from None
-        if not exists:
-            wallet = cls(path, key, _empty_document(ec.generate_private_key(ec.SECP256R1())))
-            wallet.save()
-            return wallet
-        try:
-            blob = doc_file.read_bytes()
-        except OSError as exc:
-            raise WalletError(f"cannot read {doc_file}: {exc.strerror or exc}") from None
-        if len(blob) < 12 + 16:
-            raise WalletError(f"{doc_file} is truncated")
-        try:
-            plaintext = AESGCM(key).decrypt(blob[:12], blob[12:], _AAD)
-        except Exception:
-            raise WalletLocked(
-                f"the wallet key does not open {doc_file} (wrong key or tampered file)"
-            ) from None
-        try:
-            document = json.loads(plaintext)
-        except ValueError:
-            raise WalletError(f"{doc_file} does not hold a wallet document") from None
-        if not isinstance(document, dict) or document.get("version") != 1:
-            raise WalletError(f"{doc_file} holds an unknown wallet version")
-        return cls(path, key, document)
-
-    @staticmethod
-    def _load_key(path: Path, *, create: bool) -> bytes:
-        env = os.environ.get(KEY_ENV)
-        if env:
-            try:
-                key = base64.b64decode(env, validate=True)
-            except ValueError:
-                key = b""
-            if len(key) != 32:
-                raise WalletError(f"{KEY_ENV} must be base64 of 32 bytes")
-            return key
-        key_file = path / _KEY_FILE
-        if key_file.exists():
-            key = key_file.read_bytes()
-            if len(key) != 32:
-                raise WalletError(f"{key_file} is not a 32-byte key")
-            return key
-        if not create:
-            raise WalletError(f"{key_file} is missing: the wallet cannot be opened without its key")
-        key = AESGCM.generate_key(bit_length=256)
-        _atomic_write(key_file, key, mode=0o600)
-        return key
+        if exists:
+            return cls(path, key, read_document(path, key))
+        wallet = cls(path, key, _empty_document(ec.generate_private_key(ec.SECP256R1())))
+        wallet.save()
+        return wallet
 
     def save(self) -> None:
         """Encrypt the document under a fresh nonce and replace ``wallet.enc`` atomically."""
-        nonce = os.urandom(12)
-        blob = nonce + self._aead.encrypt(nonce, json.dumps(self._doc, sort_keys=True).encode(), _AAD)
-        try:
-            _atomic_write(self.directory / _DOC_FILE, blob)
-        except OSError as exc:
-            raise WalletError(f"cannot write the wallet in {self.directory}: {exc.strerror or exc}") from None
+        write_document(self.directory, self._aead, self._doc)
 
     # ------------------------------------------------------------------ the device
 
@@ -488,13 +386,21 @@ class Wallet:
             entry["default"] = card_id is not None and int(entry["id"]) == card_id
         self.save()
 
+    def has_card(self, card_id: int) -> bool:
+        """Whether the wallet holds card ``card_id``."""
+        return any(int(e["id"]) == card_id for e in self._doc["cards"])
+
     def remove_card(self, card_id: int) -> None:
         """Forget a card, its keys and its counters."""
         self._entry(card_id)
         self._doc["cards"] = [e for e in self._doc["cards"] if int(e["id"]) != card_id]
         self.save()
-        with contextlib.suppress(FileNotFoundError):
-            self._counter_path(card_id).unlink()
+        try:
+            self._counter_path(card_id).unlink(missing_ok=True)
+        except OSError as exc:
+            raise WalletError(
+                f"cannot remove the counters of card {card_id}: {exc.strerror or exc}"
+            ) from None
 
     def forget_cards(self) -> None:
         """Forget every card (after the device is reported lost)."""

@@ -7,7 +7,7 @@ amount in minor units, ISO 4217 currency, merchant, channel and terminal. A 200 
 ``{"approved", "responseCode", "authCode", "arpc", "transactionId", "network", "reason"}``;
 any other status is an RFC 9457 problem document, raised as
 :class:`~terminal.errors.HostRejected` with its stable ``type``. httpx's errors are translated
-here, at the boundary (STYLE.md §6).
+here, at the boundary (docs/architecture.md, Conventions 6).
 """
 
 from __future__ import annotations

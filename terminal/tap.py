@@ -1,6 +1,6 @@
 """The tap runner: drives the sans-I/O kernel over a transport, times it, and asks the host.
 
-This is where the kernel meets I/O and the clock (DESIGN.md, "Sans-I/O core"): the runner
+This is where the kernel meets I/O and the clock (docs/architecture.md, "Sans-I/O cores"): the runner
 feeds each command to a :class:`~terminal.transmission.Transmission`, feeds the response back,
 measures the tap with ``time.perf_counter``, and, for an online request, sends the
 authorization to the host and finishes the outcome with its answer.

@@ -1,4 +1,4 @@
-"""Test doubles for terminals, shipped as library code (STYLE.md §14, after click and structlog).
+"""Test doubles for terminals, shipped as library code (docs/architecture.md, Conventions 14).
 
 - :class:`ScriptedTransport` plays a card from a script of (expected command, response) steps,
   in order, so a test can reproduce a real card's behaviour byte for byte (61XX, 6CXX, several

@@ -1,7 +1,7 @@
 """The transmission layer: one kernel command in, one complete response out, timed and traced.
 
 Between the kernel and the transport sits the work of ISO/IEC 7816-3/-4 that the kernel should
-not see (STYLE.md §3, after russss/python-emv ``emv/transmission.py``):
+not see (docs/architecture.md, Conventions 3; after russss/python-emv ``emv/transmission.py``):
 
 - SW 61XX: the card has XX more bytes; fetch them with GET RESPONSE (ISO/IEC 7816-4 §7.6.1,
   EMV 4.4 Book 1 §9.3.1.3) and append them, until the card says 9000 or something else;

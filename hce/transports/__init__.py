@@ -2,8 +2,8 @@
 
 A transport moves bytes between a reader and a card; the card is anything with
 ``process(c_apdu: bytes) -> bytes`` and ``reset()`` (a :class:`~hce.applet.CardApplet`).
-:class:`TracedCard` wraps a card so that every exchange goes to tracers (STYLE.md §10) with the
-card's processing time; the transports wrap their card in one.
+:class:`TracedCard` wraps a card so that every exchange goes to tracers with the card's
+processing time (docs/architecture.md, Conventions 10); the transports wrap their card in one.
 
 ``--via`` specifications (:func:`parse_via`)::
 

@@ -1,9 +1,10 @@
 """The one interface every reader transport has: ``transmit(bytes) -> bytes`` and ``close()``.
 
-Transports are thin byte pipes (STYLE.md §3, after httpx's ``BaseTransport`` and nfcpy's
-``clf.transport``): they carry a whole command APDU to the card and bring back the whole
-response APDU (data and SW1 SW2), nothing more. Status words, 61XX/6CXX, timing and tracing
-belong to :mod:`terminal.transmission`; the protocol belongs to :mod:`terminal.kernel`.
+Transports are thin byte pipes (docs/architecture.md, Conventions 3; after httpx's
+``BaseTransport`` and nfcpy's ``clf.transport``): they carry a whole command APDU to the card
+and bring back the whole response APDU (data and SW1 SW2), nothing more. Status words,
+61XX/6CXX, timing and tracing belong to :mod:`terminal.transmission`; the protocol belongs to
+:mod:`terminal.kernel`.
 
 Every transport bounds every exchange with a timeout and raises
 :class:`~terminal.errors.TransportError` (or :class:`~terminal.errors.CardRemoved`) rather than

@@ -1,7 +1,7 @@
 """The replay transport: a recorded trace answers the kernel's commands.
 
 A real card's tap, recorded with ``hcekit tap --trace FILE``, can be reproduced offline and
-attached to a bug report. The matching rule is DESIGN.md's contract:
+attached to a bug report. The matching rule is the trace contract of docs/architecture.md:
 
 1. the recorded response of the first *unused* recorded command with the same bytes;
 2. else of the first unused command with the same CLA INS P1 P2 (for SELECT, also the same

@@ -1,4 +1,4 @@
-"""JSON Lines traces: records, reading, writing, tracers and masking (DESIGN.md "Contracts")."""
+"""JSON Lines traces: records, reading, writing, tracers and masking (docs/architecture.md "Contracts")."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def luhn_digit(body: str) -> str:
 
 # --- records ------------------------------------------------------------------------------
 
-# source: the record layout of DESIGN.md "Contracts"; APDUs from EMV 4.4 Book 1 §11.3 (SELECT PPSE)
+# source: the record layout of docs/architecture.md "Contracts"; APDUs from EMV 4.4 Book 1 §11.3 (SELECT PPSE)
 @pytest.mark.parametrize(
     ("line",                                                          "dir", "hex"),
     [

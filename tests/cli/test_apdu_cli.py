@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli, main
+from tests.cli.errorline import one_error_line
 
 
 def run_json(*args: str) -> dict:
@@ -93,6 +94,4 @@ def test_bad_input_is_one_error_line(
 ) -> None:
     """Malformed APDUs print one 'error:' line and exit non-zero."""
     assert main(args) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err
-    assert len(err.strip().splitlines()) == 1
+    assert message in one_error_line(capsys)

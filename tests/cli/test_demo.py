@@ -37,7 +37,8 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_json_every_outcome_as_expected(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo exits 0 and every step has its expected outcome, both kernels and the decline."""
+    """The demo exits 0, every step has its expected outcome (both kernels and the decline), and
+    the temp directory then holds its trace -- every APDU of the three taps, masked -- and nothing else."""
     threads = threading.active_count()
     code = main(["demo", "--json"])
     doc = json.loads(capsys.readouterr().out)
@@ -52,37 +53,32 @@ def test_demo_json_every_outcome_as_expected(private_tmp: Path, capsys: pytest.C
     assert kernels == ["visa", "mastercard", "visa"]
     assert all(t["timing"]["total_ms"] > 0 for t in doc["taps"])
     assert threading.active_count() == threads
-
-
-def test_demo_leaves_only_its_trace(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """After the demo the temp directory holds its trace and nothing else."""
-    assert main(["demo", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
     assert [p.name for p in private_tmp.iterdir()] == ["hcekit-demo-trace.jsonl"]
     assert doc["trace"] == str(private_tmp / "hcekit-demo-trace.jsonl")
+    _assert_masked_taps(private_tmp / "hcekit-demo-trace.jsonl")
 
 
-def test_demo_trace_is_masked_json_lines(private_tmp: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """--trace FILE gets every APDU of the three taps, already masked."""
-    trace = tmp_path / "demo.jsonl"
-    assert main(["demo", "--json", "--trace", str(trace)]) == 0
-    capsys.readouterr()
+def _assert_masked_taps(trace: Path) -> None:
+    """``trace`` holds every APDU of the demo's three taps, already masked."""
     records = read_trace(trace.read_text().splitlines())
     assert len(records) >= 2 * (4 + 5 + 4)
     for record in records:
         assert mask_apdu(record.raw, record.dir) == record.raw
 
 
-def test_demo_text_output(private_tmp: Path) -> None:
-    """The text summary shows outcomes, decoded APDUs, the waterfall and the trace path."""
-    result = CliRunner().invoke(cli, ["demo"])
+def test_demo_text_output(private_tmp: Path, tmp_path: Path) -> None:
+    """The text summary shows outcomes, decoded APDUs, the waterfall and the trace path; --trace FILE
+    gets the masked trace, and the temp directory is left empty."""
+    trace = tmp_path / "demo.jsonl"
+    result = CliRunner().invoke(cli, ["demo", "--trace", str(trace)])
     assert result.exit_code == 0, result.output
     out = result.output
     for expected in ("Visa tap", "Mastercard tap", "suspended Visa tap", "GENERATE AC",
                      "Application Cryptogram", "500 ms budget", "every outcome as expected",
-                     "hcekit-demo-trace.jsonl"):
+                     "demo.jsonl"):
         assert expected in out, expected
+    _assert_masked_taps(trace)
+    assert list(private_tmp.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------- bench
@@ -137,7 +133,7 @@ def test_bench_text_table() -> None:
 
 def test_bench_with_host_against_loopback_tsp(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """bench --host authorizes each tap over HTTP; the wallet's card is approved."""
-    from cli.demo import LoopbackTSP
+    from tsp_backend.testing import LoopbackTSP
 
     wallet = tmp_path / "w"
     with LoopbackTSP() as tsp:
@@ -145,7 +141,7 @@ def test_bench_with_host_against_loopback_tsp(tmp_path: Path, capsys: pytest.Cap
         assert main(["register", "--email", "b@example.com", "--password", "password-123", *common]) == 0
         assert main(["provision", "--pan", "4111111111111111", "--expiry", "12/30", "--cvv", "123",
                      *common]) == 0
-        from cli.wallet import TSPClient
+        from hce.tspclient import TSPClient
         from hce.wallet import Wallet
 
         session = Wallet.open(wallet).session

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli, main
+from tests.cli.errorline import one_error_line
 
 # source: GPO response of a Mastercard card, MichaelsPlayground/TalkToYourCreditCardPart7 docs
 GPO_FORMAT2 = "771682021980941008010100100101011801020020010200"
@@ -65,10 +66,7 @@ def test_bad_input_is_one_error_line(
 ) -> None:
     """Bad hex or TLV prints one 'error:' line and exits non-zero, no traceback."""
     assert main(args) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ")
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
+    assert message in one_error_line(capsys)
 
 
 def test_kernel_changes_tag_names() -> None:

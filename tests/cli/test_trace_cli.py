@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from apdu.trace import TraceRecord, dumps, read_trace
 from cli.main import cli, main
+from tests.cli.errorline import one_error_line
 
 TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
 
@@ -116,9 +117,7 @@ def test_bad_input_is_one_error_line(
 ) -> None:
     """Unreadable files, unknown formats and empty imports print one 'error:' line."""
     assert main(args) == code
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err
-    assert len(err.strip().splitlines()) == 1
+    assert message in one_error_line(capsys)
 
 
 def test_show_bad_line_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,4 +133,4 @@ def test_show_binary_file_is_one_error(tmp_path: Path, capsys: pytest.CaptureFix
     path = tmp_path / "trace.bin"
     path.write_bytes(bytes(range(256)))
     assert main(["trace", "show", str(path)]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
+    one_error_line(capsys)

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.demo import LoopbackTSP
 from cli.main import cli, main
-from cli.wallet import TSPClient
+from hce.tspclient import TSPClient
 from hce.wallet import Wallet
+from tests.cli.errorline import one_error_line
+from tsp_backend.testing import LoopbackTSP
 
 GREEN_VISA = "4111111111111111"        # tsp_backend.services.risk: green
 YELLOW_MASTERCARD = "5105105105105100"  # tsp_backend.services.risk: yellow
@@ -163,28 +164,24 @@ def test_red_provision_is_one_error_line(journey: Journey, capsys: pytest.Captur
     """A declined provisioning is one 'error:' line and exit status 1, without the PAN."""
     env_args = ["--wallet", str(journey.wallet_dir), "--host", journey.tsp.url]
     code = main(["provision", "--pan", RED_VISA, "--expiry", "12/30", "--cvv", "123", *env_args])
-    err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert RED_VISA not in err
+    assert RED_VISA not in one_error_line(capsys)
 
 
 def test_wrong_password_is_one_error_line(journey: Journey, capsys: pytest.CaptureFixture[str]) -> None:
     """A wrong password gives the service's problem title as one line."""
     code = main(["login", "--email", journey.email, "--password", "wrong-password",
                  "--wallet", str(journey.wallet_dir), "--host", journey.tsp.url])
-    err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("error: Invalid credentials")
+    assert one_error_line(capsys).startswith("error: Invalid credentials")
 
 
 def test_unreachable_host_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A service that does not answer is one clear line."""
     code = main(["register", "--email", "a@example.com", "--password", PASSWORD,
                  "--wallet", str(tmp_path / "w"), "--host", "http://127.0.0.1:9"])
-    err = capsys.readouterr().err
     assert code == 1
-    assert "cannot reach the token service" in err
+    assert "cannot reach the token service" in one_error_line(capsys)
 
 
 def test_lifecycle_and_declined_tap(journey: Journey) -> None:
@@ -338,7 +335,7 @@ def test_sync_reports_a_refusal_as_one_error_line(journey: Journey) -> None:
 
 def test_cards_list_follows_every_page(journey: Journey) -> None:
     """The wallet commands read the whole card list, page after page of GET /api/cards."""
-    from cli.wallet import all_cards
+    from hce.tspclient import all_cards
 
     for pan in (GREEN_VISA, "4242424242424242", "5555555555554444"):
         journey.ok("provision", "--pan", pan, "--expiry", "12/30", "--cvv", "123")
@@ -384,3 +381,21 @@ def test_the_service_default_is_the_wallet_default(journey: Journey) -> None:
         client.request("PUT", f"/api/cards/{first['id']}/default")
     assert [r["id"] for r in journey.json("cards", "list") if r["walletDefault"]] == [first["id"]]
     assert journey.wallet.card().id == first["id"]
+
+
+def test_lifecycle_of_a_card_the_wallet_lacks_is_not_an_error(journey: Journey) -> None:
+    """suspend, reactivate and remove act at the service on a card this wallet does not hold."""
+    card_id = add_on_the_web(journey)
+    assert "SUSPENDED" in journey.ok("cards", "suspend", str(card_id)).output
+    assert "ACTIVE" in journey.ok("cards", "reactivate", str(card_id)).output
+    journey.ok("cards", "remove", str(card_id))
+    assert journey.wallet.cards == ()
+
+
+def test_a_wallet_failure_after_remove_surfaces(journey: Journey) -> None:
+    """remove reports a wallet that cannot forget the card's counters (one error line, status 1)."""
+    card = journey.json("provision", "--pan", GREEN_VISA, "--expiry", "12/30", "--cvv", "123")
+    (journey.wallet_dir / "counters" / f"{card['id']}.json").mkdir(parents=True)
+    result = journey.run("cards", "remove", str(card["id"]))
+    assert result.exit_code == 1, result.output
+    assert f"cannot remove the counters of card {card['id']}" in result.output

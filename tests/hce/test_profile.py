@@ -75,7 +75,7 @@ def test_not_json_is_a_profile_error(tmp_path) -> None:  # type: ignore[no-untyp
         CardProfile.load(tmp_path / "missing.json")
 
 
-@given(st.from_regex(r"\A[0-9]{12,19}\Z"))
+@given(st.text(alphabet="0123456789", min_size=12, max_size=19))
 def test_luhn_one_check_digit_in_ten_is_valid(digits: str) -> None:
     """Exactly one of the ten possible last digits passes the Luhn check (ISO/IEC 7812-1)."""
     assert sum(luhn_valid(digits[:-1] + str(d)) for d in range(10)) == 1

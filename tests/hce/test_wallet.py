@@ -18,7 +18,8 @@ from cryptogram.luk import derive_luk_batch
 from cryptogram.sealing import seal
 from hce.inapp import InAppError, currency_numeric, in_app_cryptogram
 from hce.testcard import TEST_IMK, builtin_profile_dict
-from hce.wallet import KEY_ENV, Wallet, WalletError, WalletLocked, WalletSession
+from hce.wallet import Wallet, WalletError, WalletLocked, WalletSession
+from hce.walletfile import KEY_ENV
 
 NOW = 1_750_000_000
 

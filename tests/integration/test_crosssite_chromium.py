@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.integration.test_web_chromium import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from tsp_backend.app import create_app
-from tsp_backend.config import Config
+from tests.integration.browser import PASSWORD, chromium, loopback_service
 from tsp_backend.models import AuditEvent
 
 pytestmark = pytest.mark.integration
@@ -29,23 +27,11 @@ ATTACKER_EMAIL = "attacker@example.com"
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """The token service on a loopback port, with the attacker's account already registered."""
-    from werkzeug.serving import make_server
-
-    config = Config.embedded(tmp_path / "instance", argon2_time_cost=1, argon2_memory_kib=8192, dev_mode=True)
-    app = create_app(config)
-    account = {"email": ATTACKER_EMAIL, "password": PASSWORD}
-    created = app.test_client().post("/api/auth/register", json=account)
-    assert created.status_code == 201
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="hcekit-service", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        app.extensions["hcekit"].engine.dispose()
+    with loopback_service(tmp_path) as tsp:
+        account = {"email": ATTACKER_EMAIL, "password": PASSWORD}
+        created = tsp.app.test_client().post("/api/auth/register", json=account)
+        assert created.status_code == 201
+        yield tsp.url, tsp.app
 
 
 def _attacker_page(target: str) -> bytes:
@@ -86,17 +72,8 @@ def attacker(service: tuple[str, Any]) -> Iterator[str]:
 @pytest.fixture
 def browser_context() -> Iterator[Any]:
     """A Chromium context (skips when Debian's chromium or Playwright is missing)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            yield context
-            context.close()
-        finally:
-            browser.close()
+    with chromium() as context:
+        yield context
 
 
 @pytest.mark.parametrize("path", ["/api/auth/login", "/wallet/login"])

@@ -82,8 +82,8 @@ def test_two_workers_add_up_and_a_killed_worker_counts(
     network. Without ``PROMETHEUS_MULTIPROC_DIR`` the service makes a private one and removes it."""
     import httpx
 
-    from cli.wallet import store_card
     from hce.inapp import in_app_cryptogram
+    from hce.tspclient import store_card
     from hce.wallet import Wallet
 
     pg, redis, root = service_servers

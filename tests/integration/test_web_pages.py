@@ -18,13 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_web_chromium import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.integration.browser import (
     GREEN_PAN,
     YELLOW_PAN,
     add_card,
     base_url,
+    chromium,
+    create_passkey,
+    register,
+    submit_card,
     virtual_authenticator,
 )
 
@@ -47,18 +49,8 @@ def _axe_source() -> str:
 @pytest.fixture
 def survey_page(base_url: str) -> Iterator[Any]:
     """A Chromium page whose context lets the test inject axe-core."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=base_url, viewport={"width": 1366, "height": 900},
-                                          bypass_csp=True)
-            yield context.new_page()
-            context.close()
-        finally:
-            browser.close()
+    with chromium(base_url=base_url, viewport={"width": 1366, "height": 900}, bypass_csp=True) as context:
+        yield context.new_page()
 
 
 def _check(page: Any, name: str, shots: Path, axe: str) -> list[str]:
@@ -105,26 +97,15 @@ def test_every_page_fits_and_passes_axe(survey_page: Any, tmp_path: Path) -> Non
         problems += _check(page, name, shots, axe)
 
     virtual_authenticator(page)
-    page.goto("/wallet/register")
-    page.fill("#email", "survey-wide-address@example.com")
-    page.fill("#password", "correct horse battery")
-    page.fill("#password2", "correct horse battery")
-    page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/setup$"))
+    register(page, "survey-wide-address@example.com")
     problems += _check(page, "setup", shots, axe)
-    page.fill("#device-name", "Chromium")
-    page.click("#create-passkey")
-    page.wait_for_url(re.compile(r"/wallet/cards/add$"))
+    create_passkey(page)
     problems += _check(page, "add-card", shots, axe)
     card_url = add_card(page, GREEN_PAN, "12/30", "123")
     problems += _check(page, "card", shots, axe)
 
-    page.goto("/wallet/cards/add")
-    page.fill("#pan", YELLOW_PAN)
-    page.fill("#expiry", "11/29")
-    page.fill("#cvv", "456")
-    page.click("#add")
-    page.wait_for_url(re.compile(r"/wallet/cards/\d+/verify$"))
+    submit_card(page, YELLOW_PAN, "11/29", "456")
+    assert page.url.endswith("/verify")
     problems += _check(page, "verify", shots, axe)
     page.goto("/wallet/outbox")
     problems += _check(page, "outbox", shots, axe)

@@ -115,7 +115,7 @@ def test_replay_missing_file_is_config_error(tmp_path: Path) -> None:
     ],
 )
 def test_replay_matching(command: object, answer: str) -> None:
-    """Replay answers by exact bytes, else header (SELECT: name), else 6A82/6A83/6D00 (DESIGN.md)."""
+    """Replay answers by exact bytes, else header (SELECT: name), else 6A82/6A83/6D00 (architecture.md)."""
     replay = ReplayTransport([
         TraceRecord("C", Select(b"2PAY.SYS.DDF01").to_bytes()), TraceRecord("R", bytes.fromhex("9000")),
         TraceRecord("C", Select(bytes.fromhex("A0000000031010")).to_bytes()), TraceRecord("R", b"\x90\x00"),

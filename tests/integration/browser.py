@@ -1,0 +1,165 @@
+"""What the Chromium tests share: the service on loopback, a Chromium page, and the wallet's forms.
+
+The service is :class:`tsp_backend.testing.LoopbackTSP` (SQLite, development mode, rate limits
+on as by default), reached as ``localhost`` so that WebAuthn sees a secure context. Chromium is
+Debian's ``/usr/bin/chromium`` driven by Playwright; a test skips, saying why, when either is
+missing. Test modules import the fixtures :func:`base_url` and :func:`page` from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tsp_backend.testing import LoopbackTSP
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+GREEN_PAN, YELLOW_PAN = "4111111111111111", "4012888888881881"
+PASSWORD = "correct horse battery"
+VIEWPORT = {"width": 1100, "height": 760}
+
+
+@contextlib.contextmanager
+def loopback_service(directory: Path) -> Iterator[LoopbackTSP]:
+    """The token service on a loopback port with its data in ``directory``, rate limits on."""
+    with LoopbackTSP(directory, ratelimit_enabled=True) as tsp:
+        yield tsp
+
+
+@contextlib.contextmanager
+def chromium(**context_options: Any) -> Iterator[Any]:
+    """A Playwright browser context of Debian's Chromium (skips when it or Playwright is missing)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian package chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(**context_options)
+            yield context
+            context.close()
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def base_url(tmp_path: Path) -> Iterator[str]:
+    """The service on a loopback port, as ``http://localhost:<port>``."""
+    with loopback_service(tmp_path) as tsp:
+        yield tsp.url.replace("127.0.0.1", "localhost")
+
+
+@pytest.fixture
+def page(base_url: str) -> Iterator[Any]:
+    """A Chromium page on the service."""
+    with chromium(base_url=base_url, viewport=VIEWPORT) as context:
+        yield context.new_page()
+
+
+def register(page: Any, email: str) -> None:
+    """Create an account in the register form; the page is then the set-up page."""
+    page.goto("/wallet/register")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("#register")
+    page.wait_for_url(re.compile(r"/wallet/setup$"))
+
+
+def log_in(page: Any, email: str) -> None:
+    """Log in with the form; the page is then the card list."""
+    page.goto("/wallet/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(re.compile(r"/wallet/cards$"))
+
+
+def virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """A DevTools virtual platform authenticator with user verification (WebAuthn domain)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    added = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return cdp, added["authenticatorId"]
+
+
+def create_passkey(page: Any) -> None:
+    """On the set-up page: make this browser a device with a passkey; the page is then "add a card"."""
+    page.fill("#device-name", "Chromium")
+    page.click("#create-passkey")
+    page.wait_for_url(re.compile(r"/wallet/cards/add$"))
+
+
+def sign_up_with_passkey(page: Any, email: str) -> None:
+    """Create an account and make this browser a device with a passkey, in the pages only."""
+    register(page, email)
+    create_passkey(page)
+
+
+def submit_card(page: Any, pan: str, expiry: str, cvv: str) -> None:
+    """Fill and send the add-card form; the page is then the card's page or its verify page."""
+    page.goto("/wallet/cards/add")
+    page.fill("#pan", pan)
+    page.fill("#expiry", expiry)
+    page.fill("#cvv", cvv)
+    page.click("#add")
+    page.wait_for_url(re.compile(r"/wallet/cards/\d+(/verify)?$"))
+
+
+def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
+    """Add a card on this browser; a card that needs a code is verified from the outbox."""
+    submit_card(page, pan, expiry, cvv)
+    if page.url.endswith("/verify"):
+        verify_url = page.url
+        page.click("#outbox-link")
+        code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
+        page.goto(verify_url)
+        page.fill("#code", code)
+        page.click("#verify")
+        page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+    assert page.inner_text("#status") == "Active"
+    return str(page.url)
+
+
+def watch_problems(page: Any) -> list[str]:
+    """Console errors and uncaught page errors, collected; dialogs are accepted."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    return problems
+
+
+def transactions(page: Any) -> list[dict[str, Any]]:
+    """The signed-in user's transactions through the JSON API (the page's cookie)."""
+    items: list[dict[str, Any]] = page.request.get("/api/transactions").json()["items"]
+    return items

@@ -1,0 +1,76 @@
+"""Test doubles for clients of the token service, shipped as library code (as :mod:`terminal.testing` is).
+
+:class:`LoopbackTSP` runs the whole token service -- SQLite in a directory, the in-process
+network simulators, development mode -- on a free loopback port, served by a thread of the
+calling process, so a wallet, a terminal or a benchmark can talk real HTTP to it with nothing
+configured. ``hcekit demo`` runs on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LoopbackTSP"]
+
+
+class LoopbackTSP:
+    """The token service on ``127.0.0.1:<free port>``, served by a thread of this process.
+
+    ``directory`` holds its SQLite database and secrets (a temporary directory, removed on
+    :meth:`close`, when not given). ``overrides`` are :class:`tsp_backend.config.Config` fields.
+    Use as a context manager; :attr:`url` is the base URL.
+    """
+
+    def __init__(self, directory: Path | None = None, **overrides: Any) -> None:
+        from werkzeug.serving import make_server
+
+        from tsp_backend.app import create_app
+        from tsp_backend.config import Config
+
+        self._owned = directory is None
+        self.directory = Path(tempfile.mkdtemp(prefix="hcekit-tsp-")) if directory is None else directory
+        values: dict[str, Any] = {
+            "dev_mode": True,
+            "ratelimit_enabled": False,
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8192,
+        }
+        values.update(overrides)
+        try:
+            self.app = create_app(Config.embedded(self.directory / "instance", **values))
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        except BaseException:
+            self._cleanup()
+            raise
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hcekit-tsp", daemon=True)
+        self._thread.start()
+
+    def _cleanup(self) -> None:
+        """Close the database's connections and remove the directory if this object made it."""
+        try:
+            app = getattr(self, "app", None)
+            if app is not None:
+                app.extensions["hcekit"].engine.dispose()
+        finally:
+            if self._owned:
+                shutil.rmtree(self.directory, ignore_errors=True)
+
+    def close(self) -> None:
+        """Stop serving, close the database and remove the temporary directory."""
+        self._server.shutdown()
+        self._thread.join(10)
+        self._server.server_close()
+        self._cleanup()
+
+    def __enter__(self) -> LoopbackTSP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,6 +1,6 @@
 """APDU traces: JSON Lines records, tracers, and masking of cardholder data.
 
-A trace is JSON Lines (DESIGN.md, "Contracts"): one object per APDU, in the order the APDUs
+A trace is JSON Lines (docs/architecture.md, "Contracts"): one object per APDU, in the order the APDUs
 crossed the wire::
 
     {"t": 0.0, "dir": "C", "hex": "00A404000E325041592E5359532E444446303100"}
@@ -11,7 +11,7 @@ response, ``hex`` is the whole APDU as on the wire (a response ends with its sta
 ``sw`` repeats a response's status word and ``ms`` is the time the card took. Readers accept
 objects with only ``dir`` and ``hex``.
 
-Tracing is a chain of small callables (STYLE.md §10): a :data:`Tracer` takes a
+Tracing is a chain of small callables (docs/architecture.md, Conventions 10): a :data:`Tracer` takes a
 :class:`TraceRecord` and returns nothing. :class:`TraceRecorder` keeps records,
 :class:`JsonlWriter` writes them as lines, and :func:`masking` wraps any tracer so that what
 reaches it is masked.
@@ -86,7 +86,7 @@ _KEEP_LAST = 4
 
 @dataclass(frozen=True, slots=True)
 class TraceRecord:
-    """One APDU of a trace (DESIGN.md, "Contracts").
+    """One APDU of a trace (docs/architecture.md, "Contracts").
 
     ``dir`` is ``"C"`` (command, terminal to card) or ``"R"`` (response), ``raw`` the APDU as
     on the wire (a response ends with SW1 SW2), ``t`` seconds since the tap started and ``ms``
@@ -187,7 +187,7 @@ class TraceRecord:
 
 
 Tracer = Callable[[TraceRecord], None]
-"""A tracer: called once per APDU with its record (STYLE.md §10)."""
+"""A tracer: called once per APDU with its record (docs/architecture.md, Conventions 10)."""
 
 
 def read_trace(lines: Iterable[str]) -> list[TraceRecord]:

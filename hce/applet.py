@@ -5,7 +5,7 @@ bytes come in, bytes go out, and what the card remembers between taps goes throu
 :class:`~hce.keys.CounterStore` given to it. Time, needed only for limited-use key expiry, is
 passed in (``process(c, now=…)`` or a ``clock`` callable at construction). Transports in
 :mod:`hce.transports` do the I/O; this is what lets one card run in-process, behind pcscd, or
-over nfcpy (STYLE.md §1).
+over nfcpy (docs/architecture.md, Conventions 1).
 
 The order of commands is the table in :mod:`hce.states`. Every input gets a status word and
 nothing raises (ISO/IEC 7816-4 §5.6 and EMV 4.4 Book 3 §6.3.5 for which one)::

@@ -7,7 +7,7 @@ card only answers. So the kernel is a function of what the card last said: given
 returns the next command, or ``None`` once it has reached an outcome. It owns no reader, no
 socket and no clock; whoever holds the transport (:mod:`terminal.tap`, a test, a benchmark)
 carries the bytes and the time. The same kernel therefore runs in process against the hce
-applet, on a PC/SC reader, over nfcpy, or against a recorded trace (DESIGN.md, "Sans-I/O core";
+applet, on a PC/SC reader, over nfcpy, or against a recorded trace (docs/architecture.md, "Sans-I/O cores";
 python-hyper/h11 is the model).
 
 A response is first reduced to an *event* (:class:`Event`: the command worked, the

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from tsp_backend.api import payments, schemas, transactions
-from tsp_backend.api.common import (
+from tsp_backend.api.http import (
     CSRF_HEADER,
     RETRY_AFTER_S,
     SESSION_COOKIE,

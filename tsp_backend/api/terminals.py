@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from tsp_backend.api.common import body, commit_json, current_user, db, login_required, origin, services
+from tsp_backend.api.http import body, commit_json, current_user, db, login_required, origin, services
 from tsp_backend.api.schemas import TerminalBody
 from tsp_backend.errors import Forbidden, NotFound
 from tsp_backend.models import ApiKey, is_row_id

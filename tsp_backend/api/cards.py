@@ -21,15 +21,13 @@ from tsp_backend.api.http import (
     idempotent,
     json_response,
     login_required,
-    origin,
     request_origin,
     services,
 )
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
 from tsp_backend.api.transactions import CURSOR
-from tsp_backend.errors import Forbidden, TSPError, Unprocessable, ValidationFailed
+from tsp_backend.errors import Forbidden, Unprocessable, ValidationFailed
 from tsp_backend.models import is_row_id
-from tsp_backend.services import audit
 from tsp_backend.services.cards import MAX_PAGE
 from tsp_backend.services.provisioning import card_json
 
@@ -213,35 +211,8 @@ def pickup_card(card_id: int) -> Response:
         )
     if bound is not None and device_id != bound:
         raise Forbidden(f"this session belongs to device {bound}; it picks up cards only for that device")
-    svc = services()
-    session = db()
-    try:
-        result = svc.provisioner.pickup(session, user, card_id, device_id, move=data.move)
-    except TSPError as error:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=f"user:{user.id}",
-            action="card.pickup",
-            target=f"card:{card_id}",
-            origin=origin(),
-            outcome="refused",
-            problem=error.slug,
-            device=device_id,
-        )
-        raise
+    result = services().wallet.pickup(db(), user, card_id, device_id, request_origin(), move=data.move)
     card = result.card
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="card.pickup",
-        target=f"card:{card.id}",
-        outcome="moved" if result.moved_from is not None else "success",
-        origin=origin(),
-        device=result.device.id,
-        moved_from=result.moved_from,
-        next_index=card.next_luk_index,
-    )
     return commit_json(
         {"card": card_json(card), "profile": result.sealed_profile, "movedFrom": result.moved_from}
     )

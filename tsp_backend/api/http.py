@@ -50,7 +50,7 @@ from tsp_backend.services.accounts import Accounts
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.idempotency import IdempotencyService, KeyUse
 from tsp_backend.services.networks import NetworkClients
-from tsp_backend.services.origin import Origin
+from tsp_backend.services.origin import Origin, record
 from tsp_backend.services.provisioning import Provisioner
 from tsp_backend.services.sessions import SessionData, SessionManager
 from tsp_backend.services.users import UserService
@@ -112,6 +112,11 @@ def db() -> Session:
 def request_origin() -> Origin:
     """The request's :class:`~tsp_backend.services.origin.Origin`, for the services' audit rows."""
     return Origin(request.remote_addr, request.user_agent.string or "", actor())
+
+
+def audit_row(**fields: Any) -> None:
+    """Add an audit row of this request to its session (:func:`tsp_backend.services.origin.record`)."""
+    record(db(), request_origin(), **fields)
 
 
 def origin() -> str:

@@ -14,15 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tsp_backend.errors import DeviceLost, InvalidCredentials, NotFound
 from tsp_backend.models import User
-from tsp_backend.services import audit
 from tsp_backend.services.devices import owned_device
-from tsp_backend.services.origin import Origin
+from tsp_backend.services.origin import Origin, record, record_now
 from tsp_backend.services.sessions import SessionData, SessionManager
 from tsp_backend.services.users import UserService
-
-
-def _via(via: str | None) -> dict[str, str]:
-    return {"via": via} if via is not None else {}
 
 
 class Accounts:
@@ -46,14 +41,8 @@ class Accounts:
         user = self.users.register(
             session, email, password, is_admin=email.strip().lower() in self.admin_emails
         )
-        audit.record(
-            session,
-            actor=f"user:{user.id}",
-            action="user.register",
-            target=f"user:{user.id}",
-            outcome="success",
-            origin=origin.text,
-        )
+        uid = f"user:{user.id}"
+        record(session, origin, actor=uid, action="user.register", target=uid)
         return user
 
     def log_in(
@@ -79,14 +68,14 @@ class Accounts:
 
         def refused(actor_name: str, reason: str) -> None:
             session.rollback()
-            audit.record_now(
+            record_now(
                 self.audit_sessions,
+                origin,
                 actor=actor_name,
                 action="user.login",
                 outcome="refused",
-                origin=origin.text,
                 reason=reason,
-                **_via(via),
+                via=via,
             )
 
         try:
@@ -108,16 +97,8 @@ class Accounts:
         if old_token:
             self.sessions.revoke(old_token)
         token, data = self.sessions.create(user.id, device_id)
-        audit.record(
-            session,
-            actor=f"user:{user.id}",
-            action="user.login",
-            target=f"user:{user.id}",
-            outcome="success",
-            origin=origin.text,
-            **detail,
-            **_via(via),
-        )
+        uid = f"user:{user.id}"
+        record(session, origin, actor=uid, action="user.login", target=uid, via=via, **detail)
         session.commit()
         return user, token, data
 
@@ -126,12 +107,5 @@ class Accounts:
     ) -> None:
         """Revoke the session ``token`` of ``user_id`` and commit its audit row."""
         self.sessions.revoke(token)
-        audit.record(
-            session,
-            actor=f"user:{user_id}",
-            action="user.logout",
-            outcome="success",
-            origin=origin.text,
-            **_via(via),
-        )
+        record(session, origin, actor=f"user:{user_id}", action="user.logout", via=via)
         session.commit()

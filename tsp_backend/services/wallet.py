@@ -14,15 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tsp_backend.errors import ProvisioningDeclined, TSPError
 from tsp_backend.models import Card, Device, User
-from tsp_backend.services import audit
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.devices import register_device
-from tsp_backend.services.origin import Origin
-from tsp_backend.services.provisioning import Provisioner, ProvisionResult, VerifyResult
-
-
-def _via(via: str | None) -> dict[str, str]:
-    return {"via": via} if via is not None else {}
+from tsp_backend.services.origin import Origin, record, record_now
+from tsp_backend.services.provisioning import PickupResult, Provisioner, ProvisionResult, VerifyResult
 
 
 class Wallet:
@@ -58,28 +53,70 @@ class Wallet:
             result = self.provisioner.provision(session, user, device_id, pan, expiry, cvv, deliver=deliver)
         except TSPError as error:
             session.rollback()
-            audit.record_now(
+            record_now(
                 self.audit_sessions,
+                origin,
                 actor=f"user:{user.id}",
                 action="card.provision",
                 target=f"device:{device_id}",
-                origin=origin.text,
                 outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
                 problem=error.slug,
-                **_via(via),
+                via=via,
             )
             raise
         card = result.card
-        audit.record(
+        record(
             session,
+            origin,
             actor=f"user:{user.id}",
             action="card.provision",
             target=f"card:{card.id}",
             outcome=result.decision.colour,
-            origin=origin.text,
             network=card.network,
             device=card.device_id,
-            **_via(via),
+            via=via,
+        )
+        return result
+
+    def pickup(
+        self,
+        session: Session,
+        user: User,
+        card_id: int,
+        device_id: int,
+        origin: Origin,
+        *,
+        move: bool = False,
+    ) -> PickupResult:
+        """A device picks up a card (:meth:`Provisioner.pickup`), with its audit row (``moved`` or
+        ``success``); a refusal is rolled back, written in its own transaction and raised. The
+        caller commits."""
+        try:
+            result = self.provisioner.pickup(session, user, card_id, device_id, move=move)
+        except TSPError as error:
+            session.rollback()
+            record_now(
+                self.audit_sessions,
+                origin,
+                actor=f"user:{user.id}",
+                action="card.pickup",
+                target=f"card:{card_id}",
+                outcome="refused",
+                problem=error.slug,
+                device=device_id,
+            )
+            raise
+        card = result.card
+        record(
+            session,
+            origin,
+            actor=f"user:{user.id}",
+            action="card.pickup",
+            target=f"card:{card.id}",
+            outcome="moved" if result.moved_from is not None else "success",
+            device=result.device.id,
+            moved_from=result.moved_from,
+            next_index=card.next_luk_index,
         )
         return result
 
@@ -97,14 +134,15 @@ class Wallet:
         """Check a card's one-time code, with its audit row (outcome ``success`` or the refusal's
         slug); the caller commits, whatever the outcome (a miss is counted)."""
         result = self.provisioner.verify(session, user, card_id, code, deliver=deliver)
-        audit.record(
+        outcome = "success" if result.error is None else result.error.slug
+        record(
             session,
+            origin,
             actor=f"user:{user.id}",
             action="card.verify",
             target=f"card:{card_id}",
-            outcome="success" if result.error is None else result.error.slug,
-            origin=origin.text,
-            **_via(via),
+            outcome=outcome,
+            via=via,
         )
         return result
 
@@ -113,15 +151,8 @@ class Wallet:
         session: Session, user_id: int, action: str, card_id: int, origin: Origin, **detail: Any
     ) -> None:
         """The audit row of a successful ``card.<action>`` on one of the user's cards (commits with it)."""
-        audit.record(
-            session,
-            actor=f"user:{user_id}",
-            action=f"card.{action}",
-            target=f"card:{card_id}",
-            outcome="success",
-            origin=origin.text,
-            **detail,
-        )
+        target = f"card:{card_id}"
+        record(session, origin, actor=f"user:{user_id}", action=f"card.{action}", target=target, **detail)
 
     @staticmethod
     def register_device(
@@ -129,15 +160,8 @@ class Wallet:
     ) -> Device:
         """Register a device by its P-256 public key, with its audit row; the caller commits."""
         device = register_device(session, user_id, name, public_key)
-        audit.record(
-            session,
-            actor=f"user:{user_id}",
-            action="device.register",
-            target=f"device:{device.id}",
-            outcome="success",
-            origin=origin.text,
-            **_via(via),
-        )
+        target = f"device:{device.id}"
+        record(session, origin, actor=f"user:{user_id}", action="device.register", target=target, via=via)
         return device
 
     def device_lost(
@@ -148,14 +172,13 @@ class Wallet:
         Returns the device and the cards that changed; the caller commits.
         """
         device, changed = self.cards.device_lost(session, user_id, device_id)
-        audit.record(
+        record(
             session,
+            origin,
             actor=f"user:{user_id}",
             action="device.lost",
             target=f"device:{device.id}",
-            outcome="success",
-            origin=origin.text,
             cards=[c.id for c in changed],
-            **_via(via),
+            via=via,
         )
         return device, changed

@@ -12,14 +12,8 @@ sheet (:mod:`tsp_backend.web.pay`), the card form's check digit and expiry check
 (:mod:`tsp_backend.web.live`), offline use, confirmations and toasts. Signed-in pages use the
 API's session cookie, and every form carries the session's CSRF token, checked by
 :func:`tsp_backend.api.http.authenticate` exactly as for a cookie-authenticated API call.
-
-The card form sends PAN, expiry and CVV straight to the provisioning service under an
-``Idempotency-Key`` generated when the form is drawn (a hidden field), so a double submit makes
-one card. A card added here is activated without a profile: a phone fetches it with its own
-keys when it syncs; a browser device never receives one (it pays through the sheet).
-The numbers are never echoed: a refused form comes back with the device and the expiry only,
-messages are the pages' own plain words (never the service's internals or response codes),
-cards are named by network and the card's own last four digits, and nothing here logs a request.
+Messages are the pages' own plain words (never the service's internals or response codes), and
+nothing here logs a request; the card form's rules are in :mod:`~tsp_backend.web.card_pages`.
 """
 
 from __future__ import annotations

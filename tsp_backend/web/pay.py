@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from tsp_backend.api.http import (
+    audit_row,
     body,
     current_user,
     db,
@@ -56,7 +57,7 @@ from tsp_backend.errors import (
     ValidationFailed,
 )
 from tsp_backend.models import Card, Device, User, utcnow
-from tsp_backend.services import audit, passkeys
+from tsp_backend.services import passkeys
 from tsp_backend.services.authorization import (
     AuthorizationRequest,
     AuthorizationResult,
@@ -212,16 +213,8 @@ def passkey_register() -> Response:
     device = passkeys.register(
         session_db, services().store, relying_party(), user, data.name, data.credential
     )
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action="device.register",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-        via="web",
-        kind="browser",
-    )
+    target = f"device:{device.id}"
+    audit_row(actor=f"user:{user.id}", action="device.register", target=target, via="web", kind="browser")
     session_db.commit()
     session[THIS_DEVICE] = device.id
     return _json({"deviceId": device.id, "next": url_for("web.add_card_form")}, 201)

@@ -8,6 +8,8 @@ audit log, from the request's :class:`~tsp_backend.services.origin.Origin`. The 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +32,19 @@ class Wallet:
         self.cards = cards
         self.audit_sessions = audit_sessions
 
+    @contextlib.contextmanager
+    def _refusal_recorded(self, session: Session, origin: Origin, **row: Any) -> Iterator[None]:
+        """A :class:`TSPError` from the block is rolled back, written to the audit log in its own
+        transaction (``declined`` when the issuer declined, ``refused`` otherwise, with the
+        problem's slug) and raised again."""
+        try:
+            yield
+        except TSPError as error:
+            session.rollback()
+            outcome = "declined" if isinstance(error, ProvisioningDeclined) else "refused"
+            record_now(self.audit_sessions, origin, outcome=outcome, problem=error.slug, **row)
+            raise
+
     def provision(
         self,
         session: Session,
@@ -49,21 +64,9 @@ class Wallet:
         audit log in its own transaction — ``declined`` when the issuer declined, ``refused``
         otherwise, with the problem's slug and the target device — and raised.
         """
-        try:
+        refusal = {"actor": f"user:{user.id}", "action": "card.provision", "target": f"device:{device_id}"}
+        with self._refusal_recorded(session, origin, **refusal, via=via):
             result = self.provisioner.provision(session, user, device_id, pan, expiry, cvv, deliver=deliver)
-        except TSPError as error:
-            session.rollback()
-            record_now(
-                self.audit_sessions,
-                origin,
-                actor=f"user:{user.id}",
-                action="card.provision",
-                target=f"device:{device_id}",
-                outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
-                problem=error.slug,
-                via=via,
-            )
-            raise
         card = result.card
         record(
             session,
@@ -91,21 +94,9 @@ class Wallet:
         """A device picks up a card (:meth:`Provisioner.pickup`), with its audit row (``moved`` or
         ``success``); a refusal is rolled back, written in its own transaction and raised. The
         caller commits."""
-        try:
+        refusal = {"actor": f"user:{user.id}", "action": "card.pickup", "target": f"card:{card_id}"}
+        with self._refusal_recorded(session, origin, **refusal, device=device_id):
             result = self.provisioner.pickup(session, user, card_id, device_id, move=move)
-        except TSPError as error:
-            session.rollback()
-            record_now(
-                self.audit_sessions,
-                origin,
-                actor=f"user:{user.id}",
-                action="card.pickup",
-                target=f"card:{card_id}",
-                outcome="refused",
-                problem=error.slug,
-                device=device_id,
-            )
-            raise
         card = result.card
         record(
             session,

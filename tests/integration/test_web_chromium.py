@@ -9,6 +9,7 @@ to ``/tmp/hcekit-web.png``.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -17,10 +18,14 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from sqlalchemy import select
 
 from cryptogram.sealing import point_bytes
 from tsp_backend.app import create_app
 from tsp_backend.config import Config
+from tsp_backend.models import User
+from tsp_backend.services.webpay import PaymentIntent
 
 pytestmark = pytest.mark.integration
 
@@ -41,12 +46,18 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def base_url(tmp_path: Path) -> Iterator[str]:
-    """The service (SQLite, in-process store, development mode) on a loopback port."""
+def served_app(tmp_path: Path) -> Flask:
+    """The service (SQLite, in-process store, development mode)."""
+    config = Config.embedded(tmp_path / "instance", argon2_time_cost=1, argon2_memory_kib=8192, dev_mode=True)
+    return create_app(config)
+
+
+@pytest.fixture
+def base_url(served_app: Flask) -> Iterator[str]:
+    """:func:`served_app` on a loopback port."""
     from werkzeug.serving import make_server
 
-    config = Config.embedded(tmp_path / "instance", argon2_time_cost=1, argon2_memory_kib=8192, dev_mode=True)
-    app = create_app(config)
+    app = served_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="hcekit-web", daemon=True)
     thread.start()
@@ -380,6 +391,35 @@ def test_one_idempotency_key_pays_once_on_the_server(page: Any) -> None:
     assert again[:2] == [200, "true"] and again[2]["transactionId"] == paid[0][2]["transactionId"]
     items = transactions(page)
     assert len(items) == 1 and items[0]["status"] == "approved" and items[0]["amount"] == 999
+
+
+def test_sheet_keeps_its_key_while_the_payment_is_in_flight(page: Any, served_app: Flask) -> None:
+    """Pay while the sheet's key is still held by a first request: the sheet says so at once and
+    keeps the key; pressed again once the first is gone, it pays once."""
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "inflight@example.com")
+    add_card(page, GREEN_PAN, "12/30", "123")
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    sheet = page.eval_on_selector("#sheet", "e => ({...e.dataset})")
+    card_id = int(page.input_value("#sheet-card"))
+    amount, currency = int(sheet["amount"]), sheet["currency"]
+    intent = PaymentIntent(card_id, amount, currency, sheet["merchantId"], sheet["merchantName"])
+    svc = served_app.extensions["hcekit"]
+    with svc.sessions_factory() as session:
+        user_id = session.scalar(select(User.id).where(User.email == "inflight@example.com"))
+    fingerprint = svc.idempotency.fingerprint(json.loads(intent.canonical()))
+    claim = svc.idempotency.begin(f"user:{user_id}", "POST /wallet/pay/confirm", sheet["key"], fingerprint)
+    page.click("#pay")
+    page.wait_for_selector("#sheet-error:has-text('still being processed')")
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    assert transactions(page) == []
+    svc.idempotency.release(claim)
+    page.click("#pay")
+    page.wait_for_selector("#sheet-activity li[data-state=approved]")
+    items = transactions(page)
+    assert len(items) == 1 and items[0]["status"] == "approved"
 
 
 def test_card_form_checks_in_the_page_and_focuses_the_first_invalid_field(page: Any) -> None:

@@ -256,6 +256,13 @@ def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
     return str(page.url)
 
 
+def open_sheet(page: Any) -> None:
+    """From the demo shop to the payment sheet ("Pay with hcekit")."""
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+
+
 def transactions(page: Any) -> list[dict[str, Any]]:
     """The signed-in user's transactions through the JSON API (the page's cookie)."""
     items: list[dict[str, Any]] = page.request.get("/api/transactions").json()["items"]
@@ -286,9 +293,7 @@ def test_pay_from_the_shop_double_click_pays_once(page: Any) -> None:
     virtual_authenticator(page)
     sign_up_with_passkey(page, "shopper@example.com")
     add_card(page, GREEN_PAN, "12/30", "123")
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     assert page.inner_text("#sheet-amount") == "14.50 EUR"
     assert "Corner Coffee Roasters" in page.inner_text("#sheet-merchant")
     assert page.get_attribute("#pay", "data-state") == "idle"
@@ -313,9 +318,7 @@ def test_suspended_card_is_refused_by_the_sheet(page: Any) -> None:
     page.click("#suspend")
     page.wait_for_load_state()
     assert page.inner_text("#status") == "Suspended"
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     assert page.locator("#pay").count() == 0
     assert "No card on this browser can pay" in page.inner_text("#sheet-no-card")
     card_id = int(card_url.rsplit("/", 1)[1])
@@ -334,9 +337,7 @@ def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
     virtual_authenticator(page)
     sign_up_with_passkey(page, "declined@example.com")
     add_card(page, "4000000000000614", "12/30", "123")  # issuer limit 1,000 minor units
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     page.click("#pay")
     row = page.wait_for_selector("#sheet-activity li[data-state=rolled-back]")
     assert "Declined · not charged" in row.inner_text()
@@ -399,9 +400,7 @@ def test_sheet_keeps_its_key_while_the_payment_is_in_flight(page: Any, served_ap
     virtual_authenticator(page)
     sign_up_with_passkey(page, "inflight@example.com")
     add_card(page, GREEN_PAN, "12/30", "123")
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     sheet = page.eval_on_selector("#sheet", "e => ({...e.dataset})")
     card_id = int(page.input_value("#sheet-card"))
     amount, currency = int(sheet["amount"]), sheet["currency"]

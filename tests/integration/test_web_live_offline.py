@@ -32,13 +32,14 @@ from tests.integration.test_web_chromium import (
     add_card,
     base_url,
     page,
+    served_app,
     sign_up_with_passkey,
     virtual_authenticator,
 )
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["base_url", "page"]
+__all__ = ["base_url", "page", "served_app"]
 
 
 def _phone_wallet(base: str, email: str) -> tuple[str, dict[str, Any]]:

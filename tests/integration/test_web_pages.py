@@ -25,12 +25,13 @@ from tests.integration.test_web_chromium import (
     YELLOW_PAN,
     add_card,
     base_url,
+    served_app,
     virtual_authenticator,
 )
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["base_url"]
+__all__ = ["base_url", "served_app"]
 
 AXE = Path(__file__).resolve().parents[1] / "data" / "axe-core"
 WIDTHS = (360, 390, 1366)

@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apdu.cid import explain_cid
-from apdu.currency import ISO_4217
+from apdu.currency import currency
 from apdu.formats import decode_cn, n_digits
 
 __all__ = [
     "AIDS",
     "BITMAPS",
     "COUNTRIES",
-    "CURRENCIES",
     "FIELD_55_TAGS",
     "TAGS",
     "AidInfo",
@@ -740,8 +739,6 @@ def is_sensitive(tag: int) -> bool:
 
 # --------------------------------------------------------------------------- reference tables
 
-CURRENCIES: dict[int, tuple[str, int]] = {c.number: (c.code, c.exponent) for c in ISO_4217}
-"""ISO 4217 numeric code → (alphabetic code, minor unit exponent), for the common currencies."""
 
 COUNTRIES: dict[int, str] = {
     32: "AR", 36: "AU", 40: "AT", 48: "BH", 50: "BD", 56: "BE", 76: "BR", 100: "BG", 124: "CA",
@@ -1244,8 +1241,8 @@ def _numeric(tag: int, data: bytes) -> str:
     if tag == 0x9F21 and len(digits) == 6:
         return f"{digits[:2]}:{digits[2:4]}:{digits[4:]}"
     if tag in _CURRENCY_TAGS:
-        entry = CURRENCIES.get(int(digits)) if digits else None
-        return f"{digits} {entry[0]}" if entry else digits
+        entry = currency(int(digits)) if digits else None
+        return f"{digits} {entry.code}" if entry else digits
     if tag in _COUNTRY_TAGS:
         country = COUNTRIES.get(int(digits)) if digits else None
         return f"{digits} {country}" if country else digits

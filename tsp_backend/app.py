@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from tsp_backend import jsonlog, metrics, web
 from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
-from tsp_backend.api.common import (
+from tsp_backend.api.http import (
     MAX_BODY_BYTES,
     Services,
     audit_refusal,

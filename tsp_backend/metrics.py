@@ -69,7 +69,7 @@ from tsp_backend.models import Transaction
 if TYPE_CHECKING:
     from flask import Flask
 
-    from tsp_backend.api.common import Services
+    from tsp_backend.api.http import Services
 
 __all__ = [
     "AUTHORIZATIONS",

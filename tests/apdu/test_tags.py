@@ -11,7 +11,6 @@ from apdu.tags import (
     AIDS,
     BITMAPS,
     COUNTRIES,
-    CURRENCIES,
     TAGS,
     explain_bits,
     format_of,
@@ -380,11 +379,10 @@ def test_unknown_aid() -> None:
 
 
 def test_currency_and_country_tables() -> None:
-    """At least 40 currencies and countries, with the exponents of ISO 4217."""
-    assert len(CURRENCIES) >= 40 and len(COUNTRIES) >= 40
-    assert CURRENCIES[978] == ("EUR", 2) and CURRENCIES[392] == ("JPY", 0)
-    assert CURRENCIES[48] == ("BHD", 3)
-    assert COUNTRIES[840] == "US"
+    """At least 40 countries; a currency code is explained with ISO 4217's alphabetic code."""
+    assert len(COUNTRIES) >= 40 and COUNTRIES[840] == "US"
+    assert interpret(0x5F2A, bytes.fromhex("0978")) == "0978 EUR"
+    assert interpret(0x5F2A, bytes.fromhex("0999")) == "0999"
 
 
 # ------------------------------------------------------------------ properties

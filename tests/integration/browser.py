@@ -3,7 +3,8 @@
 The service is :class:`tsp_backend.testing.LoopbackTSP` (SQLite, development mode, rate limits
 on as by default), reached as ``localhost`` so that WebAuthn sees a secure context. Chromium is
 Debian's ``/usr/bin/chromium`` driven by Playwright; a test skips, saying why, when either is
-missing. Test modules import the fixtures :func:`base_url` and :func:`page` from here.
+missing. Test modules import the fixtures :func:`service`, :func:`base_url` and :func:`page` (and
+:func:`served_app` where a test reaches into the application) from here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tsp_backend.testing import LoopbackTSP
 
@@ -60,10 +62,22 @@ def chromium(**context_options: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def base_url(tmp_path: Path) -> Iterator[str]:
-    """The service on a loopback port, as ``http://localhost:<port>``."""
+def service(tmp_path: Path) -> Iterator[LoopbackTSP]:
+    """The service on a loopback port (:func:`loopback_service`)."""
     with loopback_service(tmp_path) as tsp:
-        yield tsp.url.replace("127.0.0.1", "localhost")
+        yield tsp
+
+
+@pytest.fixture
+def served_app(service: LoopbackTSP) -> Flask:
+    """The Flask application behind :func:`base_url`, for a test that reaches into its services."""
+    return service.app
+
+
+@pytest.fixture
+def base_url(service: LoopbackTSP) -> str:
+    """The service as ``http://localhost:<port>``."""
+    return service.url.replace("127.0.0.1", "localhost")
 
 
 @pytest.fixture

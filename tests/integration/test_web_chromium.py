@@ -9,12 +9,15 @@ to ``/tmp/hcekit-web.png``.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from sqlalchemy import select
 
 from cryptogram.sealing import point_bytes
 from tests.integration.browser import (
@@ -24,16 +27,20 @@ from tests.integration.browser import (
     base_url,
     page,
     register,
+    served_app,
+    service,
     sign_up_with_passkey,
     submit_card,
     transactions,
     virtual_authenticator,
     watch_problems,
 )
+from tsp_backend.models import User
+from tsp_backend.services.webpay import PaymentIntent
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["base_url", "page"]
+__all__ = ["base_url", "page", "served_app", "service"]
 
 SCREENSHOT = Path("/tmp/hcekit-web.png")
 
@@ -128,6 +135,13 @@ def test_wallet_journey_in_chromium(page: Any) -> None:
 # --- the browser as a device: passkey, payment sheet ---------------------------------------------
 
 
+def open_sheet(page: Any) -> None:
+    """From the demo shop to the payment sheet ("Pay with hcekit")."""
+    page.goto("/shop/")
+    page.click("#pay-with-hcekit")
+    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+
+
 def test_sign_up_and_add_a_card_with_only_the_browser(page: Any) -> None:
     """A passkey makes the browser a device; a card needing a one-time code is added and verified."""
     problems = watch_problems(page)
@@ -152,9 +166,7 @@ def test_pay_from_the_shop_double_click_pays_once(page: Any) -> None:
     virtual_authenticator(page)
     sign_up_with_passkey(page, "shopper@example.com")
     add_card(page, GREEN_PAN, "12/30", "123")
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     assert page.inner_text("#sheet-amount") == "14.50 EUR"
     assert "Corner Coffee Roasters" in page.inner_text("#sheet-merchant")
     assert page.get_attribute("#pay", "data-state") == "idle"
@@ -179,9 +191,7 @@ def test_suspended_card_is_refused_by_the_sheet(page: Any) -> None:
     page.click("#suspend")
     page.wait_for_load_state()
     assert page.inner_text("#status") == "Suspended"
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     assert page.locator("#pay").count() == 0
     assert "No card on this browser can pay" in page.inner_text("#sheet-no-card")
     card_id = int(card_url.rsplit("/", 1)[1])
@@ -200,9 +210,7 @@ def test_declined_payment_is_rolled_back_visibly(page: Any) -> None:
     virtual_authenticator(page)
     sign_up_with_passkey(page, "declined@example.com")
     add_card(page, "4000000000000614", "12/30", "123")  # issuer limit 1,000 minor units
-    page.goto("/shop/")
-    page.click("#pay-with-hcekit")
-    page.wait_for_url(re.compile(r"/wallet/pay\?"))
+    open_sheet(page)
     page.click("#pay")
     row = page.wait_for_selector("#sheet-activity li[data-state=rolled-back]")
     assert "Declined · not charged" in row.inner_text()
@@ -231,24 +239,59 @@ async ([cardId, key]) => {
     headers: {"Content-Type": "application/json", "X-CSRF-Token": api.csrfToken(), "Idempotency-Key": key},
     body: JSON.stringify(body),
   }).then(async (r) => [r.status, r.headers.get("Idempotent-Replayed"), await r.json()]);
-  return Promise.all(bodies.map(send));
+  const answers = await Promise.all(bodies.map(send));
+  answers.push(await send(bodies[1]));
+  return answers;
 }
 """
 
 
 def test_one_idempotency_key_pays_once_on_the_server(page: Any) -> None:
-    """Two confirmed ceremonies sent at once under one Idempotency-Key: one transaction, one replay."""
+    """Two confirmed ceremonies sent at once under one Idempotency-Key: one transaction; the other
+    is a replay, or 409 in flight if it came while the first ran; sent again, it is a replay."""
     watch_problems(page)
     virtual_authenticator(page)
     sign_up_with_passkey(page, "twice@example.com")
     card_url = add_card(page, GREEN_PAN, "12/30", "123")
     card_id = int(card_url.rsplit("/", 1)[1])
-    answers = page.evaluate(CONFIRM_TWICE, [card_id, "intent-7f3a9c1e-0001"])
-    assert [a[0] for a in answers] == [200, 200]
-    assert sorted(str(a[1]) for a in answers) == ["None", "true"]
-    assert answers[0][2]["transactionId"] == answers[1][2]["transactionId"]
+    *answers, again = page.evaluate(CONFIRM_TWICE, [card_id, "intent-7f3a9c1e-0001"])
+    paid = [a for a in answers if a[0] == 200 and a[1] is None]
+    assert len(paid) == 1
+    other = next(a for a in answers if a is not paid[0])
+    if other[0] == 409:
+        assert other[2]["type"].endswith("/idempotency-request-in-flight")
+    else:
+        assert other[:2] == [200, "true"] and other[2]["transactionId"] == paid[0][2]["transactionId"]
+    assert again[:2] == [200, "true"] and again[2]["transactionId"] == paid[0][2]["transactionId"]
     items = transactions(page)
     assert len(items) == 1 and items[0]["status"] == "approved" and items[0]["amount"] == 999
+
+
+def test_sheet_keeps_its_key_while_the_payment_is_in_flight(page: Any, served_app: Flask) -> None:
+    """Pay while the sheet's key is still held by a first request: the sheet says so at once and
+    keeps the key; pressed again once the first is gone, it pays once."""
+    virtual_authenticator(page)
+    sign_up_with_passkey(page, "inflight@example.com")
+    add_card(page, GREEN_PAN, "12/30", "123")
+    open_sheet(page)
+    sheet = page.eval_on_selector("#sheet", "e => ({...e.dataset})")
+    card_id = int(page.input_value("#sheet-card"))
+    amount, currency = int(sheet["amount"]), sheet["currency"]
+    intent = PaymentIntent(card_id, amount, currency, sheet["merchantId"], sheet["merchantName"])
+    svc = served_app.extensions["hcekit"]
+    with svc.sessions_factory() as session:
+        user_id = session.scalar(select(User.id).where(User.email == "inflight@example.com"))
+    fingerprint = svc.idempotency.fingerprint(json.loads(intent.canonical()))
+    claim = svc.idempotency.begin(f"user:{user_id}", "POST /wallet/pay/confirm", sheet["key"], fingerprint)
+    page.click("#pay")
+    page.wait_for_selector("#sheet-error:has-text('still being processed')")
+    assert page.get_attribute("#pay", "data-state") == "idle"
+    assert transactions(page) == []
+    svc.idempotency.release(claim)
+    page.click("#pay")
+    page.wait_for_selector("#sheet-activity li[data-state=approved]")
+    items = transactions(page)
+    assert len(items) == 1 and items[0]["status"] == "approved"
 
 
 def test_card_form_checks_in_the_page_and_focuses_the_first_invalid_field(page: Any) -> None:

@@ -32,13 +32,14 @@ from tests.integration.browser import (
     chromium,
     log_in,
     page,
+    service,
     sign_up_with_passkey,
     virtual_authenticator,
 )
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["base_url", "page"]
+__all__ = ["base_url", "page", "service"]
 
 
 def _phone_wallet(base: str, email: str) -> tuple[str, dict[str, Any]]:

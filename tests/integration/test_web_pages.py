@@ -26,13 +26,14 @@ from tests.integration.browser import (
     chromium,
     create_passkey,
     register,
+    service,
     submit_card,
     virtual_authenticator,
 )
 
 pytestmark = pytest.mark.integration
 
-__all__ = ["base_url"]
+__all__ = ["base_url", "service"]
 
 AXE = Path(__file__).resolve().parents[1] / "data" / "axe-core"
 WIDTHS = (360, 390, 1366)

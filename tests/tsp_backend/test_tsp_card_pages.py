@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from tests.tsp_backend.test_tsp_web import sign_up
 from tests.tsp_backend.tsp_helpers import Wallet
-from tsp_backend.web import pages
+from tsp_backend.web import card_pages
 
 PROBLEMS = "https://hcekit.dev/problems/"
 GREEN = ("4111111111111111", "4242424242424242", "5555555555554444", "2223000048400011", "6011111111111117")
@@ -85,7 +85,7 @@ def test_card_list_page_pages(app: Flask, client: FlaskClient, monkeypatch: pyte
     browser = sign_up(client)
     for pan in GREEN[:3]:
         assert browser.add_card(pan).status_code == 303
-    monkeypatch.setattr(pages, "CARDS_PER_PAGE", 2)
+    monkeypatch.setattr(card_pages, "CARDS_PER_PAGE", 2)
     first = client.get("/wallet/cards").get_data(as_text=True)
     shown = re.findall(r'data-card-id="(\d+)"', first)
     more = re.search(r'id="more-cards" href="([^"]+)"', first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import uuid
 from collections import Counter
@@ -15,9 +16,18 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from tests.tsp_backend.tsp_helpers import PASSWORD, Wallet, make_wallet
-from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused
+from tsp_backend.errors import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    NetworkUnavailable,
+    NotFound,
+    ProvisioningDeclined,
+    TooManyRequests,
+    TSPError,
+    ValidationFailed,
+)
 from tsp_backend.models import Card, IdempotencyKey
-from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
+from tsp_backend.services.idempotency import Claim, IdempotencyService, KeyUse, Replay
 
 PROBLEMS = "https://hcekit.dev/problems/"
 
@@ -144,3 +154,47 @@ def test_twenty_parallel_requests_create_one_card(app: Flask) -> None:
     assert len(fresh) == 1
     with app.extensions["hcekit"].sessions_factory() as session:
         assert session.scalar(select(func.count()).select_from(Card)) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "stored"),
+    [
+        (ValidationFailed("bad"), True),
+        (NotFound("gone"), True),
+        (ProvisioningDeclined("no"), True),
+        (IdempotencyInFlight("busy"), False),
+        (TooManyRequests("slow down"), False),
+        (NetworkUnavailable("down"), False),
+    ],
+)
+def test_key_use_stores_refusals_and_releases_the_rest(app: Flask, error: TSPError, stored: bool) -> None:
+    """KeyUse stores a 4xx refusal (not 409/429) for replay, and releases the key otherwise."""
+    svc: IdempotencyService = app.extensions["hcekit"].idempotency
+    key = str(uuid.uuid4())
+    with (
+        svc.sessions() as session,
+        pytest.raises(type(error)),
+        KeyUse(svc, session, "user:1", "POST /x", key, "h", instance="/x"),
+    ):
+        raise error
+    again = svc.begin("user:1", "POST /x", key, "h")
+    if stored:
+        assert isinstance(again, Replay) and again.status == error.status
+        assert json.loads(again.body)["type"] == error.to_problem()["type"]
+    else:
+        assert isinstance(again, Claim)
+
+
+def test_key_use_releases_after_an_unexpected_error_and_replays_a_success(app: Flask) -> None:
+    """An unexpected exception releases the key; a completed use is replayed with its answer."""
+    svc: IdempotencyService = app.extensions["hcekit"].idempotency
+    key = str(uuid.uuid4())
+    with svc.sessions() as session:
+        with pytest.raises(RuntimeError), KeyUse(svc, session, "user:1", "POST /x", key, "h", instance="/x"):
+            raise RuntimeError("boom")
+        with KeyUse(svc, session, "user:1", "POST /x", key, "h", instance="/x") as use:
+            assert use.replay is None
+            use.complete(201, '{"ok": true}')
+            session.commit()
+        with KeyUse(svc, session, "user:1", "POST /x", key, "h", instance="/x") as use:
+            assert use.replay == Replay(201, '{"ok": true}')

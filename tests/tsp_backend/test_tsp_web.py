@@ -73,6 +73,21 @@ class Browser:
         return cards
 
 
+def log_in_page(
+    client: FlaskClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    form_page: str = "/wallet/login",
+    **extra: str,
+) -> Any:
+    """Send the login form with the CSRF token of ``form_page`` (any visitor page carries one)."""
+    page = client.get(form_page)
+    return client.post(
+        "/wallet/login", data={"csrf_token": csrf_of(page), "email": email, "password": password, **extra}
+    )
+
+
 def sign_up(client: FlaskClient, email: str | None = None) -> Browser:
     """Register (which signs in) through the pages, and register a phone device."""
     email = email or f"web{next(_counter)}@example.com"
@@ -142,10 +157,7 @@ def test_session_cookie_is_httponly_and_samesite_lax(client: FlaskClient) -> Non
     assert "HttpOnly" in set_cookies(page)["hcekit_web"] and "SameSite=Lax" in set_cookies(page)["hcekit_web"]
     browser = sign_up(client)
     client.delete_cookie("hcekit_session")
-    page = client.get("/wallet/login")
-    login = client.post(
-        "/wallet/login", data={"csrf_token": csrf_of(page), "email": browser.email, "password": PASSWORD}
-    )
+    login = log_in_page(client, browser.email)
     cookie = set_cookies(login)["hcekit_session"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     assert "Path=/" in cookie
@@ -177,10 +189,7 @@ def test_login_regenerates_the_session(client: FlaskClient) -> None:
     browser = sign_up(client)
     old = client.get_cookie("hcekit_session")
     assert old is not None
-    page = client.get("/wallet/register")
-    login = client.post(
-        "/wallet/login", data={"csrf_token": csrf_of(page), "email": browser.email, "password": PASSWORD}
-    )
+    login = log_in_page(client, browser.email, form_page="/wallet/register")
     new = client.get_cookie("hcekit_session")
     assert login.status_code == 303 and new is not None and new.value != old.value
     stale = client.get("/api/cards", headers={"Authorization": f"Bearer {old.value}"})
@@ -191,11 +200,7 @@ def test_wrong_password_rerenders_without_password(client: FlaskClient) -> None:
     """A failed login answers 401 with the form and never echoes the password."""
     browser = sign_up(client)
     client.delete_cookie("hcekit_session")
-    page = client.get("/wallet/login")
-    response = client.post(
-        "/wallet/login",
-        data={"csrf_token": csrf_of(page), "email": browser.email, "password": "Wrong-pass-42"},
-    )
+    response = log_in_page(client, browser.email, "Wrong-pass-42")
     assert response.status_code == 401
     body = response.get_data(as_text=True)
     assert "Email or password is wrong" in body and "Wrong-pass-42" not in body
@@ -251,31 +256,14 @@ def test_visitor_is_sent_to_login_and_back(client: FlaskClient) -> None:
     assert response.location.endswith("/wallet/login?next=/wallet/devices")
     page = client.get("/wallet/login?next=/wallet/devices")
     assert 'name="next" value="/wallet/devices"' in page.get_data(as_text=True)
-    login = client.post(
-        "/wallet/login",
-        data={
-            "csrf_token": csrf_of(page),
-            "email": browser.email,
-            "password": PASSWORD,
-            "next": "/wallet/devices",
-        },
-    )
+    login = log_in_page(client, browser.email, form_page="/wallet/login", next="/wallet/devices")
     assert login.location == "/wallet/devices"
 
 
 def test_login_refuses_an_open_redirect(client: FlaskClient) -> None:
     """A ``next`` that leaves the wallet is replaced by the card list."""
     browser = sign_up(client)
-    page = client.get("/wallet/register")
-    login = client.post(
-        "/wallet/login",
-        data={
-            "csrf_token": csrf_of(page),
-            "email": browser.email,
-            "password": PASSWORD,
-            "next": "https://evil.example/wallet/",
-        },
-    )
+    login = log_in_page(client, browser.email, form_page="/wallet/register", next="https://evil.example/wallet/")
     assert login.location == "/wallet/cards"
 
 
@@ -553,7 +541,7 @@ def test_transactions_page_lists_own_rows_newest_first(app: Flask) -> None:
 
 def test_transactions_page_pages_backwards(app: Flask) -> None:
     """More rows than a page offer an "Older" link that continues without repeating."""
-    from tsp_backend.web.pages import TRANSACTIONS_PER_PAGE
+    from tsp_backend.web.history_pages import TRANSACTIONS_PER_PAGE
 
     browser = sign_up(app.test_client())
     browser.add_card()
@@ -568,7 +556,8 @@ def test_transactions_page_pages_backwards(app: Flask) -> None:
 
 
 def test_parallel_double_submits_make_one_card(app: Flask) -> None:
-    """Five simultaneous posts of one card form make one card; every answer leads to it."""
+    """Five simultaneous posts of one card form make one card; each answer leads to it or says the
+    card is still being added (409, never a wait), and the form sent again afterwards leads to it."""
     from concurrent.futures import ThreadPoolExecutor
 
     browser = sign_up(app.test_client())
@@ -584,9 +573,32 @@ def test_parallel_double_submits_make_one_card(app: Flask) -> None:
 
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(submit, range(5)))
-    assert {status for status, _ in answers} == {303}
-    assert len({location for _, location in answers}) == 1
+    assert 303 in {status for status, _ in answers} and {status for status, _ in answers} <= {303, 409}
+    locations = {location for status, location in answers if status == 303}
+    assert len(locations) == 1
+    assert submit(5) == (303, locations.pop())
     assert len(browser.api_cards()) == 1
+
+
+def test_card_form_in_flight_is_answered_at_once(app: Flask) -> None:
+    """A card form whose key is still held by a first submission is answered 409 with plain words
+    at once, makes no card, and once the first is gone the same form adds the card."""
+    browser = sign_up(app.test_client())
+    form = {**browser.card_form(), "pan": "4111111111111111", "expiry": "12/30", "cvv": "123"}
+    user_id = browser.client.get("/api/me").get_json()["id"]
+    idempotency = app.extensions["hcekit"].idempotency
+    fingerprint = idempotency.fingerprint(
+        {"pan": "4111111111111111", "expiry": "12/30", "cvv": "123", "deviceId": browser.device_id}
+    )
+    scope, key = f"user:{user_id}", form["idempotency_key"]
+    claim = idempotency.begin(scope, "POST /wallet/cards/add", key, fingerprint)
+    refused = browser.client.post("/wallet/cards/add", data=form)
+    assert refused.status_code == 409
+    assert "This card is still being added" in refused.get_data(as_text=True)
+    assert browser.api_cards() == []
+    idempotency.release(claim)
+    added = browser.client.post("/wallet/cards/add", data=form)
+    assert added.status_code == 303 and len(browser.api_cards()) == 1
 
 
 def test_unexpected_error_is_a_friendly_page(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from tsp_backend.api.common import (
+from tsp_backend.api.http import (
     SESSION_COOKIE,
     body,
     clear_session_cookie,
@@ -12,15 +12,13 @@ from tsp_backend.api.common import (
     current_user,
     db,
     json_response,
-    log_in,
     login_required,
-    origin,
+    request_origin,
     request_token,
     services,
     set_session_cookie,
 )
 from tsp_backend.api.schemas import LoginBody, RegisterBody
-from tsp_backend.services import audit
 from tsp_backend.services.devices import device_json, list_devices
 
 bp = Blueprint("auth", __name__)
@@ -30,19 +28,7 @@ bp = Blueprint("auth", __name__)
 def register() -> Response:
     """Create an account (201)."""
     data = body(RegisterBody)
-    svc = services()
-    session = db()
-    user = svc.users.register(
-        session, data.email, data.password, is_admin=data.email.strip().lower() in svc.config.admin_emails
-    )
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="user.register",
-        target=f"user:{user.id}",
-        outcome="success",
-        origin=origin(),
-    )
+    user = services().accounts.register(db(), data.email, data.password, request_origin())
     return commit_json({"id": user.id, "email": user.email}, 201)
 
 
@@ -51,8 +37,14 @@ def login() -> Response:
     """Check credentials and open a new session (the old one, if any, is revoked)."""
     data = body(LoginBody)
     old, _ = request_token()
-    user, token, sess = log_in(
-        data.email, data.password, old, device_id=data.device_id, device=data.device_id
+    user, token, sess = services().accounts.log_in(
+        db(),
+        data.email,
+        data.password,
+        old,
+        request_origin(),
+        device_id=data.device_id,
+        device=data.device_id,
     )
     ttl_s = services().config.session_ttl_s
     response = json_response(
@@ -72,12 +64,7 @@ def login() -> Response:
 @login_required
 def logout() -> Response:
     """Revoke the current session and clear the cookie (204)."""
-    svc = services()
-    svc.sessions.revoke(g.auth_token)
-    audit.record(
-        db(), actor=f"user:{g.auth.user_id}", action="user.logout", outcome="success", origin=origin()
-    )
-    db().commit()
+    services().accounts.log_out(db(), g.auth_token, g.auth.user_id, request_origin())
     response = Response(status=204)
     clear_session_cookie(response)
     return response

@@ -13,8 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from tsp_backend.api.common import (
-    audit_card_change,
+from tsp_backend.api.http import (
     body,
     commit_json,
     current_user,
@@ -22,15 +21,13 @@ from tsp_backend.api.common import (
     idempotent,
     json_response,
     login_required,
-    origin,
-    provision_card,
+    request_origin,
     services,
 )
 from tsp_backend.api.schemas import PickupBody, ProvisionBody, ReactivateBody, SuspendBody, VerifyBody
 from tsp_backend.api.transactions import CURSOR
-from tsp_backend.errors import Forbidden, TSPError, Unprocessable, ValidationFailed
+from tsp_backend.errors import Forbidden, Unprocessable, ValidationFailed
 from tsp_backend.models import is_row_id
-from tsp_backend.services import audit
 from tsp_backend.services.cards import MAX_PAGE
 from tsp_backend.services.provisioning import card_json
 
@@ -95,7 +92,9 @@ def list_cards() -> Response:
 def create_card() -> Response:
     """Provision a card (Idempotency-Key required): 201 with the sealed profile, or 202 to verify."""
     data = body(ProvisionBody)
-    result = provision_card(current_user(), data.device_id, data.pan, data.expiry, data.cvv)
+    result = services().wallet.provision(
+        db(), current_user(), data.device_id, data.pan, data.expiry, data.cvv, request_origin()
+    )
     card = result.card
     payload: dict[str, Any] = {"card": card_json(card), "decision": result.decision.value}
     if result.sealed_profile is not None:
@@ -125,16 +124,7 @@ def verify_card(card_id: int) -> Response:
             raise Unprocessable("give a code, or a method to send a new code", field="code")
         sent = svc.provisioner.resend(session, user, card_id, data.method)
         return commit_json({"verification": sent}, 202)
-    result = svc.provisioner.verify(session, user, card_id, data.code)
-    outcome = "success" if result.error is None else result.error.slug
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="card.verify",
-        target=f"card:{card_id}",
-        outcome=outcome,
-        origin=origin(),
-    )
+    result = svc.wallet.verify(session, user, card_id, data.code, request_origin())
     response = commit_json({"card": card_json(result.card), "profile": result.sealed_profile})
     if result.error is not None:
         raise result.error
@@ -146,7 +136,7 @@ def _change(card_id: int, action: str) -> Response:
     user = current_user()
     if action == "default":
         card = services().cards.change(db(), user.id, card_id, action)
-        audit_card_change(user.id, action, card.id)
+        services().wallet.card_changed(db(), user.id, action, card.id, request_origin())
     else:
         if action == "suspend":
             reason = body(SuspendBody).reason
@@ -155,7 +145,9 @@ def _change(card_id: int, action: str) -> Response:
         else:
             reason = "CUSTOMER_REQUEST"
         card = services().cards.change(db(), user.id, card_id, action, reason)
-        audit_card_change(user.id, action, card.id, reason=reason, status=card.status)
+        services().wallet.card_changed(
+            db(), user.id, action, card.id, request_origin(), reason=reason, status=card.status
+        )
     return commit_json(card_json(card))
 
 
@@ -194,7 +186,9 @@ def replenish_keys(card_id: int) -> Response:
     user = current_user()
     sealed = services().provisioner.replenish(db(), user, card_id)
     card = services().provisioner.owned_card(db(), user.id, card_id)
-    audit_card_change(user.id, "keys", card_id, next_index=card.next_luk_index)
+    services().wallet.card_changed(
+        db(), user.id, "keys", card_id, request_origin(), next_index=card.next_luk_index
+    )
     return commit_json({"card": card_json(card), "keys": sealed})
 
 
@@ -217,35 +211,8 @@ def pickup_card(card_id: int) -> Response:
         )
     if bound is not None and device_id != bound:
         raise Forbidden(f"this session belongs to device {bound}; it picks up cards only for that device")
-    svc = services()
-    session = db()
-    try:
-        result = svc.provisioner.pickup(session, user, card_id, device_id, move=data.move)
-    except TSPError as error:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=f"user:{user.id}",
-            action="card.pickup",
-            target=f"card:{card_id}",
-            origin=origin(),
-            outcome="refused",
-            problem=error.slug,
-            device=device_id,
-        )
-        raise
+    result = services().wallet.pickup(db(), user, card_id, device_id, request_origin(), move=data.move)
     card = result.card
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="card.pickup",
-        target=f"card:{card.id}",
-        outcome="moved" if result.moved_from is not None else "success",
-        origin=origin(),
-        device=result.device.id,
-        moved_from=result.moved_from,
-        next_index=card.next_luk_index,
-    )
     return commit_json(
         {"card": card_json(card), "profile": result.sealed_profile, "movedFrom": result.moved_from}
     )

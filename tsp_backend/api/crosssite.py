@@ -4,7 +4,7 @@ Why a check of its own, before any view runs: a session cookie is ambient author
 form on any site can POST ``application/x-www-form-urlencoded`` to this service with the victim's
 cookies — or, for ``/api/auth/login`` and ``/api/auth/register``, without any cookie at all,
 signing the victim's browser into an attacker's account (login CSRF). The CSRF token of
-:func:`tsp_backend.api.common.authenticate` protects signed-in requests only; this module closes
+:func:`tsp_backend.api.http.authenticate` protects signed-in requests only; this module closes
 the rest at the door, for every unsafe method (POST, PUT, PATCH, DELETE):
 
 1. **Cross-site requests are refused** (403 ``cross-site-request``), under ``/api/`` and

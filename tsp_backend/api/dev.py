@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response
 
-from tsp_backend.api.common import current_user, json_response, login_required, services
+from tsp_backend.api.http import current_user, json_response, login_required, services
 
 bp = Blueprint("dev", __name__)
 

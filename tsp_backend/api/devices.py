@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from tsp_backend.api.common import (
+from tsp_backend.api.http import (
     body,
     commit_json,
     current_user,
     db,
     json_response,
     login_required,
-    mark_device_lost,
-    origin,
+    request_origin,
+    services,
 )
 from tsp_backend.api.schemas import DeviceBody
-from tsp_backend.services import audit
-from tsp_backend.services.devices import device_json, list_devices, owned_device, register_device
+from tsp_backend.services.devices import device_json, list_devices, owned_device
 
 bp = Blueprint("devices", __name__)
 
@@ -27,15 +26,7 @@ def create_device() -> Response:
     """Register a device with its public key (201)."""
     data = body(DeviceBody)
     user = current_user()
-    device = register_device(db(), user.id, data.name, data.public_key)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="device.register",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-    )
+    device = services().wallet.register_device(db(), user.id, data.name, data.public_key, request_origin())
     return commit_json(device_json(device), 201)
 
 
@@ -57,7 +48,7 @@ def get_device(device_id: int) -> Response:
 @login_required
 def device_lost(device_id: int) -> Response:
     """Mark a device lost: suspend its tokens and revoke its sessions."""
-    device, changed = mark_device_lost(current_user().id, device_id)
+    device, changed = services().wallet.device_lost(db(), current_user().id, device_id, request_origin())
     return commit_json(
         {"device": device_json(device), "cards": [{"id": c.id, "status": c.status} for c in changed]}
     )

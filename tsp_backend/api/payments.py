@@ -26,27 +26,23 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Flask, Response, current_app, g, request
 from pydantic import BaseModel, Field
 
-from apdu.tags import CURRENCIES
-from tsp_backend.api.common import (
+from apdu.currency import ISO_4217
+from tsp_backend.api.http import (
     Services,
-    audit_card_change,
     body,
     commit_json,
     current_user,
     db,
+    idempotency_key,
     json_response,
     login_required,
     origin,
+    request_origin,
     services,
+    stored_response,
 )
 from tsp_backend.api.schemas import Body, Id, Text, one_of
-from tsp_backend.errors import (
-    PROBLEM_MEDIA_TYPE,
-    Forbidden,
-    IdempotencyKeyMissing,
-    Unauthorized,
-    ValidationFailed,
-)
+from tsp_backend.errors import Forbidden, Unauthorized, ValidationFailed
 from tsp_backend.models import ApiKey
 from tsp_backend.services.authorization import (
     CHANNELS,
@@ -66,8 +62,8 @@ API_KEY_CACHE_S = 30.0
 the same, through the store's revocation marker checked on every use."""
 
 
-CURRENCY_PATTERN = one_of(sorted({alpha for alpha, _exp in CURRENCIES.values()}))
-"""The ISO 4217 alphabetic codes the service knows (``apdu.tags.CURRENCIES``)."""
+CURRENCY_PATTERN = one_of(sorted(c.code for c in ISO_4217))
+"""The ISO 4217 alphabetic codes the service knows (``apdu.currency.ISO_4217``)."""
 
 MCC_PATTERN = r"^(?:[0-9]{4})?$"
 """A merchant category code: four ASCII digits, or empty."""
@@ -192,31 +188,23 @@ def _terminal() -> int:
 
 
 def _answer(answer: Answer) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    mimetype = PROBLEM_MEDIA_TYPE if answer.status >= 400 else "application/json"
-    return Response(answer.body, status=answer.status, mimetype=mimetype, headers=headers)
+    return stored_response(answer.status, answer.body, replayed=answer.replayed)
 
 
-def _idempotency_key(route: str) -> str:
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        raise IdempotencyKeyMissing(f"{route} requires an Idempotency-Key header")
-    return services().idempotency.check_key(key)
-
-
-def _idempotency(scope: str, route: str, key: str, data: BaseModel) -> IdempotentRequest:
+def _idempotency(scope: str, key: str, data: BaseModel) -> IdempotentRequest:
+    """The request's key, scoped and fingerprinted, for the authorization service (which claims it)."""
     fingerprint = services().idempotency.fingerprint(data.model_dump(mode="json"))
-    return IdempotentRequest(scope, route, key, fingerprint)
+    return IdempotentRequest(scope, f"{request.method} {request.path}", key, fingerprint)
 
 
 @bp.post("/api/authorize")
 def authorize() -> Response:
     """Authorize a tap (terminal key, Idempotency-Key): 200 with the decision."""
     key_id = _terminal()
-    key = _idempotency_key("POST /api/authorize")
+    key = idempotency_key()
     data = body(AuthorizeBody)
     scope = f"apikey:{key_id}"
-    idempotency = _idempotency(scope, "POST /api/authorize", key, data)
+    idempotency = _idempotency(scope, key, data)
     auth_request = AuthorizationRequest(
         emv=bytes.fromhex(data.emv),
         amount=data.amount,
@@ -237,11 +225,11 @@ def authorize() -> Response:
 @login_required
 def pay_in_app() -> Response:
     """Pay in an app or on the web with a wallet card (session, Idempotency-Key): PaymentResult."""
-    key = _idempotency_key("POST /api/payments/in-app")
+    key = idempotency_key()
     data = body(PaymentRequestBody)
     user = current_user()
     scope = f"user:{user.id}"
-    idempotency = _idempotency(scope, "POST /api/payments/in-app", key, data)
+    idempotency = _idempotency(scope, key, data)
     currency_numeric(data.currency)
     services().provisioner.owned_card(db(), user.id, data.card_id)
     answer = payments().authorizer.authorize(
@@ -306,7 +294,7 @@ def put_controls(card_id: int) -> Response:
         merchants=data.merchants,
         blocked_mccs=data.blocked_mccs,
     )
-    audit_card_change(user.id, "controls", card.id)
+    svc.wallet.card_changed(db(), user.id, "controls", card.id, request_origin())
     return commit_json(controls_json(card))
 
 

@@ -11,11 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from tsp_backend.api.common import body, commit_json, current_user, db, login_required, origin, services
+from tsp_backend.api.http import audit_row, body, commit_json, current_user, db, login_required, services
 from tsp_backend.api.schemas import TerminalBody
 from tsp_backend.errors import Forbidden, NotFound
 from tsp_backend.models import ApiKey, is_row_id
-from tsp_backend.services import audit
 from tsp_backend.services.terminals import create_api_key, revoke_api_key
 
 bp = Blueprint("terminals", __name__)
@@ -30,15 +29,7 @@ def create_terminal() -> Response:
         raise Forbidden("creating terminal keys needs an administrator (or dev mode)")
     data = body(TerminalBody)
     row, key = create_api_key(db(), data.name, kind=data.kind, created_by=user.id)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="apikey.create",
-        target=f"apikey:{row.id}",
-        outcome="success",
-        origin=origin(),
-        kind=row.kind,
-    )
+    audit_row(actor=f"user:{user.id}", action="apikey.create", target=f"apikey:{row.id}", kind=row.kind)
     return commit_json(
         {"id": row.id, "name": row.name, "kind": row.kind, "apiKey": key, "prefix": row.prefix}, 201
     )
@@ -64,13 +55,5 @@ def revoke_terminal(key_id: int) -> Response:
     if not is_row_id(key_id):
         raise NotFound(f"no API key {key_id}")
     row = revoke_api_key(db(), services().store, key_id, user_id=user.id, admin=user.is_admin)
-    audit.record(
-        db(),
-        actor=f"user:{user.id}",
-        action="apikey.revoke",
-        target=f"apikey:{row.id}",
-        outcome="success",
-        origin=origin(),
-        kind=row.kind,
-    )
+    audit_row(actor=f"user:{user.id}", action="apikey.revoke", target=f"apikey:{row.id}", kind=row.kind)
     return commit_json(api_key_json(row))

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from sqlalchemy import and_, or_, select
 
-from tsp_backend.api.common import current_user, db, json_response, login_required
+from tsp_backend.api.http import current_user, db, json_response, login_required
 from tsp_backend.errors import NotFound, Unprocessable, ValidationFailed
 from tsp_backend.models import MAX_ROW_ID, Transaction, is_row_id
 

@@ -26,6 +26,12 @@ retry that takes the claim over after the lease finds that link in :attr:`Claim.
 and finishes the same effect instead of starting another. A refusal whose effect was rolled back
 is stored by :meth:`IdempotencyService.store`.
 
+A route that claims before its effect uses :class:`KeyUse`, the one owner of the policy: a
+:class:`Replay` is answered as stored; the effect's answer is stored in its transaction; a refusal
+(4xx other than 409/429) is stored and replayed like a success; a conflict, a rate limit, a server
+error or an unexpected exception releases the key so the client may retry. A request that finds
+the key in flight is answered ``409 idempotency-request-in-flight`` at once, never kept waiting.
+
 Keys are scoped by client (``user:<id>``) and route (``POST /api/cards``) and expire after
 ``ttl_s`` (24 h); :meth:`IdempotencyService.reap` deletes expired rows. The request fingerprint is
 an HMAC of the canonical JSON body, so the stored row reveals nothing of a card number.
@@ -41,6 +47,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -50,7 +57,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tsp_backend.db import driver_execute
-from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused, ValidationFailed
+from tsp_backend.errors import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    TSPError,
+    ValidationFailed,
+)
 from tsp_backend.models import Base, IdempotencyKey, utcnow
 
 MAX_KEY_LENGTH = 255
@@ -282,6 +294,87 @@ class IdempotencyService:
                 delete(IdempotencyKey).where(IdempotencyKey.expires_at <= (now or self.clock()))
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+def stored_refusal(status: int) -> bool:
+    """Whether a refusal with ``status`` is stored under its key and replayed like a success.
+
+    A client error is the request's own answer; a conflict (409) or a rate limit (429) passes, and
+    a server error is the service's: those release the key so that a retry may succeed.
+
+    >>> [stored_refusal(s) for s in (400, 404, 409, 422, 429, 503)]
+    [True, True, False, True, False, False]
+    """
+    return 400 <= status < 500 and status not in (409, 429)
+
+
+class KeyUse:
+    """One request's use of its ``Idempotency-Key``, as a context manager (module docstring).
+
+    ``with KeyUse(...) as use:`` claims the key; :attr:`replay` is the stored answer when the key
+    was used before (the block answers it and does nothing else). Otherwise the block performs the
+    effect in ``session`` and ends with :meth:`complete` before it commits. A :class:`TSPError`
+    leaving the block is settled by :meth:`refuse`; any other exception releases the key. Both roll
+    ``session`` back first. ``instance`` is the problem documents' ``instance`` (the request path).
+    """
+
+    def __init__(
+        self,
+        service: IdempotencyService,
+        session: Session,
+        scope: str,
+        route: str,
+        key: str,
+        fingerprint: str,
+        *,
+        instance: str,
+    ) -> None:
+        self.service = service
+        self.session = session
+        self.scope, self.route, self.key, self.fingerprint = scope, route, key, fingerprint
+        self.instance = instance
+        self.replay: Replay | None = None
+        self._claim: Claim | None = None
+
+    def __enter__(self) -> KeyUse:
+        outcome = self.service.begin(self.scope, self.route, self.key, self.fingerprint)
+        if isinstance(outcome, Replay):
+            self.replay = outcome
+        else:
+            self._claim = outcome
+        return self
+
+    def complete(self, status: int, body: str) -> None:
+        """Store the answer in the effect's transaction (the caller commits)."""
+        assert self._claim is not None, "a replayed request has no effect to complete"
+        self.service.complete(self.session, self._claim, status, body)
+
+    def refuse(self, error: TSPError) -> dict[str, Any]:
+        """End the claim of a request refused with ``error`` (:func:`stored_refusal`); its problem."""
+        self.session.rollback()
+        problem = error.to_problem(instance=self.instance)
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            if stored_refusal(error.status):
+                self.service.complete_alone(claim, error.status, json.dumps(problem))
+            else:
+                self.service.release(claim)
+        return problem
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or self._claim is None:
+            return
+        if isinstance(exc, TSPError):
+            self.refuse(exc)
+            return
+        self.session.rollback()
+        claim, self._claim = self._claim, None
+        self.service.release(claim)
 
 
 _CLAIM_PG = """

@@ -27,6 +27,9 @@ from __future__ import annotations
 from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
+from tsp_backend.web import account_pages as _account_pages  # noqa: F401  (registers their routes)
+from tsp_backend.web import card_pages as _card_pages  # noqa: F401
+from tsp_backend.web import history_pages as _history_pages  # noqa: F401
 from tsp_backend.web import live as _live  # noqa: F401  (registers /wallet/events, sw.js)
 from tsp_backend.web.pages import PLAIN_ERRORS, bp, error_page
 from tsp_backend.web.pay import api, shop

@@ -23,9 +23,10 @@ from typing import Any
 from flask import Response, g, request
 from sqlalchemy import func, select
 
-from tsp_backend.api.common import current_user, db, services
+from tsp_backend.api.http import current_user, db, services
 from tsp_backend.models import Card, Transaction
-from tsp_backend.web.pages import _txn_status, bp, channel_name, money, network_name, txn_state, when
+from tsp_backend.web.history_pages import txn_status
+from tsp_backend.web.pages import bp, channel_name, money, network_name, txn_state, when
 
 POLL_S = 0.25
 """How often an open stream looks for new transactions."""
@@ -42,7 +43,7 @@ BATCH = 50
 
 def event_json(txn: Transaction, card: Card) -> dict[str, Any]:
     """One transaction as the page shows it (no PAN; the card by network and its own last four)."""
-    status = _txn_status(txn)
+    status = txn_status(txn)
     return {
         "id": txn.public_id,
         "cardId": card.id,

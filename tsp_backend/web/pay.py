@@ -19,7 +19,8 @@ with same-origin credentials):
 
 One Idempotency-Key stands for one intent of the holder: the sheet draws it with the page and
 keeps it until an answer comes, so a double click or a retry after a lost answer pays once
-(a second request with the key waits for the first and gets its answer back).
+(a second request with the key while the first is running is answered 409
+idempotency-request-in-flight at once; after it, the first answer is replayed).
 """
 
 from __future__ import annotations
@@ -34,43 +35,43 @@ from flask import Blueprint, Response, request, session, url_for
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from tsp_backend.api.common import (
+from tsp_backend.api.http import (
+    audit_row,
     body,
     current_user,
     db,
+    idempotency_key,
+    key_use,
     login_required,
     origin,
     problem_response,
     services,
-    settle_refused,
+    stored_response,
 )
 from tsp_backend.api.payments import payments
 from tsp_backend.errors import (
     Conflict,
     IdempotencyInFlight,
-    IdempotencyKeyMissing,
     NotFound,
     TSPError,
     ValidationFailed,
 )
 from tsp_backend.models import Card, Device, User, utcnow
-from tsp_backend.services import audit, passkeys
+from tsp_backend.services import passkeys
 from tsp_backend.services.authorization import (
     AuthorizationRequest,
     AuthorizationResult,
     IdempotentRequest,
     currency_numeric,
 )
-from tsp_backend.services.idempotency import Replay
 from tsp_backend.services.webpay import PaymentIntent, WebCryptograms, unpredictable_number
 from tsp_backend.web.pages import (
     THIS_DEVICE,
-    _render,
-    _signed_in,
     bp,
-    claim_or_wait,
     money,
     network_name,
+    render,
+    signed_in_user,
 )
 
 api = Blueprint("webapi", __name__, url_prefix="/wallet")
@@ -189,7 +190,7 @@ def setup() -> Response:
     user = current_user()
     this = session.get(THIS_DEVICE)
     mine = [d for d in browser_devices(user.id) if d.id == this]
-    return _render("setup.html", device=mine[0] if mine else None)
+    return render("setup.html", device=mine[0] if mine else None)
 
 
 @api.post("/passkey/options")
@@ -212,16 +213,8 @@ def passkey_register() -> Response:
     device = passkeys.register(
         session_db, services().store, relying_party(), user, data.name, data.credential
     )
-    audit.record(
-        session_db,
-        actor=f"user:{user.id}",
-        action="device.register",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-        via="web",
-        kind="browser",
-    )
+    target = f"device:{device.id}"
+    audit_row(actor=f"user:{user.id}", action="device.register", target=target, via="web", kind="browser")
     session_db.commit()
     session[THIS_DEVICE] = device.id
     return _json({"deviceId": device.id, "next": url_for("web.add_card_form")}, 201)
@@ -260,7 +253,7 @@ def pay_sheet() -> Response:
     if not valid:
         raise NotFound("this payment request is incomplete")
     back = args.get("return", "")
-    return _render(
+    return render(
         "pay.html",
         cards=payable_cards(user),
         merchant_id=merchant_id,
@@ -345,20 +338,14 @@ def pay_confirm() -> Response:
     """Verify the passkey's assertion, make the token cryptogram and authorize, once per key."""
     user = current_user()
     svc = services()
-    key = request.headers.get("Idempotency-Key")
-    if not key:
-        raise IdempotencyKeyMissing("a payment needs an Idempotency-Key header")
-    svc.idempotency.check_key(key)
+    key = idempotency_key("a payment needs an Idempotency-Key header")
     data: ConfirmBody = _model(ConfirmBody)
     intent = data.intent()
     fingerprint = svc.idempotency.fingerprint(json.loads(intent.canonical()))
-    outcome = claim_or_wait(f"user:{user.id}", key, fingerprint, PAY_ROUTE)
-    if isinstance(outcome, Replay):
-        mimetype = "application/problem+json" if outcome.status >= 400 else "application/json"
-        replayed = {"Idempotent-Replayed": "true"}
-        return Response(outcome.body, outcome.status, mimetype=mimetype, headers=replayed)
-    session_db = db()
-    try:
+    with key_use(f"user:{user.id}", PAY_ROUTE, key, fingerprint) as use:
+        if use.replay is not None:
+            return stored_response(use.replay.status, use.replay.body)
+        session_db = db()
         stored = svc.store.get(f"webpay:{user.id}:{data.sheet}")
         svc.store.delete(f"webpay:{user.id}:{data.sheet}")
         if stored is None:
@@ -375,17 +362,9 @@ def pay_confirm() -> Response:
             session_db, card, intent, unpredictable_number(challenge), utcnow()
         )
         result = authorize_web(user, intent, emv, key=key, fingerprint=fingerprint)
-    except TSPError as error:
-        session_db.rollback()
-        settle_refused(outcome, error)
-        raise
-    except BaseException:
-        session_db.rollback()
-        svc.idempotency.release(outcome)
-        raise
-    text = json.dumps(result_json(result, intent))
-    svc.idempotency.complete(session_db, outcome, 200, text)
-    session_db.commit()
+        text = json.dumps(result_json(result, intent))
+        use.complete(200, text)
+        session_db.commit()
     return Response(text, 200, mimetype="application/json")
 
 
@@ -395,13 +374,13 @@ def pay_confirm() -> Response:
 @shop.get("/")
 def shop_page() -> Response:
     """A merchant's checkout: one product, its total, and "Pay with hcekit"."""
-    return _render(
+    return render(
         "shop.html",
         merchant=DEMO_MERCHANT,
         product=DEMO_PRODUCT,
         total=money(DEMO_PRODUCT["amount"], DEMO_PRODUCT["currency"]),  # type: ignore[arg-type]
         paid=request.args.get("paid") == "1",
-        signed_in=_signed_in(),
+        signed_in=signed_in_user(),
     )
 
 

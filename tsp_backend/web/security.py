@@ -1,6 +1,6 @@
 """The browser-facing defences of the wallet pages: headers, the pre-login CSRF token, redirects.
 
-Signed-in forms carry the session's own CSRF token (the one :mod:`tsp_backend.api.common`
+Signed-in forms carry the session's own CSRF token (the one :mod:`tsp_backend.api.http`
 checks for every cookie-authenticated unsafe request). Before there is a session — the login
 and registration forms — a random token is kept in Flask's signed ``hcekit_web`` cookie and
 echoed in a hidden field (the synchroniser-token pattern of the OWASP CSRF Prevention Cheat

@@ -70,6 +70,8 @@ const PROBLEMS = {
   429: "Too many attempts. Wait a minute, then try again.",
 };
 
+const IN_FLIGHT = "This payment is still being processed. Press Pay again in a moment to see its result.";
+
 async function pay() {
   if (state !== "idle") return;
   setState("authenticating", "Confirm with your passkey…");
@@ -99,6 +101,11 @@ async function pay() {
       { ...body, sheet: options.sheet, credential: credentialJSON(credential) },
       { "Idempotency-Key": key });
   } catch (err) {
+    if (err instanceof ApiError && String(err.problem.type || "").endsWith("/idempotency-request-in-flight")) {
+      // The first request with this key is still running: keep the key, so that the next press
+      // gets that payment's answer instead of paying again.
+      return fail(IN_FLIGHT, null);
+    }
     if (err instanceof ApiError) {
       key = crypto.randomUUID();
       return fail(PROBLEMS[err.status] || "The payment could not be completed. Nothing was charged.", row);

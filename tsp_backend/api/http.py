@@ -1,7 +1,10 @@
-"""What every blueprint shares: the request's database session, authentication, CSRF, bodies,
-JSON and problem responses, the idempotency wrapper and the audit origin — and the steps the JSON
-API and the wallet's pages both take (log in, provision a card, change a card, record a refused
-request), each written once with its audit rows; a page passes ``via="web"`` for its rows.
+"""The HTTP side of every blueprint, JSON API and pages alike: the request's database session,
+authentication, CSRF, bounded bodies, JSON and problem responses, the session cookie, the
+request's :class:`~tsp_backend.services.origin.Origin`, and the ``Idempotency-Key`` plumbing around
+:class:`~tsp_backend.services.idempotency.KeyUse` (the one owner of the idempotency policy).
+What a request does — register, log in, provision or change a card — is in the services
+(:mod:`tsp_backend.services.accounts`, :mod:`tsp_backend.services.wallet`), which take the origin
+as a value.
 
 Authentication: ``Authorization: Bearer <session token>`` (API clients, no CSRF token needed),
 or the ``hcekit_session`` cookie, in which case every unsafe request (POST, PUT, PATCH,
@@ -17,6 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
@@ -31,29 +35,27 @@ from tsp_backend.errors import (
     PROBLEM_MEDIA_TYPE,
     BodyTooLarge,
     CSRFFailed,
-    DeviceLost,
     IdempotencyInFlight,
     IdempotencyKeyMissing,
-    InvalidCredentials,
     MalformedBody,
-    NotFound,
-    ProvisioningDeclined,
     ServiceUnavailable,
     TooManyRequests,
     TSPError,
     Unauthorized,
     ValidationFailed,
 )
-from tsp_backend.models import Card, Device, User
+from tsp_backend.models import User
 from tsp_backend.services import audit
+from tsp_backend.services.accounts import Accounts
 from tsp_backend.services.cards import CardService
-from tsp_backend.services.devices import owned_device
-from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
+from tsp_backend.services.idempotency import IdempotencyService, KeyUse
 from tsp_backend.services.networks import NetworkClients
-from tsp_backend.services.provisioning import Provisioner, ProvisionResult
+from tsp_backend.services.origin import Origin, record
+from tsp_backend.services.provisioning import Provisioner
 from tsp_backend.services.sessions import SessionData, SessionManager
 from tsp_backend.services.users import UserService
 from tsp_backend.services.vault import Vault
+from tsp_backend.services.wallet import Wallet
 from tsp_backend.stores import Store
 
 SESSION_COOKIE = "hcekit_session"
@@ -82,6 +84,16 @@ class Services:
     cards: CardService
     idempotency: IdempotencyService
 
+    @cached_property
+    def accounts(self) -> Accounts:
+        """Registration, login and logout with their audit rows."""
+        return Accounts(self.users, self.sessions, self.sessions_factory, self.config.admin_emails)
+
+    @cached_property
+    def wallet(self) -> Wallet:
+        """Audited changes to a holder's cards and devices."""
+        return Wallet(self.provisioner, self.cards, self.sessions_factory)
+
 
 def services() -> Services:
     """The application's :class:`Services`."""
@@ -97,10 +109,19 @@ def db() -> Session:
     return session
 
 
+def request_origin() -> Origin:
+    """The request's :class:`~tsp_backend.services.origin.Origin`, for the services' audit rows."""
+    return Origin(request.remote_addr, request.user_agent.string or "", actor())
+
+
+def audit_row(**fields: Any) -> None:
+    """Add an audit row of this request to its session (:func:`tsp_backend.services.origin.record`)."""
+    record(db(), request_origin(), **fields)
+
+
 def origin() -> str:
-    """Where the request came from, for the audit log."""
-    agent = (request.user_agent.string or "")[:120]
-    return f"{request.remote_addr or '-'} {agent}".strip()
+    """Where the request came from, as the audit log's ``origin`` column."""
+    return request_origin().text
 
 
 def actor() -> str:
@@ -297,74 +318,59 @@ def problem_response(error: TSPError) -> Response:
     )
 
 
-def commit_json(payload: Any, status: int = 200) -> Response:
-    """Store the response for an idempotent request in the effect's transaction, commit, respond."""
-    text = json.dumps(payload)
-    claim: Claim | None = g.get("idempotency_claim")
-    session = db()
-    if claim is not None:
-        services().idempotency.complete(session, claim, status, text)
-    session.commit()
-    return Response(text, status=status, mimetype="application/json")
+def idempotency_key(missing: str | None = None) -> str:
+    """The request's ``Idempotency-Key`` header, checked; ``IdempotencyKeyMissing`` (with the
+    detail ``missing``, or one naming the route) without it."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        route = f"{request.method} {request.path}"
+        raise IdempotencyKeyMissing(missing or f"{route} requires an Idempotency-Key header")
+    return services().idempotency.check_key(key)
+
+
+def key_use(scope: str, route: str, key: str, fingerprint: str) -> KeyUse:
+    """The request's use of ``key`` (:class:`~tsp_backend.services.idempotency.KeyUse`)."""
+    return KeyUse(services().idempotency, db(), scope, route, key, fingerprint, instance=request.path)
+
+
+def stored_response(status: int, text: str, *, replayed: bool = True) -> Response:
+    """An answer stored under an Idempotency-Key, as sent again (``Idempotent-Replayed: true``)."""
+    mimetype = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(text, status=status, mimetype=mimetype, headers=headers)
 
 
 def idempotent(view: F) -> F:
-    """Require ``Idempotency-Key`` and make the view's effect happen once per key.
+    """Require ``Idempotency-Key`` and make the view's effect happen once per key (scope: the user;
+    fingerprint: the body and the path's arguments).
 
-    The view must end with :func:`commit_json`. Refusals (4xx other than 409/429) are stored and
-    replayed like successes; 409, 429, 5xx and unexpected errors release the key for a retry.
+    The view must end with :func:`commit_json`; :class:`~tsp_backend.services.idempotency.KeyUse`
+    settles refusals and failures.
     """
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        svc = services()
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            raise IdempotencyKeyMissing(f"{request.method} {request.path} requires an Idempotency-Key header")
-        svc.idempotency.check_key(key)
+        key = idempotency_key()
         user = current_user()
-        fingerprint = svc.idempotency.fingerprint({"body": request_json(), "args": kwargs})
+        fingerprint = services().idempotency.fingerprint({"body": request_json(), "args": kwargs})
         route = f"{request.method} {request.url_rule.rule if request.url_rule else request.path}"
-        outcome = svc.idempotency.begin(f"user:{user.id}", route, key, fingerprint)
-        if isinstance(outcome, Replay):
-            mimetype = PROBLEM_MEDIA_TYPE if outcome.status >= 400 else "application/json"
-            return Response(
-                outcome.body,
-                status=outcome.status,
-                mimetype=mimetype,
-                headers={"Idempotent-Replayed": "true"},
-            )
-        g.idempotency_claim = outcome
-        try:
+        with key_use(f"user:{user.id}", route, key, fingerprint) as use:
+            if use.replay is not None:
+                return stored_response(use.replay.status, use.replay.body)
+            g.key_use = use
             return view(*args, **kwargs)
-        except TSPError as error:
-            db().rollback()
-            settle_refused(outcome, error)
-            raise
-        except BaseException:
-            db().rollback()
-            svc.idempotency.release(outcome)
-            raise
 
     return wrapper  # type: ignore[return-value]
 
 
-def settle_refused(claim: Claim, error: TSPError) -> dict[str, Any]:
-    """End the claim of a request refused with ``error``; the problem document.
-
-    A refusal (4xx other than 409/429) is stored and replayed like a success; a conflict, a rate
-    limit or a server error releases the key so the client may retry.
-    """
-    problem = error.to_problem(instance=request.path)
-    if 400 <= error.status < 500 and error.status not in (409, 429):
-        services().idempotency.complete_alone(claim, error.status, json.dumps(problem))
-    else:
-        services().idempotency.release(claim)
-    return problem
-
-
-def _via(via: str | None) -> dict[str, str]:
-    return {"via": via} if via is not None else {}
+def commit_json(payload: Any, status: int = 200) -> Response:
+    """Store the response for an idempotent request in the effect's transaction, commit, respond."""
+    text = json.dumps(payload)
+    use: KeyUse | None = g.get("key_use")
+    if use is not None:
+        use.complete(status, text)
+    db().commit()
+    return Response(text, status=status, mimetype="application/json")
 
 
 def set_session_cookie(response: BaseResponse, token: str) -> None:
@@ -384,150 +390,6 @@ def set_session_cookie(response: BaseResponse, token: str) -> None:
 def clear_session_cookie(response: BaseResponse) -> None:
     """Tell the browser to forget the session cookie."""
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
-
-
-def log_in(
-    email: str,
-    password: str,
-    old_token: str | None,
-    *,
-    device_id: int | None = None,
-    via: str | None = None,
-    **detail: Any,
-) -> tuple[User, str, SessionData]:
-    """Check the credentials, open a fresh session (bound to ``device_id`` if given) and commit.
-
-    ``old_token``, the session the caller came with, is revoked. A refusal — wrong credentials, or
-    a ``device_id`` that is not one of the user's devices or is marked lost — is rolled back,
-    written to the audit log in its own transaction with its reason, and raised. The success row
-    carries ``detail``; every row carries ``via`` when given. Returns the user, the new token and its session.
-    """
-    svc = services()
-    session = db()
-
-    def refused(actor_name: str, reason: str) -> None:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=actor_name,
-            action="user.login",
-            outcome="refused",
-            origin=origin(),
-            reason=reason,
-            **_via(via),
-        )
-
-    try:
-        user = svc.users.authenticate(session, email, password)
-    except InvalidCredentials:
-        refused("anonymous", "invalid_credentials")
-        raise
-    if device_id is not None:
-        try:
-            device = owned_device(session, user.id, device_id)
-        except NotFound:
-            refused(f"user:{user.id}", "unknown_device")
-            raise
-        if device.status != "ACTIVE":
-            refused(f"user:{user.id}", "device_lost")
-            raise DeviceLost(
-                f"device {device_id} is marked lost: log in without deviceId, or with another device"
-            )
-    if old_token:
-        svc.sessions.revoke(old_token)
-    token, data = svc.sessions.create(user.id, device_id)
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="user.login",
-        target=f"user:{user.id}",
-        outcome="success",
-        origin=origin(),
-        **detail,
-        **_via(via),
-    )
-    session.commit()
-    return user, token, data
-
-
-def provision_card(
-    user: User,
-    device_id: int,
-    pan: str,
-    expiry: str,
-    cvv: str,
-    *,
-    deliver: bool = True,
-    via: str | None = None,
-) -> ProvisionResult:
-    """Provision a card to one of the user's devices, with its audit row; the caller commits.
-
-    The success row's outcome is the risk colour. A refusal is rolled back, written to the audit
-    log in its own transaction — ``declined`` when the issuer declined, ``refused`` otherwise,
-    with the problem's slug and the target device — and raised.
-    """
-    svc = services()
-    session = db()
-    try:
-        result = svc.provisioner.provision(session, user, device_id, pan, expiry, cvv, deliver=deliver)
-    except TSPError as error:
-        session.rollback()
-        audit.record_now(
-            svc.sessions_factory,
-            actor=f"user:{user.id}",
-            action="card.provision",
-            target=f"device:{device_id}",
-            origin=origin(),
-            outcome="declined" if isinstance(error, ProvisioningDeclined) else "refused",
-            problem=error.slug,
-            **_via(via),
-        )
-        raise
-    card = result.card
-    audit.record(
-        session,
-        actor=f"user:{user.id}",
-        action="card.provision",
-        target=f"card:{card.id}",
-        outcome=result.decision.colour,
-        origin=origin(),
-        network=card.network,
-        device=card.device_id,
-        **_via(via),
-    )
-    return result
-
-
-def audit_card_change(user_id: int, action: str, card_id: int, **detail: Any) -> None:
-    """The audit row of a successful ``card.<action>`` on one of the user's cards (commits with it)."""
-    audit.record(
-        db(),
-        actor=f"user:{user_id}",
-        action=f"card.{action}",
-        target=f"card:{card_id}",
-        outcome="success",
-        origin=origin(),
-        **detail,
-    )
-
-
-def mark_device_lost(user_id: int, device_id: int, *, via: str | None = None) -> tuple[Device, list[Card]]:
-    """Mark the user's device lost (its tokens suspended, its sessions revoked), with its audit row.
-
-    Returns the device and the cards that changed; the caller commits.
-    """
-    device, changed = services().cards.device_lost(db(), user_id, device_id)
-    audit.record(
-        db(),
-        actor=f"user:{user_id}",
-        action="device.lost",
-        target=f"device:{device.id}",
-        outcome="success",
-        origin=origin(),
-        cards=[c.id for c in changed],
-        **_via(via),
-    )
-    return device, changed
 
 
 def audit_refusal(status: int, slug: str, *, refused: str = "request") -> None:

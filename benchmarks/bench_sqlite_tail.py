@@ -11,8 +11,10 @@ Then, in each of ``--rounds`` paired rounds, one client sends authorizations alo
 (``POST /api/authorize``, keep-alive HTTP/1.1, a fresh Idempotency-Key each, closed loop), and
 then ``--clients`` clients (threads, each with its own connection and its own cards) send them
 together. The figures of both phases are pooled over the rounds and printed: p50, p90 and p99
-of each, answers other than HTTP 200, the server's "database is locked" log lines, and the
-ratio p99(16 clients) / p50(1 client) against the target of 8x. Not a test::
+of each, answers other than HTTP 200, the server's "database is locked" log lines, the ratio
+p99(16 clients) / p50(1 client) against the target of 8x, p99 / p50 within the 16-client
+phase (the tail's distance from the median under one load), and the server's CPU time per
+authorization and the authorizations per second in each phase. Not a test::
 
     python benchmarks/bench_sqlite_tail.py            # 5 rounds
     python benchmarks/bench_sqlite_tail.py --quick    # a short run
@@ -180,32 +182,62 @@ def figures(latencies: list[float]) -> dict[str, float]:
     return {f"p{q}_ms": round(percentile(latencies, q) * 1000, 2) for q in (50, 90, 99)}
 
 
-def measure(args: argparse.Namespace, port: int, api_key: str, taps: list[deque[bytes]]) -> dict[str, Any]:
-    """The paired rounds: 1 client, then ``args.clients`` clients; the pooled summary."""
+def measure(
+    args: argparse.Namespace, port: int, api_key: str, taps: list[deque[bytes]], server_pid: int
+) -> dict[str, Any]:
+    """The paired rounds: 1 client, then ``args.clients`` clients; the pooled summary.
+
+    Besides latencies, the server process's CPU time per authorization in each phase (user +
+    system, from the kernel's accounting): a figure the other work on a shared machine disturbs
+    far less than the wall clock.
+    """
+    import psutil
+
+    server = psutil.Process(server_pid)
     alone = Client(port, api_key, taps)
     crowd = [Client(port, api_key, taps[i :: args.clients]) for i in range(args.clients)]
     one: list[float] = []
     many: list[float] = []
+    cpu = {"one": 0.0, "many": 0.0}
+    wall = {"one": 0.0, "many": 0.0}
     answers: Counter[str] = Counter()
     try:
         phase([alone], args.warmup)
         phase(crowd, max(1, args.warmup // args.clients))
         for _ in range(args.rounds):
-            for clients, requests, pooled in ((([alone]), args.single, one), (crowd, args.each, many)):
+            for key, clients, requests, pooled in (
+                ("one", [alone], args.single, one),
+                ("many", crowd, args.each, many),
+            ):
+                before, started = sum(server.cpu_times()[:2]), time.perf_counter()
                 latencies, seen = phase(clients, requests)
+                cpu[key] += sum(server.cpu_times()[:2]) - before
+                wall[key] += time.perf_counter() - started
                 pooled.extend(latencies)
                 answers.update(seen)
     finally:
         for client in [alone, *crowd]:
             client.close()
     ratio = percentile(many, 99) / percentile(one, 50)
+    spread = percentile(many, 99) / percentile(many, 50)
     return {
         "clients": args.clients,
         "devices": args.devices,
         "rounds": args.rounds,
-        "one": {"requests": len(one), **figures(one)},
-        "many": {"requests": len(many), **figures(many)},
+        "one": {
+            "requests": len(one),
+            **figures(one),
+            "cpu_ms": round(cpu["one"] * 1000 / len(one), 2),
+            "per_s": round(len(one) / wall["one"], 1),
+        },
+        "many": {
+            "requests": len(many),
+            **figures(many),
+            "cpu_ms": round(cpu["many"] * 1000 / len(many), 2),
+            "per_s": round(len(many) / wall["many"], 1),
+        },
         "ratio_p99_many_p50_one": round(ratio, 2),
+        "spread_p99_p50_many": round(spread, 2),
         "target": TARGET_RATIO,
         "met": ratio <= TARGET_RATIO,
         "answers": dict(answers),
@@ -218,12 +250,17 @@ def report(summary: dict[str, Any], locked: int) -> None:
         row = summary[key]
         print(
             f"{label:>11}: {row['requests']:5d} authorizations  p50 {row['p50_ms']:8.2f} ms  "
-            f"p90 {row['p90_ms']:8.2f} ms  p99 {row['p99_ms']:8.2f} ms"
+            f"p90 {row['p90_ms']:8.2f} ms  p99 {row['p99_ms']:8.2f} ms  "
+            f"server CPU {row['cpu_ms']:6.2f} ms  {row['per_s']:6.1f}/s"
         )
     ratio = summary["ratio_p99_many_p50_one"]
     print(
         f"p99({summary['clients']} clients) / p50(1 client) = {ratio:.2f}x  "
         f"(target <= {TARGET_RATIO:g}x: {'met' if summary['met'] else 'NOT met'})"
+    )
+    print(
+        f"p99 / p50 within the {summary['clients']}-client phase = {summary['spread_p99_p50_many']:.2f}x "
+        "(how far the tail stands from the median under the same load)"
     )
     others = {k: v for k, v in summary["answers"].items() if k.startswith("HTTP")}
     print(
@@ -272,7 +309,7 @@ def main() -> None:
         api_key, profiles = provision(base, args.devices)
         total = args.warmup * 2 + args.rounds * (args.single + args.each * args.clients)
         taps = make_taps(profiles, -(-total // args.devices) + args.clients)
-        summary = measure(args, int(base.rsplit(":", 1)[1]), api_key, taps)
+        summary = measure(args, int(base.rsplit(":", 1)[1]), api_key, taps, server.pid)
     finally:
         stop_http(server)
     locked = log.read_text(errors="replace").count("database is locked")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,10 +104,27 @@ def _sqlite_transactions(engine: Engine) -> None:
             turns.give(dbapi_connection)
             raise
 
+    # The "commit" and "rollback" events come before SQLAlchemy ends the transaction: the driver
+    # ends it here first, so the next writer's BEGIN IMMEDIATE finds the lock free (instead of
+    # sleeping in the busy handler); SQLAlchemy's own commit or rollback then finds nothing to end,
+    # or, if this one failed, ends it and reports the error its own way.
     @event.listens_for(engine, "commit")
+    def _sqlite_commit(connection: Connection) -> None:
+        dbapi_connection: Any = connection.connection.driver_connection
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                dbapi_connection.commit()
+        finally:
+            turns.give(dbapi_connection)
+
     @event.listens_for(engine, "rollback")
-    def _sqlite_end(connection: Connection) -> None:
-        turns.give(connection.connection.driver_connection)
+    def _sqlite_rollback(connection: Connection) -> None:
+        dbapi_connection: Any = connection.connection.driver_connection
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                dbapi_connection.rollback()
+        finally:
+            turns.give(dbapi_connection)
 
     @event.listens_for(engine, "checkin")
     @event.listens_for(engine, "close")

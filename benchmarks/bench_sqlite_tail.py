@@ -67,18 +67,24 @@ def serve(port: int, log: str) -> None:
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
 
 
+def expect(response: Any, what: str, field: str) -> Any:
+    """``field`` of a JSON answer, or the end of the run with the answer's status and body.
+
+    Provisioning stops giving a card profile when a limit is reached (the live tokens of one
+    device, the rate limit); the benchmark then stops and says so rather than tap without cards.
+    """
+    body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+    if response.status_code >= 400 or field not in body:
+        raise SystemExit(f"{what}: HTTP {response.status_code} without {field!r}: {response.text[:300]}")
+    return body[field]
+
+
 def provision(base: str, devices: int) -> tuple[str, list[dict[str, Any]]]:
     """A terminal API key and the opened profiles of one green Visa card per device."""
     import httpx
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from cryptogram.sealing import open_sealed, point_bytes
-
-    def expect(response: httpx.Response, what: str, field: str) -> Any:
-        body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
-        if response.status_code >= 400 or field not in body:
-            raise SystemExit(f"{what}: HTTP {response.status_code} without {field!r}: {response.text[:300]}")
-        return body[field]
 
     http = httpx.Client(base_url=base, timeout=60)
     creds = {"email": "bench@example.com", "password": "benchmark-pass"}

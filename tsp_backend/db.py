@@ -35,7 +35,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,23 +108,19 @@ def _sqlite_transactions(engine: Engine) -> None:
     # ends it here first, so the next writer's BEGIN IMMEDIATE finds the lock free (instead of
     # sleeping in the busy handler); SQLAlchemy's own commit or rollback then finds nothing to end,
     # or, if this one failed, ends it and reports the error its own way.
-    @event.listens_for(engine, "commit")
-    def _sqlite_commit(connection: Connection) -> None:
-        dbapi_connection: Any = connection.connection.driver_connection
-        try:
-            with contextlib.suppress(sqlite3.Error):
-                dbapi_connection.commit()
-        finally:
-            turns.give(dbapi_connection)
+    def _ends_first(end: str) -> Callable[[Connection], None]:
+        def _sqlite_end(connection: Connection) -> None:
+            dbapi_connection: Any = connection.connection.driver_connection
+            try:
+                with contextlib.suppress(sqlite3.Error):
+                    getattr(dbapi_connection, end)()
+            finally:
+                turns.give(dbapi_connection)
 
-    @event.listens_for(engine, "rollback")
-    def _sqlite_rollback(connection: Connection) -> None:
-        dbapi_connection: Any = connection.connection.driver_connection
-        try:
-            with contextlib.suppress(sqlite3.Error):
-                dbapi_connection.rollback()
-        finally:
-            turns.give(dbapi_connection)
+        return _sqlite_end
+
+    for end in ("commit", "rollback"):
+        event.listen(engine, end, _ends_first(end))
 
     @event.listens_for(engine, "checkin")
     @event.listens_for(engine, "close")

@@ -21,7 +21,7 @@ from apdu.trace import read_trace
 from cli.common import console, fail, print_json
 from terminal.capk import CaKeyTable
 from terminal.errors import ConfigError
-from terminal.oda import verify_session
+from terminal.oda_session import verify_session
 from terminal.transports.replay import pairs
 
 

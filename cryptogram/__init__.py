@@ -13,8 +13,9 @@ Modules, from the bottom up:
 - :mod:`cryptogram.cvn` — cryptogram versions (Visa CVN 10/18/22, Mastercard CVN 16/17) as
   profiles that build the MAC input from a TLV set, generate, verify and lay out the IAD;
 - :mod:`cryptogram.luk` — limited-use keys for host card emulation;
-- :mod:`cryptogram.rsa` and :mod:`cryptogram.oda` — raw RSA and the offline data
-  authentication formats of Book 2 §5–§6 (certificates, SDA, DDA, fDDA, CDA), both directions;
+- :mod:`cryptogram.rsa`, :mod:`cryptogram.oda` and :mod:`cryptogram.oda_recover` — raw RSA and
+  the offline data authentication formats of Book 2 §5–§6 (certificates, SDA, DDA, fDDA, CDA):
+  signing them, and recovering and checking them;
 - :mod:`cryptogram.errors` — ``CryptogramError`` ├ ``InvalidKey`` └ ``InvalidInput``.
 
 Secrets are compared with :func:`hmac.compare_digest`; no key appears in a ``repr`` or an

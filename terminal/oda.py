@@ -31,20 +31,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from apdu.errors import APDUError, PanMismatch
 from apdu.pan import card_pan
-from apdu.sw import SW
-from apdu.tlv import decode, to_dict
+from apdu.tlv import decode
 from cryptogram import oda
 from cryptogram.errors import OdaError
-from cryptogram.rsa import RsaPublicKey
+from cryptogram.oda_recover import (
+    recover_cda,
+    recover_dynamic_data,
+    recover_icc_key,
+    recover_issuer_key,
+    recover_static_data,
+)
+from cryptogram.rsa import RsaPublicKey, roca_fingerprint
 from terminal.capk import CaKeyTable
 
 __all__ = [
+    "NOT_PERFORMED",
     "OdaResult",
     "Step",
+    "check_chain",
     "choose_method",
     "fdda_terminal_data",
     "perform_cda",
@@ -213,11 +221,18 @@ class _Run:
     def ok(self, name: str, detail: str = "") -> None:
         self.steps.append(Step(name, True, detail))
 
+    def fail(self, name: str, detail: str, reason: str) -> NoReturn:
+        self.steps.append(Step(name, False, detail))
+        raise _Failed(reason)
+
+    def absent(self, what: str) -> NoReturn:
+        self.steps.append(Step("data present", False, "missing " + what))
+        raise _Failed("icc_data_missing", missing=True)
+
     def need(self, *tags: int) -> list[bytes]:
         absent = [f"{t:02X}" for t in tags if not self.card.get(t)]
         if absent:
-            self.steps.append(Step("data present", False, "missing " + ", ".join(absent)))
-            raise _Failed("icc_data_missing", missing=True)
+            self.absent(", ".join(absent))
         return [self.card[t] for t in tags]
 
     def check(self, name: str, call: Any) -> Any:
@@ -229,7 +244,7 @@ class _Run:
         return value
 
     def weak_key(self, name: str, key: RsaPublicKey) -> None:
-        if oda.roca_fingerprint(key.modulus):
+        if roca_fingerprint(key.modulus):
             self.weak.append(name)
             self.steps.append(Step(f"{name} key ROCA check", False, "the modulus has the ROCA fingerprint"))
         else:
@@ -242,8 +257,7 @@ class _Run:
             pan = exc.pan   # the certificate certifies the Application PAN (5A)
         if pan:
             return pan
-        self.steps.append(Step("data present", False, "missing 5A (PAN)"))
-        raise _Failed("icc_data_missing", missing=True)
+        self.absent("5A (PAN)")
 
     def issuer_key(self) -> RsaPublicKey:
         rid = self.card.get(0x4F) or self.card.get(0x84) or b""
@@ -252,45 +266,40 @@ class _Run:
         cert, exponent = self.need(0x90, 0x9F32)
         ca = self.table.get(rid[:5], index[0])
         if ca is None:
-            missing = f"no key {rid[:5].hex().upper()} index {index.hex().upper()}"
-            self.steps.append(Step("CA public key", False, missing))
-            raise _Failed("ca_key_unknown")
+            self.fail("CA public key", f"no key {rid[:5].hex().upper()} index {index.hex().upper()}",
+                      "ca_key_unknown")
         if ca.expired(self.today):
-            expired = f"index {index.hex().upper()} expired {ca.expiry}"
-            self.steps.append(Step("CA public key", False, expired))
-            raise _Failed("ca_key_expired")
+            self.fail("CA public key", f"index {index.hex().upper()} expired {ca.expiry}", "ca_key_expired")
         self.ok("CA public key", f"{rid[:5].hex().upper()} index {index.hex().upper()}, "
                                  f"{ca.public.length * 8} bits, {ca.kind}")
         pan = self.pan()
-        got = self.check("issuer certificate (90)", lambda: oda.recover_issuer_key(
+        got = self.check("issuer certificate (90)", lambda: recover_issuer_key(
             ca.public, cert, self.card.get(0x92, b""), exponent, pan=pan, today=self.today))
         self.ok("issuer certificate (90)", f"issuer {got.issuer_identifier}, expires {got.expiry[:2]}/"
                                            f"{got.expiry[2:]}, {got.key.length * 8} bits")
         self.weak_key("issuer", got.key)
         return got.key  # type: ignore[no-any-return]
 
-    def icc_key_for(self, static: bytes | None, sdad: bytes) -> RsaPublicKey:
-        """The ICC key, once the signed dynamic data (9F4B) it is to verify is known to be there."""
-        icc = self.icc_key(static)
-        if not sdad:
-            self.steps.append(Step("data present", False, "missing 9F4B (signed dynamic data)"))
-            raise _Failed("icc_data_missing", missing=True)
-        return icc
-
     def icc_key(self, static: bytes | None) -> RsaPublicKey:
         issuer = self.issuer_key()
         cert, exponent = self.need(0x9F46, 0x9F47)
         if static is None:
-            self.steps.append(Step("static data", False, _BAD_STATIC))
-            raise _Failed("static_data")
+            self.fail("static data", _BAD_STATIC, "static_data")
         pan = self.pan()
-        got = self.check("ICC certificate (9F46)", lambda: oda.recover_icc_key(
+        got = self.check("ICC certificate (9F46)", lambda: recover_icc_key(
             issuer, cert, self.card.get(0x9F48, b""), exponent, pan=pan, static_data=static,
             today=self.today))
         self.ok("ICC certificate (9F46)", f"PAN matches, expires {got.expiry[:2]}/{got.expiry[2:]}, "
                                           f"{got.key.length * 8} bits")
         self.weak_key("ICC", got.key)
         return got.key  # type: ignore[no-any-return]
+
+    def signer(self, static: bytes | None, sdad: bytes) -> RsaPublicKey:
+        """The ICC key that signed ``sdad`` (9F4B), once the chain and the signature's presence hold."""
+        icc = self.icc_key(static)
+        if not sdad:
+            self.absent("9F4B (signed dynamic data)")
+        return icc
 
     def result(self, method: str, **kw: Any) -> OdaResult:
         return OdaResult(method, "passed", steps=tuple(self.steps), weak_keys=tuple(self.weak),
@@ -308,9 +317,8 @@ def perform_sda(table: CaKeyTable, card: Mapping[int, bytes], static: bytes | No
         issuer = run.issuer_key()
         (ssad,) = run.need(0x93)
         if static is None:
-            run.steps.append(Step("static data", False, "an ODA record is not a 70 template"))
-            raise _Failed("static_data")
-        dac = run.check("signed static data (93)", lambda: oda.recover_static_data(issuer, ssad, static))
+            run.fail("static data", "an ODA record is not a 70 template", "static_data")
+        dac = run.check("signed static data (93)", lambda: recover_static_data(issuer, ssad, static))
         run.ok("signed static data (93)", f"data authentication code {dac.hex().upper()}")
     except _Failed as exc:
         return run.failure("sda", exc)
@@ -324,10 +332,10 @@ def perform_dynamic(
     """DDA or fDDA (Book 2 §6.5; Book C-3 Annex C): the chain, then the signature over ``terminal_data``."""
     run = _Run(table, card, today)
     try:
-        icc = run.icc_key_for(static, sdad)
+        icc = run.signer(static, sdad)
         fmt = oda.FORMAT_FDDA if method == "fdda" else oda.FORMAT_SDAD
         dd = run.check("signed dynamic data (9F4B)",
-                       lambda: oda.recover_dynamic_data(icc, sdad, terminal_data, fmt=fmt))
+                       lambda: recover_dynamic_data(icc, sdad, terminal_data, fmt=fmt))
         run.ok("signed dynamic data (9F4B)",
                f"signed over {len(terminal_data)} bytes of terminal data; ICC dynamic number "
                f"{dd.icc_dynamic_number.hex().upper()}")
@@ -343,8 +351,8 @@ def perform_cda(
     """CDA (Book 2 §6.6): the chain, then the signature; the cryptogram comes out of it."""
     run = _Run(table, card, today)
     try:
-        icc = run.icc_key_for(static, sdad)
-        got = run.check("CDA signature (9F4B)", lambda: oda.recover_cda(
+        icc = run.signer(static, sdad)
+        got = run.check("CDA signature (9F4B)", lambda: recover_cda(
             icc, sdad, unpredictable_number=unpredictable_number, cid=cid, transaction_hash=transaction_hash))
         run.ok("CDA signature (9F4B)", f"CID {got.cid.hex().upper()} matches; transaction data hash matches; "
                                        f"cryptogram {got.cryptogram.hex().upper()} recovered")
@@ -353,138 +361,15 @@ def perform_cda(
     return run.result("cda", cryptogram=got.cryptogram, icc_dynamic_number=got.icc_dynamic_number)
 
 
-# -- re-checking a recorded session -----------------------------------------------------------
+def check_chain(table: CaKeyTable, card: Mapping[int, bytes], static: bytes | None, today: str) -> OdaResult:
+    """The certificate chain alone (Book 2 §6.3, §6.4), when there is no dynamic signature to check.
 
-
-@dataclass(frozen=True, slots=True)
-class SessionCheck:
-    """What :func:`verify_session` found: the kernel path, the method and the result."""
-
-    kernel: str
-    result: OdaResult
-    notes: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"kernel": self.kernel, "notes": list(self.notes), **self.result.to_json()}
-
-
-def _template(data: bytes) -> tuple[list[Any], dict[int, bytes]]:
-    try:
-        nodes = decode(data)
-    except APDUError:
-        return [], {}
-    return nodes, to_dict(nodes)
-
-
-def verify_session(
-    exchanges: Iterable[tuple[bytes, bytes]], table: CaKeyTable, *, today: str | None = None,
-) -> SessionCheck:
-    """Re-check the offline data authentication of a recorded session, from its bytes alone.
-
-    ``exchanges`` are (command, response) pairs as they crossed the wire (responses with their
-    status word). The terminal's own contributions are read back from the commands: the PDOL
-    data of GPO, the DDOL data of INTERNAL AUTHENTICATE, the CDOL1 data of GENERATE AC; the
-    date is 9A from them unless ``today`` (YYMMDD) is given.
+    A chain that holds is ``not_performed`` (nothing was signed); one that does not is a DDA failure.
     """
-    from apdu.dol import split_dol_data
-
-    card: dict[int, bytes] = {}
-    terminal: dict[int, bytes] = {}
-    records: list[tuple[int, int, bytes]] = []
-    pdol_data = cdol_data = ddol_data = b""
-    gpo_sdad = ia_sdad = b""
-    gen_ac: tuple[bytes, list[Any], bytes] | None = None
-    cda_requested = False
-    notes: list[str] = []
-    for command, response in exchanges:
-        if len(command) < 4 or len(response) < 2 or int.from_bytes(response[-2:], "big") != SW.NO_ERROR:
-            continue
-        ins, p1, p2, body = command[1], command[2], command[3], response[:-2]
-        data = command[5:5 + command[4]] if len(command) > 5 else b""
-        nodes, flat = _template(body)
-        if ins == 0xA4 and flat.get(0x84, b"")[:5] != b"2PAY." and 0x84 in flat:
-            card = {0x84: flat[0x84], 0x4F: flat[0x84]}
-            card.update({t: v for t, v in flat.items() if t == 0x9F38})
-            records.clear()
-        elif ins == 0xA8:
-            pdol_data = data[2:] if data[:1] == b"\x83" else b""
-            if card.get(0x9F38):
-                try:
-                    terminal.update(split_dol_data(card[0x9F38], pdol_data))
-                except APDUError:
-                    notes.append("the GPO data does not fit the PDOL")
-            if len(nodes) == 1 and nodes[0].tag == 0x80:
-                card[0x82], card[0x94] = nodes[0].value[:2], nodes[0].value[2:]
-            else:
-                card.update(flat)
-            gpo_sdad = flat.get(0x9F4B, b"")
-        elif ins == 0xB2:
-            records.append((p2 >> 3, p1, body))
-            for tag, value in flat.items():
-                card.setdefault(tag, value)
-        elif ins == 0x88:
-            ddol_data = data
-            ia_sdad = nodes[0].value if len(nodes) == 1 and nodes[0].tag == 0x80 else flat.get(0x9F4B, b"")
-        elif ins == 0xAE and gen_ac is None:
-            cdol_data, cda_requested = data, bool(p1 & 0x10)
-            if card.get(0x8C):
-                try:
-                    terminal.update(split_dol_data(card[0x8C], cdol_data))
-                except APDUError:
-                    notes.append("the GENERATE AC data does not fit CDOL1")
-            gen_ac = (body, nodes, flat.get(0x9F4B, b""))
-            for tag, value in flat.items():
-                if tag != 0x9F4B:
-                    card[tag] = value
-    rid = card.get(0x84, b"")[:5]
-    kernel = "visa" if rid == bytes.fromhex("A000000003") or gpo_sdad else "mastercard"
-    date = today or (terminal.get(0x9A, b"").hex() or "")
-    if len(date) != 6:
-        notes.append("no transaction date (9A) in the session: certificates checked against 000101")
-        date = "000101"
-    flagged = _oda_flags(card.get(0x94, b""))
-    static = static_data(((sfi, raw) for sfi, number, raw in records if (sfi, number) in flagged), card)
-    if gpo_sdad:
-        return SessionCheck(kernel, perform_dynamic(
-            table, card, static, date, sdad=gpo_sdad, terminal_data=fdda_terminal_data(card, terminal),
-            method="fdda"), tuple(notes))
-    if gen_ac is not None and (gen_ac[2] or cda_requested):
-        body, nodes, sdad = gen_ac
-        objects = b""
-        if len(nodes) == 1 and nodes[0].tag == 0x77:
-            start = nodes[0].offset
-            for child in nodes[0].children:
-                end = child.offset + len(child.value)
-                if child.tag != 0x9F4B:
-                    objects += body[start:end]
-                start = end
-        if not cda_requested:
-            notes.append("GENERATE AC did not ask for CDA (P1 bit 5) but the card signed")
-        return SessionCheck(kernel, perform_cda(
-            table, card, static, date, sdad=sdad, unpredictable_number=terminal.get(0x9F37, b""),
-            cid=card.get(0x9F27, b""),
-            transaction_hash=oda.cda_transaction_hash(pdol_data, cdol_data, objects)), tuple(notes))
-    if ia_sdad:
-        return SessionCheck(kernel, perform_dynamic(table, card, static, date, sdad=ia_sdad,
-                                                    terminal_data=ddol_data), tuple(notes))
-    if card.get(0x93):
-        return SessionCheck(kernel, perform_sda(table, card, static, date), tuple(notes))
-    if card.get(0x9F46):
-        notes.append("no dynamic signature in the session: the certificate chain alone is checked")
-        run = _Run(table, card, date)
-        try:
-            run.icc_key(static)
-        except _Failed as exc:
-            return SessionCheck(kernel, run.failure("dda", exc), tuple(notes))
-        return SessionCheck(kernel, OdaResult("dda", "not_performed", "no signature to check",
-                                              tuple(run.steps), tuple(run.weak), run.ca_index), tuple(notes))
-    return SessionCheck(kernel, NOT_PERFORMED, tuple(notes))
-
-
-def _oda_flags(afl: bytes) -> set[tuple[int, int]]:
-    out: set[tuple[int, int]] = set()
-    for i in range(0, len(afl) - len(afl) % 4, 4):
-        sfi, first, count = afl[i] >> 3, afl[i + 1], afl[i + 3]
-        out.update((sfi, r) for r in range(first, first + count))
-    return out
+    run = _Run(table, card, today)
+    try:
+        run.icc_key(static)
+    except _Failed as exc:
+        return run.failure("dda", exc)
+    return OdaResult("dda", "not_performed", "no signature to check", tuple(run.steps), tuple(run.weak),
+                     run.ca_index)

@@ -29,9 +29,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptogram import oda
+from cryptogram import oda, rsa
 from cryptogram.errors import InvalidInput, OdaError
 from cryptogram.oda import Reason
+from cryptogram.oda_recover import (
+    IccCertificate,
+    IssuerCertificate,
+    recover_cda,
+    recover_dynamic_data,
+    recover_icc_key,
+    recover_issuer_key,
+    recover_static_data,
+)
 from cryptogram.rsa import RsaPrivateKey, RsaPublicKey, generate_private_key
 
 MC05_MODULUS = bytes.fromhex(
@@ -106,14 +115,14 @@ VISA_CA = RsaPublicKey(VISA01_MODULUS, b"\x03")
 MC_CDA_UN = bytes.fromhex("12345779")
 
 
-def _issuer(today: str = "140101") -> oda.IssuerCertificate:
-    return oda.recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN,
-                                  today=today)
+def _issuer(today: str = "140101") -> IssuerCertificate:
+    return recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN,
+                              today=today)
 
 
-def _icc(today: str = "140101") -> oda.IccCertificate:
-    return oda.recover_icc_key(_issuer(today).key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
-                               static_data=MC_STATIC_DATA, today=today)
+def _icc(today: str = "140101") -> IccCertificate:
+    return recover_icc_key(_issuer(today).key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
+                           static_data=MC_STATIC_DATA, today=today)
 
 
 def _cda_hash(cdol: bytes = MC_CDA_CDOL1_DATA) -> bytes:
@@ -138,14 +147,14 @@ def test_mastercard_icc_certificate_recovers() -> None:
 
 def test_mastercard_dda_signature_verifies() -> None:
     """The DDA signature over DDOL data 00000000 verifies and yields an 8-byte ICC dynamic number."""
-    dd = oda.recover_dynamic_data(_icc().key, MC_DDA_SDAD, bytes(4))
+    dd = recover_dynamic_data(_icc().key, MC_DDA_SDAD, bytes(4))
     assert dd.icc_dynamic_number.hex().upper() == "7A33FB8C9546E1E7"
 
 
 def test_mastercard_cda_recovers_the_cryptogram() -> None:
     """The CDA signature verifies over UN and transaction data, and gives CID 40 and the TC."""
-    got = oda.recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x40",
-                          transaction_hash=_cda_hash())
+    got = recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x40",
+                      transaction_hash=_cda_hash())
     assert got.cid == b"\x40"
     assert len(got.cryptogram) == 8 and len(got.icc_dynamic_number) == 8
     assert got.transaction_hash == _cda_hash()
@@ -153,43 +162,43 @@ def test_mastercard_cda_recovers_the_cryptogram() -> None:
 
 def test_visa_sda_returns_the_data_authentication_code() -> None:
     """Signed static application data (93) of the Visa vector gives DAC 3132."""
-    issuer = oda.recover_issuer_key(VISA_CA, VISA_ISSUER_CERT, VISA_ISSUER_REMAINDER, b"\x03",
-                                    pan=VISA_PAN, today="080101")
+    issuer = recover_issuer_key(VISA_CA, VISA_ISSUER_CERT, VISA_ISSUER_REMAINDER, b"\x03",
+                                pan=VISA_PAN, today="080101")
     assert issuer.issuer_identifier == "427655"
-    assert oda.recover_static_data(issuer.key, VISA_SSAD, VISA_STATIC_DATA).hex() == "3132"
+    assert recover_static_data(issuer.key, VISA_SSAD, VISA_STATIC_DATA).hex() == "3132"
 
 
 # -- each check of Book 2, named --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("call", "reason"), [
-    (lambda: oda.recover_issuer_key(MC_CA, MC_ISSUER_CERT[:-1], MC_ISSUER_REMAINDER, b"\x03",
-                                    pan=MC_PAN, today="140101"), Reason.LENGTH),
-    (lambda: oda.recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER[:-1] + b"\x00", b"\x03",
-                                    pan=MC_PAN, today="140101"), Reason.HASH),
-    (lambda: oda.recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03",
-                                    pan="5311112222333344", today="140101"), Reason.ISSUER_IDENTIFIER),
-    (lambda: oda.recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03",
-                                    pan=MC_PAN, today="220101"), Reason.EXPIRED),
-    (lambda: oda.recover_issuer_key(MC_CA, bytes([MC_ISSUER_CERT[0] ^ 1]) + MC_ISSUER_CERT[1:],
-                                    MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN, today="140101"),
+    (lambda: recover_issuer_key(MC_CA, MC_ISSUER_CERT[:-1], MC_ISSUER_REMAINDER, b"\x03",
+                                pan=MC_PAN, today="140101"), Reason.LENGTH),
+    (lambda: recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER[:-1] + b"\x00", b"\x03",
+                                pan=MC_PAN, today="140101"), Reason.HASH),
+    (lambda: recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03",
+                                pan="5311112222333344", today="140101"), Reason.ISSUER_IDENTIFIER),
+    (lambda: recover_issuer_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03",
+                                pan=MC_PAN, today="220101"), Reason.EXPIRED),
+    (lambda: recover_issuer_key(MC_CA, bytes([MC_ISSUER_CERT[0] ^ 1]) + MC_ISSUER_CERT[1:],
+                                MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN, today="140101"),
      Reason.TRAILER),
-    (lambda: oda.recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan="5285881254345661",
-                                 static_data=MC_STATIC_DATA, today="140101"), Reason.PAN),
-    (lambda: oda.recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
-                                 static_data=MC_STATIC_DATA[:-1] + b"\x01", today="140101"), Reason.HASH),
-    (lambda: oda.recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
-                                 static_data=MC_STATIC_DATA, today="150701"), Reason.EXPIRED),
-    (lambda: oda.recover_icc_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN,
-                                 static_data=b"", today="140101"), Reason.FORMAT),
-    (lambda: oda.recover_dynamic_data(_icc().key, MC_DDA_SDAD, bytes.fromhex("00000001")), Reason.HASH),
-    (lambda: oda.recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x80",
-                             transaction_hash=_cda_hash()), Reason.CRYPTOGRAM_TYPE),
-    (lambda: oda.recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x40",
-                             transaction_hash=_cda_hash(MC_CDA_CDOL1_DATA[:-1] + b"\x01")),
+    (lambda: recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan="5285881254345661",
+                             static_data=MC_STATIC_DATA, today="140101"), Reason.PAN),
+    (lambda: recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
+                             static_data=MC_STATIC_DATA[:-1] + b"\x01", today="140101"), Reason.HASH),
+    (lambda: recover_icc_key(_issuer().key, MC_ICC_CERT, b"", b"\x03", pan=MC_PAN,
+                             static_data=MC_STATIC_DATA, today="150701"), Reason.EXPIRED),
+    (lambda: recover_icc_key(MC_CA, MC_ISSUER_CERT, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN,
+                             static_data=b"", today="140101"), Reason.FORMAT),
+    (lambda: recover_dynamic_data(_icc().key, MC_DDA_SDAD, bytes.fromhex("00000001")), Reason.HASH),
+    (lambda: recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x80",
+                         transaction_hash=_cda_hash()), Reason.CRYPTOGRAM_TYPE),
+    (lambda: recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=MC_CDA_UN, cid=b"\x40",
+                         transaction_hash=_cda_hash(MC_CDA_CDOL1_DATA[:-1] + b"\x01")),
      Reason.TRANSACTION_HASH),
-    (lambda: oda.recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=b"\x00" * 4, cid=b"\x40",
-                             transaction_hash=_cda_hash()), Reason.HASH),
+    (lambda: recover_cda(_icc().key, MC_CDA_SDAD, unpredictable_number=b"\x00" * 4, cid=b"\x40",
+                         transaction_hash=_cda_hash()), Reason.HASH),
 ], ids=["short", "remainder", "issuer-id", "issuer-expired", "broken-signature", "icc-pan", "static-data",
         "icc-expired", "wrong-format", "dda-hash", "cda-cid", "cda-transaction", "cda-un"])
 def test_each_failure_names_its_reason(call, reason: Reason) -> None:
@@ -226,7 +235,7 @@ def test_forged_blocks_fail_by_header_format_trailer(chain, change, reason) -> N
     """A block with a wrong header, format or trailer is refused for that reason."""
     ca = chain[0]
     with pytest.raises(OdaError) as info:
-        oda.recover_issuer_key(ca.public, _forge(ca, **change), b"", b"\x03", pan=MC_PAN, today="250101")
+        recover_issuer_key(ca.public, _forge(ca, **change), b"", b"\x03", pan=MC_PAN, today="250101")
     assert info.value.reason is reason
 
 
@@ -236,21 +245,21 @@ def test_round_trip_of_a_whole_chain(chain) -> None:
     static = bytes.fromhex("5A0854133300890100125F24033012319F4A0182") + b"\x18\x80"
     cert90, rem92 = oda.issue_issuer_certificate(ca, issuer.public, issuer_identifier="541333",
                                                  expiry="1230", serial=b"\x00\x00\x01")
-    got_issuer = oda.recover_issuer_key(ca.public, cert90, rem92, issuer.public.exponent,
-                                        pan="5413330089010012", today="250101")
+    got_issuer = recover_issuer_key(ca.public, cert90, rem92, issuer.public.exponent,
+                                    pan="5413330089010012", today="250101")
     assert got_issuer.key == issuer.public
     cert46, rem48 = oda.issue_icc_certificate(issuer, icc.public, pan="5413330089010012", expiry="1230",
                                               serial=b"\x00\x00\x02", static_data=static)
-    got_icc = oda.recover_icc_key(issuer.public, cert46, rem48, icc.public.exponent, pan="5413330089010012",
-                                  static_data=static, today="250101")
+    got_icc = recover_icc_key(issuer.public, cert46, rem48, icc.public.exponent, pan="5413330089010012",
+                              static_data=static, today="250101")
     assert got_icc.key == icc.public and len(rem48) == 42
     ssad = oda.sign_static_data(issuer, b"\xDA\xC0", static)
-    assert oda.recover_static_data(issuer.public, ssad, static) == b"\xDA\xC0"
+    assert recover_static_data(issuer.public, ssad, static) == b"\xDA\xC0"
     th = oda.cda_transaction_hash(b"\x01", b"\x02", b"\x9F\x27\x01\x80")
     dd = oda.cda_dynamic_data(b"\x00\x07", b"\x80", bytes(range(8)), th)
     sdad = oda.sign_dynamic_data(icc, dd, b"\xCA\xFE\xBA\xBE")
-    got = oda.recover_cda(icc.public, sdad, unpredictable_number=b"\xCA\xFE\xBA\xBE", cid=b"\x80",
-                          transaction_hash=th)
+    got = recover_cda(icc.public, sdad, unpredictable_number=b"\xCA\xFE\xBA\xBE", cid=b"\x80",
+                      transaction_hash=th)
     assert (got.icc_dynamic_number, got.cryptogram) == (b"\x00\x07", bytes(range(8)))
 
 
@@ -261,7 +270,7 @@ def test_remainder_is_required_when_the_key_does_not_fit(chain) -> None:
                                                  expiry="1230", serial=b"\x00\x00\x01")
     assert len(rem92) == 36
     with pytest.raises(OdaError) as info:
-        oda.recover_issuer_key(ca.public, cert90, b"", b"\x03", pan="5413330089010012", today="250101")
+        recover_issuer_key(ca.public, cert90, b"", b"\x03", pan="5413330089010012", today="250101")
     assert info.value.reason is Reason.HASH   # the hash covers the remainder: it fails first
 
 
@@ -274,10 +283,10 @@ def test_unknown_algorithm_indicators_are_named(chain) -> None:
     for index, reason in ((11, Reason.HASH_ALGORITHM), (12, Reason.KEY_ALGORITHM)):
         forged = bytearray(block)
         forged[index] = 0x02
-        forged[-21:-1] = oda._sha1(bytes(forged[1:-21]), rem92, b"\x03")
+        forged[-21:-1] = oda.block_hash(bytes(forged[1:-21]), rem92, b"\x03")
         with pytest.raises(OdaError) as info:
-            oda.recover_issuer_key(ca.public, ca.sign(bytes(forged)), rem92, b"\x03",
-                                   pan="5413330089010012", today="250101")
+            recover_issuer_key(ca.public, ca.sign(bytes(forged)), rem92, b"\x03",
+                               pan="5413330089010012", today="250101")
         assert info.value.reason is reason
 
 
@@ -344,7 +353,7 @@ def test_signing_refuses_blocks_of_the_wrong_size(chain) -> None:
 def test_fuzz_any_bytes_fail_only_with_a_named_reason(data: bytes) -> None:
     """Random bytes as an issuer certificate never pass and never raise anything but OdaError."""
     with pytest.raises(OdaError) as info:
-        oda.recover_issuer_key(MC_CA, data, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN, today="140101")
+        recover_issuer_key(MC_CA, data, MC_ISSUER_REMAINDER, b"\x03", pan=MC_PAN, today="140101")
     assert isinstance(info.value.reason, Reason)
 
 
@@ -355,8 +364,8 @@ def test_fuzz_one_flipped_byte_is_always_caught(index: int, mask: int) -> None:
     cert = bytearray(MC_ICC_CERT)
     cert[index] ^= mask
     with pytest.raises(OdaError):
-        oda.recover_icc_key(_issuer().key, bytes(cert), b"", b"\x03", pan=MC_PAN,
-                            static_data=MC_STATIC_DATA, today="140101")
+        recover_icc_key(_issuer().key, bytes(cert), b"", b"\x03", pan=MC_PAN,
+                        static_data=MC_STATIC_DATA, today="140101")
 
 
 # -- weak keys --------------------------------------------------------------------------------
@@ -365,7 +374,7 @@ def test_fuzz_one_flipped_byte_is_always_caught(index: int, mask: int) -> None:
 def _roca_prime(bits: int, a: int, start: int) -> int:
     """A prime of the ROCA form k·M + (65537^a mod M), M the product of the fingerprint primes."""
     m = 1
-    for p in oda._ROCA_PRIMES:
+    for p in rsa._ROCA_PRIMES:
         m *= p
     base = pow(65537, a, m)
     k = (1 << (bits - 1)) // m + start
@@ -379,10 +388,10 @@ def _roca_prime(bits: int, a: int, start: int) -> int:
 def test_roca_fingerprint_flags_the_weak_structure_only(chain) -> None:
     """A modulus made of ROCA-form primes is flagged; generated keys and the published CA keys are not."""
     n = _roca_prime(512, 12345, 1) * _roca_prime(512, 777, 99)
-    assert oda.roca_fingerprint(n.to_bytes((n.bit_length() + 7) // 8, "big"))
-    assert not any(oda.roca_fingerprint(k.public.modulus) for k in chain)
-    assert not oda.roca_fingerprint(MC05_MODULUS)
-    assert not oda.roca_fingerprint(VISA01_MODULUS)
+    assert rsa.roca_fingerprint(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    assert not any(rsa.roca_fingerprint(k.public.modulus) for k in chain)
+    assert not rsa.roca_fingerprint(MC05_MODULUS)
+    assert not rsa.roca_fingerprint(VISA01_MODULUS)
 
 
 def test_issuer_certificate_fields_are_frozen() -> None:

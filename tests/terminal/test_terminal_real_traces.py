@@ -69,7 +69,7 @@ def test_real_mastercard_cda_session_recovers_its_cryptogram() -> None:
     """The published Mastercard card (emv-tools test data): chain under production CA 05, CDA passes,
     the TC comes out of 9F4B; the date is the session's own 9A (140925)."""
     from terminal.capk import CaKeyTable
-    from terminal.oda import verify_session
+    from terminal.oda_session import verify_session
 
     check = verify_session(_exchanges(), CaKeyTable.builtin())
     result = check.result
@@ -90,7 +90,8 @@ def test_real_mastercard_cda_session_recovers_its_cryptogram() -> None:
 def test_real_session_tampered(change: dict[int, tuple[str, str]], reason: str, bit: int) -> None:
     """Each change to the real session fails with its own reason; the TVR gets 'CDA failed'."""
     from terminal.capk import CaKeyTable
-    from terminal.oda import tvr, verify_session
+    from terminal.oda import tvr
+    from terminal.oda_session import verify_session
 
     result = verify_session(_exchanges(change), CaKeyTable.builtin()).result
     assert (result.status, result.reason) == ("failed", reason)
@@ -100,7 +101,7 @@ def test_real_session_tampered(change: dict[int, tuple[str, str]], reason: str, 
 def test_real_session_expired_on_a_later_date() -> None:
     """Checked on a date after the ICC certificate's month (06/15), the session fails 'expired'."""
     from terminal.capk import CaKeyTable
-    from terminal.oda import verify_session
+    from terminal.oda_session import verify_session
 
     result = verify_session(_exchanges(), CaKeyTable.builtin(), today="150701").result
     assert (result.status, result.reason) == ("failed", "expired")
@@ -119,6 +120,8 @@ def test_real_visa_fdda_signature_verifies() -> None:
     from apdu.dol import split_dol_data
     from apdu.tlv import decode, walk
     from cryptogram import oda as book2
+    from cryptogram.errors import OdaError
+    from cryptogram.oda_recover import recover_dynamic_data, recover_issuer_key
     from cryptogram.rsa import RsaPublicKey
     from terminal.capk import CaKeyTable
     from terminal.oda import fdda_terminal_data
@@ -135,15 +138,15 @@ def test_real_visa_fdda_signature_verifies() -> None:
             terminal = split_dol_data(card[0x9F38], command[7:5 + command[4]])
     ca = CaKeyTable.builtin().get(bytes.fromhex("A000000003"), card[0x8F][0])
     assert ca is not None and ca.kind == "production"
-    issuer = book2.recover_issuer_key(ca.public, card[0x90], card.get(0x92, b""), card[0x9F32],
-                                      pan="492182", today="230301")
+    issuer = recover_issuer_key(ca.public, card[0x90], card.get(0x92, b""), card[0x9F32],
+                                pan="492182", today="230301")
     block = issuer.key.recover(card[0x9F46])
     length = block[19]
     modulus = block[21:21 + min(length, issuer.key.length - 42)] + card.get(0x9F48, b"")
     icc = RsaPublicKey(modulus, card[0x9F47])
     signed = fdda_terminal_data(card, terminal)
     assert signed == terminal[0x9F37] + terminal[0x9F02] + terminal[0x5F2A] + card[0x9F69]
-    got = book2.recover_dynamic_data(icc, card[0x9F4B], signed, fmt=book2.FORMAT_FDDA)
+    got = recover_dynamic_data(icc, card[0x9F4B], signed, fmt=book2.FORMAT_FDDA)
     assert got.icc_dynamic_number == card[0x9F36]
-    with pytest.raises(book2.OdaError):
-        book2.recover_dynamic_data(icc, card[0x9F4B], signed[:-1] + b"\x01", fmt=book2.FORMAT_FDDA)
+    with pytest.raises(OdaError):
+        recover_dynamic_data(icc, card[0x9F4B], signed[:-1] + b"\x01", fmt=book2.FORMAT_FDDA)

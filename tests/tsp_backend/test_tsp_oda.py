@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cryptogram.oda import recover_icc_key, recover_issuer_key
+from cryptogram.oda_recover import recover_icc_key, recover_issuer_key
 from cryptogram.rsa import RsaPublicKey
 from cryptogram.testkeys import oda_test_key
 from hce.applet import CardApplet

@@ -167,13 +167,12 @@ def test_replayed_cryptogram_spends_nothing_more(app: Flask, wallet: Wallet, hos
     assert uses.uses == 1
 
 
+@POSTGRES_ONLY
 def test_postgres_approval_writes_in_two_statements(
     backend: str, app: Flask, wallet: Wallet, host: FlaskHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL an approval writes in two autocommit statements (intent, settle) and nothing
     else: no write and no commit through the ORM session."""
-    if backend != "postgres":
-        pytest.skip("the one-statement forms are PostgreSQL's")
     import psycopg
     from sqlalchemy import event
 

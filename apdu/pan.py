@@ -28,7 +28,9 @@ from collections.abc import Mapping
 from apdu.errors import EncodeError, PanMismatch
 from apdu.formats import decode_cn
 
-__all__ = ["card_pan", "encode_track2", "luhn_check_digit", "luhn_valid", "mask_pan", "track2_pan"]
+__all__ = [
+    "card_pan", "encode_track2", "luhn_check_digit", "luhn_valid", "mask_pan", "split_track2", "track2_pan",
+]
 
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
@@ -84,20 +86,37 @@ def encode_track2(pan: str, tail: str) -> bytes:
     return bytes.fromhex(text + ("F" if len(text) % 2 else ""))
 
 
+def split_track2(data: bytes) -> tuple[str, str] | None:
+    """Track 2 Equivalent Data (57; 9F6B of mag-stripe mode) as its PAN and the digits after ``D``.
+
+    The tail is expiry YYMM, service code and discretionary data, the ``F`` pad removed.
+    ``None`` when there is no separator, the PAN is not 1 to 19 digits, or the tail is not digits.
+
+    >>> split_track2(bytes.fromhex("4761739001010010D25122010000000000000F"))
+    ('4761739001010010', '25122010000000000000')
+    >>> split_track2(bytes.fromhex("4761739001010010")) is None
+    True
+    """
+    text = bytes(data).hex().upper()
+    pan, separator, tail = text.partition("D")
+    tail = tail[:-1] if tail.endswith("F") else tail
+    if not separator or not 1 <= len(pan) <= 19 or not pan.isdigit():
+        return None
+    if tail and not tail.isdigit():
+        return None
+    return pan, tail
+
+
 def track2_pan(data: bytes) -> str | None:
     """The PAN field of Track 2 Equivalent Data (57; also 9F6B of mag-stripe mode), ISO/IEC 7813.
 
-    ``None`` when there is no ``D`` separator or the field before it is not 1 to 19 digits.
+    ``None`` when :func:`split_track2` finds no PAN there.
 
     >>> track2_pan(bytes.fromhex("4761739001010010D25122010000000000000F"))
     '4761739001010010'
-    >>> track2_pan(bytes.fromhex("4761739001010010")) is None
-    True
     """
-    pan, separator, _ = bytes(data).hex().upper().partition("D")
-    if not separator or not 1 <= len(pan) <= 19 or not pan.isdigit():
-        return None
-    return pan
+    parts = split_track2(data)
+    return parts[0] if parts is not None else None
 
 
 def card_pan(values: Mapping[int, bytes]) -> str | None:

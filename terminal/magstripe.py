@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from apdu.command import CommandAPDU, ComputeCryptographicChecksum
 from apdu.dol import build_dol_data
-from apdu.pan import encode_track2
+from apdu.pan import encode_track2, split_track2
 from apdu.response import ResponseAPDU
 from apdu.tlv import decode, to_dict
 from cryptogram import cvc3
@@ -60,8 +60,10 @@ def on_checksum(k: Kernel, response: ResponseAPDU) -> CommandAPDU | None:
 
 def write_tracks(k: Kernel, values: Mapping[int, bytes]) -> None:
     atc = int.from_bytes(values[0x9F36], "big")
-    track2 = k.card[0x9F6B].hex().upper().rstrip("F")
-    head, _, rest = track2.partition("D")
+    parts = split_track2(k.card[0x9F6B])
+    if parts is None:
+        raise ValueError("Track 2 data (9F6B) is not PAN D digits")
+    head, rest = parts
     dd = cvc3.encode_discretionary(
         rest[7:], pcvc3=k.card.get(0x9F65, b""), punatc=k.card.get(0x9F66, b""),
         natc=k.card.get(0x9F67, b"\x00")[0], cvc3_value=int.from_bytes(values[0x9F61], "big"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from apdu.pan import split_track2
 from cryptogram.cvc3 import NATC, PCVC3, PUNATC, cvc3, ivcvc3, read_discretionary, track2_template
 from cryptogram.luk import derive_luk
 
@@ -31,10 +32,10 @@ def find_key(
     for tag in (0x9F6B, 0x9F36, 0x9F6A):
         if tag not in tlvs:
             return f"the mag-stripe data lacks tag {tag:02X}"
-    text = tlvs[0x9F6B].hex().upper().rstrip("F")
-    pan, sep, rest = text.partition("D")
-    if not sep or len(rest) < 8:
+    parts = split_track2(tlvs[0x9F6B])
+    if parts is None or len(parts[1]) < 8:
         return "Track 2 data (9F6B) is malformed"
+    pan, rest = parts
     try:
         cvc3_digits, un_digits, atc_digits = read_discretionary(
             rest[7:], pcvc3=PCVC3, punatc=PUNATC, natc=NATC)

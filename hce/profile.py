@@ -178,10 +178,14 @@ class _ProfileModel(BaseModel):
     def _hex(cls, value: str | None, info: ValidationInfo) -> str | None:
         assert info.field_name is not None
         name, min_bytes, max_bytes = _HEX_FIELDS[info.field_name]
-        checked = _hex_field(value, name=name, min_bytes=min_bytes, max_bytes=max_bytes)
-        if info.field_name == "afl" and checked and len(checked) % 8:
+        return _hex_field(value, name=name, min_bytes=min_bytes, max_bytes=max_bytes)
+
+    @field_validator("afl")
+    @classmethod
+    def _afl_entries(cls, value: str | None) -> str | None:
+        if value and len(value) % 8:
             raise ValueError("afl is a list of 4-byte entries (EMV 4.4 Book 3 §10.2)")
-        return checked
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from cryptogram.ac import arpc_method1, arpc_method2, generate_ac
@@ -324,6 +324,19 @@ def _parse_iad(iad: bytes, layout: str) -> IAD:
     return IAD(iad[2], iad[1], iad[3:7], _luk_from_idd(idd), "visa", idd)
 
 
+_VISA18 = CVN(
+    name="visa18", number=0x12, network="visa",
+    description="Visa CVN 18 (VIS 1.6): EMV session key, whole IAD, ARPC method 2",
+    mk_option="b", session_key_method="emv", iad_data="iad", padding=2,
+    arpc_method=2, arpc_key="session", iad_layout="visa", cvr_length=4,
+)
+_MC16 = CVN(
+    name="mc16", number=0x10, network="mastercard",
+    description="Mastercard CVN 16 (M/Chip 4): Mastercard SKD, CVR, ARPC method 1 with MK",
+    mk_option="a", session_key_method="mastercard", iad_data="cvr", padding=2,
+    arpc_method=1, arpc_key="mk", iad_layout="mastercard", cvr_length=6,
+)
+
 PROFILES: dict[str, CVN] = {
     "visa10": CVN(
         name="visa10", number=0x0A, network="visa",
@@ -331,29 +344,17 @@ PROFILES: dict[str, CVN] = {
         mk_option="a", session_key_method="none", iad_data="cvr", padding=1,
         arpc_method=1, arpc_key="mk", iad_layout="visa", cvr_length=4,
     ),
-    "visa18": CVN(
-        name="visa18", number=0x12, network="visa",
-        description="Visa CVN 18 (VIS 1.6): EMV session key, whole IAD, ARPC method 2",
-        mk_option="b", session_key_method="emv", iad_data="iad", padding=2,
-        arpc_method=2, arpc_key="session", iad_layout="visa", cvr_length=4,
-    ),
-    "visa22": CVN(
-        name="visa22", number=0x22, network="visa",
+    "visa18": _VISA18,
+    "visa22": replace(
+        _VISA18, name="visa22", number=0x22,
         description="Visa CVN 22 (VIS 1.6, IAD format 2): as CVN 18 with the 32-byte IAD",
-        mk_option="b", session_key_method="emv", iad_data="iad", padding=2,
-        arpc_method=2, arpc_key="session", iad_layout="visa2", cvr_length=5,
+        iad_layout="visa2", cvr_length=5,
     ),
-    "mc16": CVN(
-        name="mc16", number=0x10, network="mastercard",
-        description="Mastercard CVN 16 (M/Chip 4): Mastercard SKD, CVR, ARPC method 1 with MK",
-        mk_option="a", session_key_method="mastercard", iad_data="cvr", padding=2,
-        arpc_method=1, arpc_key="mk", iad_layout="mastercard", cvr_length=6,
-    ),
-    "mc17": CVN(
-        name="mc17", number=0x11, network="mastercard",
+    "mc16": _MC16,
+    "mc17": replace(
+        _MC16, name="mc17", number=0x11,
         description="Mastercard CVN 17 (M/Chip 4): as CVN 16 with the counters in the AC",
-        mk_option="a", session_key_method="mastercard", iad_data="cvr+counters", padding=2,
-        arpc_method=1, arpc_key="mk", iad_layout="mastercard", cvr_length=6,
+        iad_data="cvr+counters",
     ),
 }
 """Every cryptogram version hcekit knows, by name."""

@@ -54,6 +54,23 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def aes256_key(text: str) -> bytes | None:
+    """The AES-256 key that ``text`` holds as base64 (RFC 4648 §4, no other characters), or
+    ``None`` when it is not exactly 32 bytes so encoded: how a key at rest (the device wallet's,
+    the service's vault keys) is written in the environment.
+
+    >>> len(aes256_key("A" * 43 + "="))
+    32
+    >>> aes256_key("AAAA") is None, aes256_key("A" * 42 + "!=") is None
+    (True, True)
+    """
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return key if len(key) == 32 else None
+
+
 def point_bytes(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """The uncompressed point ``04‖X‖Y`` (SEC 1 v2 §2.3.3), 65 bytes."""
     return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)

@@ -55,7 +55,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from apdu.pan import luhn_valid
 from cryptogram.errors import InvalidInput
@@ -102,6 +102,21 @@ def _hex_field(value: str | None, *, name: str, min_bytes: int = 0, max_bytes: i
     if not min_bytes <= len(value) // 2 <= max_bytes:
         raise ValueError(f"{name} must be {min_bytes}..{max_bytes} bytes")
     return value
+
+
+#: The hex fields of a profile: field -> (name in error messages, fewest bytes, most bytes).
+#: ``aid`` and ``kernel_id`` are required; the others are the optional overrides.
+_HEX_FIELDS: dict[str, tuple[str, int, int]] = {
+    "aid": ("aid", 5, 16),
+    "kernel_id": ("kernel_id", 1, 8),
+    "aip": ("field", 2, 2),
+    "app_version": ("field", 2, 2),
+    "ctq": ("ctq", 0, 2),
+    "ffi": ("ffi", 0, 32),
+    "afl": ("afl", 0, 252),
+    "pdol": ("dol", 0, 252),
+    "cdol1": ("dol", 0, 252),
+}
 
 
 class _LukModel(BaseModel):
@@ -158,47 +173,19 @@ class _ProfileModel(BaseModel):
             raise ValueError("pan fails the Luhn check")
         return value
 
-    @field_validator("aid")
+    @field_validator(*_HEX_FIELDS)
     @classmethod
-    def _aid(cls, value: str) -> str:
-        checked = _hex_field(value, name="aid", min_bytes=5, max_bytes=16)
-        assert checked is not None
-        return checked
-
-    @field_validator("kernel_id")
-    @classmethod
-    def _kernel_id(cls, value: str) -> str:
-        checked = _hex_field(value, name="kernel_id", min_bytes=1, max_bytes=8)
-        assert checked is not None
-        return checked
-
-    @field_validator("aip", "app_version")
-    @classmethod
-    def _two_bytes(cls, value: str | None) -> str | None:
-        return _hex_field(value, name="field", min_bytes=2, max_bytes=2)
-
-    @field_validator("ctq")
-    @classmethod
-    def _ctq(cls, value: str | None) -> str | None:
-        return _hex_field(value, name="ctq", min_bytes=0, max_bytes=2)
-
-    @field_validator("ffi")
-    @classmethod
-    def _ffi(cls, value: str | None) -> str | None:
-        return _hex_field(value, name="ffi", min_bytes=0, max_bytes=32)
+    def _hex(cls, value: str | None, info: ValidationInfo) -> str | None:
+        assert info.field_name is not None
+        name, min_bytes, max_bytes = _HEX_FIELDS[info.field_name]
+        return _hex_field(value, name=name, min_bytes=min_bytes, max_bytes=max_bytes)
 
     @field_validator("afl")
     @classmethod
-    def _afl(cls, value: str | None) -> str | None:
-        checked = _hex_field(value, name="afl", min_bytes=0, max_bytes=252)
-        if checked and len(checked) % 8:
+    def _afl_entries(cls, value: str | None) -> str | None:
+        if value and len(value) % 8:
             raise ValueError("afl is a list of 4-byte entries (EMV 4.4 Book 3 §10.2)")
-        return checked
-
-    @field_validator("pdol", "cdol1")
-    @classmethod
-    def _dol(cls, value: str | None) -> str | None:
-        return _hex_field(value, name="dol", min_bytes=0, max_bytes=252)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

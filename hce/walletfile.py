@@ -26,7 +26,6 @@ the old wallet or the new one.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -36,6 +35,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cryptogram.sealing import aes256_key
 from hce.errors import WalletError, WalletLocked
 
 __all__ = ["DOC_FILE", "KEY_ENV", "KEY_FILE", "atomic_write", "load_key", "read_document", "write_document"]
@@ -77,11 +77,8 @@ def load_key(path: Path, *, create: bool) -> bytes:
     """The wallet key of directory ``path``: :data:`KEY_ENV`, else :data:`KEY_FILE` (made if ``create``)."""
     env = os.environ.get(KEY_ENV)
     if env:
-        try:
-            key = base64.b64decode(env, validate=True)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
+        key = aes256_key(env)
+        if key is None:
             raise WalletError(f"{KEY_ENV} must be base64 of 32 bytes")
         return key
     key_file = path / KEY_FILE

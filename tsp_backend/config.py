@@ -59,6 +59,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cryptogram.sealing import aes256_key
+
 #: Published development issuer master keys, one per simulated token BIN range (16-byte 3DES).
 DEV_ISSUER_MASTER_KEYS: dict[str, str] = {
     "489537": "0123456789ABCDEFFEDCBA9876543210",
@@ -238,11 +240,8 @@ def parse_vault_keys(spec: str) -> dict[int, bytes]:
         version, _, encoded = item.partition(":")
         if not version.isdigit():
             raise ConfigError("HCEKIT_VAULT_KEYS: each entry is <version>:<base64 key>")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
+        key = aes256_key(encoded)
+        if key is None:
             raise ConfigError(f"HCEKIT_VAULT_KEYS: version {int(version)} is not a 32-byte key")
         keys[int(version)] = key
     if not keys:

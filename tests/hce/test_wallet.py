@@ -111,9 +111,10 @@ def test_key_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(KEY_ENV, base64.b64encode(bytes(32)).decode())
     with pytest.raises(WalletLocked):
         Wallet.open(w.directory)
-    monkeypatch.setenv(KEY_ENV, "not base64!")
-    with pytest.raises(WalletError, match="32 bytes"):
-        Wallet.open(w.directory)
+    for wrong in ["not base64!", "ÿ"] + [base64.b64encode(bytes(n)).decode() for n in (31, 33)]:
+        monkeypatch.setenv(KEY_ENV, wrong)
+        with pytest.raises(WalletError, match="32 bytes"):
+            Wallet.open(w.directory)
 
 
 def test_missing_wallet_without_create(tmp_path: Path) -> None:

@@ -240,6 +240,9 @@ def test_env_config(tmp_path: Path) -> None:
     assert config.redis_url == "redis://h:6379/0" and config.active_vault_version == 3
     with pytest.raises(ConfigError, match="HCEKIT_VAULT_KEYS"):
         parse_vault_keys("x:abc")
+    for wrong in ["A" * 42 + "!="] + [base64.b64encode(bytes(n)).decode() for n in (16, 33)]:
+        with pytest.raises(ConfigError, match="version 4 is not a 32-byte key"):
+            parse_vault_keys(f"4:{wrong}")
 
 
 @pytest.mark.parametrize("make", [MemoryStore, "redis"])

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,6 +73,31 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_Verified = TypeVar("_Verified")
+
+
+def _checked(
+    verify: Callable[..., _Verified],
+    rp: RelyingParty,
+    credential: Mapping[str, Any],
+    challenge: bytes,
+    **more: Any,
+) -> _Verified:
+    """``verify`` (py_webauthn's check of one ceremony) run for ``rp`` over ``challenge`` with
+    user verification required; an answer that does not verify is :class:`PasskeyRefused`."""
+    try:
+        return verify(
+            credential=dict(credential),
+            expected_challenge=challenge,
+            expected_rp_id=rp.rp_id,
+            expected_origin=rp.origin,
+            require_user_verification=True,
+            **more,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        raise PasskeyRefused("the passkey could not be verified") from exc
+
+
 def _take(store: Store, key: str) -> bytes | None:
     value = store.get(key)
     if value is not None:
@@ -105,16 +130,7 @@ def register(
     challenge = _take(store, f"passkey:reg:{user.id}")
     if challenge is None:
         raise PasskeyRefused("the passkey request has expired; start again")
-    try:
-        verified = verify_registration_response(
-            credential=dict(credential),
-            expected_challenge=challenge,
-            expected_rp_id=rp.rp_id,
-            expected_origin=rp.origin,
-            require_user_verification=True,
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyRefused("the passkey could not be verified") from exc
+    verified = _checked(verify_registration_response, rp, credential, challenge)
     if session.scalar(select(Passkey.id).where(Passkey.credential_id == verified.credential_id)):
         raise ValidationFailed("this passkey is already registered", field="credential")
     device = Device(
@@ -189,18 +205,11 @@ def verify_assertion(
     passkey = next((k for k in mine if k.credential_id == credential_id), None)
     if passkey is None:
         raise PasskeyRefused("this passkey does not belong to the device")
-    try:
-        verified = verify_authentication_response(
-            credential=dict(credential),
-            expected_challenge=challenge,
-            expected_rp_id=rp.rp_id,
-            expected_origin=rp.origin,
-            credential_public_key=passkey.public_key,
-            credential_current_sign_count=int(passkey.sign_count),
-            require_user_verification=True,
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise PasskeyRefused("the passkey could not be verified") from exc
+    verified = _checked(
+        verify_authentication_response, rp, credential, challenge,
+        credential_public_key=passkey.public_key,
+        credential_current_sign_count=int(passkey.sign_count),
+    )
     passkey.sign_count = verified.new_sign_count
     passkey.used_at = utcnow()
     return passkey

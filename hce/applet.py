@@ -55,11 +55,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from apdu.cid import AC_TYPES, CID_TYPE_MASK, CRYPTOGRAM_TYPES
+from apdu.cid import AC_TYPES, CID_TYPE_MASK, CRYPTOGRAM_TYPES, cryptogram_type
 from apdu.command import PPSE, CommandAPDU
 from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.errors import APDUError
-from apdu.formats import decode_n
+from apdu.formats import decode_n, n_digits
 from apdu.sw import SW
 from apdu.tlv import TLV, tlv
 from cryptogram import scripts
@@ -317,7 +317,7 @@ class CardApplet:
         if self.profile.magstripe:
             return SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
         p1 = command.p1
-        if command.p2 or p1 & 0x2F or p1 & 0xC0 == 0xC0:
+        if command.p2 or p1 & 0x2F or cryptogram_type(p1) is None:
             return SW.INCORRECT_P1_P2.encoded
         if len(command.data) != self._cdol1_length:
             return SW.WRONG_LENGTH.encoded
@@ -398,7 +398,7 @@ class CardApplet:
             return SW.INCORRECT_P1_P2.encoded
         if len(command.data) != 4:
             return SW.WRONG_LENGTH.encoded
-        if not command.data.hex().isdigit():
+        if n_digits(command.data) is None:
             return SW.INCORRECT_DATA.encoded
         made = self._minter.checksums(command.data, now)
         if made.refused:

@@ -20,6 +20,9 @@ class Store(Protocol):
     def get(self, key: str) -> bytes | None:
         """The value, or ``None`` if absent or expired."""
 
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values of ``keys`` in order (``None`` where absent), in one round trip."""
+
     def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store a value, optionally expiring after ``ttl`` seconds."""
 
@@ -78,6 +81,10 @@ class MemoryStore:
         with self._lock:
             value = self._live(key)
             return value if isinstance(value, bytes) else None
+
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """See :meth:`Store.get_many`."""
+        return [self.get(key) for key in keys]
 
     def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """See :meth:`Store.set`."""
@@ -154,6 +161,11 @@ class RedisStore:
         """See :meth:`Store.get`."""
         value = self.client.get(self._k(key))
         return None if value is None else bytes(value)
+
+    def get_many(self, *keys: str) -> list[bytes | None]:
+        """See :meth:`Store.get_many` (one MGET)."""
+        values = self.client.mget([self._k(key) for key in keys])
+        return [None if value is None else bytes(value) for value in values]
 
     def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """See :meth:`Store.set`."""

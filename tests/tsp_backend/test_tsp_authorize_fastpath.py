@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from terminal.host import HostAnswer, parse_answer
 from tests.tsp_backend.tsp_helpers import Wallet
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.db import driver_execute
@@ -204,3 +207,89 @@ def test_postgres_approval_writes_in_two_statements(
     assert len(direct) == 2, direct
     assert "INSERT INTO idempotency_keys" in direct[0] and "UPDATE transactions" in direct[1]
     assert orm_writes == [] and commits == []
+
+
+
+def _commands_during(redis: Any, action: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """What ``action`` returned and every command Redis received meanwhile (Redis's MONITOR)."""
+    seen: list[str] = []
+    ready, end = threading.Event(), f"monitor-end-{uuid.uuid4()}"
+
+    def watch() -> None:
+        with redis.monitor() as monitor:
+            redis.get(f"monitor-ready-{end}")
+            for command in monitor.listen():
+                text = command["command"]
+                if "monitor-ready-" in text:
+                    ready.set()
+                elif end in text:
+                    return
+                elif ready.is_set():
+                    seen.append(text)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert ready.wait(10), "MONITOR did not start"
+    result = action()
+    redis.get(end)
+    watcher.join(10)
+    return result, seen
+
+
+@POSTGRES_ONLY
+def test_an_approval_asks_redis_once(
+    backend: str, app: Flask, wallet: Wallet, host: FlaskHost, request: pytest.FixtureRequest
+) -> None:
+    """A warm approval reads Redis in one MGET (the token and the terminal key's revocation
+    marker) and sends it nothing else; the breakers' state is the one read in process. (The
+    issuer simulator keeps its ledger under ``hcekit:issuer:``: that is the issuer's, not ours.)"""
+    redis = request.getfixturevalue("servers").redis
+    for breaker in app.extensions["hcekit"].networks.breakers.values():
+        breaker._state_storage.refresh_s = 3600.0   # the cache's period, not the test's clock
+    _, profile = provision_profile(wallet)
+    card = applet(profile)
+    assert tap(card, 700, host).outcome.host.approved
+    result, commands = _commands_during(redis, lambda: tap(card, 800, host))
+    assert result.outcome.host is not None and result.outcome.host.approved
+    ours = [c for c in commands if "hcekit:issuer:" not in c]
+    assert len(ours) == 1 and ours[0].startswith("MGET hcekit:token:"), ours
+    assert "hcekit:apikey_revoked:" in ours[0]
+
+
+def test_a_revoked_key_is_refused_before_anything_is_written(
+    app: Flask, wallet: Wallet, client: FlaskClient
+) -> None:
+    """The marker is read with the token: a genuine tap under a revoked key is 401, and neither a
+    transaction nor a claim of its Idempotency-Key is left behind."""
+    created = wallet.post("/api/terminals", {"name": "T-revoked"}).get_json()
+    host = FlaskHost(client, created["apiKey"])
+    _, profile = provision_profile(wallet)
+    card = applet(profile)
+    assert tap(card, 700, host).outcome.host.approved
+    assert wallet.delete(f"/api/terminals/{created['id']}").status_code == 200
+    factory = app.extensions["hcekit"].sessions_factory
+
+    def rows() -> tuple[int | None, int | None]:
+        with factory() as session:
+            return (session.scalar(select(func.count()).select_from(Transaction)),
+                    session.scalar(select(func.count()).select_from(IdempotencyKey)))
+
+    before = rows()
+    recording = _Recording(host)
+    tap(card, 800, recording)
+    [response] = recording.responses
+    assert response.status_code == 401 and response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == "a terminal API key is required: Authorization: Bearer hk_…"
+    assert rows() == before and before[0] == 1
+
+
+@dataclass
+class _Recording:
+    """A host that posts to ``/api/authorize``, keeps the HTTP answer, and tells the kernel no."""
+
+    host: FlaskHost
+    responses: list[Any] = field(default_factory=list)
+
+    def authorize(self, body: dict[str, Any]) -> HostAnswer:
+        self.responses.append(self.host.post(body, str(uuid.uuid4())))
+        return parse_answer({"approved": False})

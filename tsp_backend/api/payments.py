@@ -53,7 +53,7 @@ from tsp_backend.services.authorization import (
     currency_numeric,
 )
 from tsp_backend.services.reconcile import Reconciler
-from tsp_backend.services.terminals import authenticate_api_key, is_revoked
+from tsp_backend.services.terminals import KEY_REQUIRED, authenticate_api_key, is_revoked
 
 bp = Blueprint("payments", __name__)
 
@@ -136,11 +136,13 @@ class Payments:
         self._keys: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def terminal_key(self, key: str) -> int | None:
+    def terminal_key(self, key: str, *, check_revoked: bool = True) -> int | None:
         """The id of the live API key ``key`` (remembered for :data:`API_KEY_CACHE_S`).
 
         Every use checks the store's revocation marker, so a key revoked through any process is
-        refused here at once (:mod:`tsp_backend.services.terminals`).
+        refused at once (:mod:`tsp_backend.services.terminals`): here, or with
+        ``check_revoked=False`` by the authorization service, which reads the marker in the same
+        store round trip as the token.
         """
         digest = hashlib.sha256(key.encode()).hexdigest()
         now = time.monotonic()
@@ -157,7 +159,7 @@ class Payments:
                 if len(self._keys) > 10_000:
                     self._keys.clear()
                 self._keys[digest] = (key_id, now + API_KEY_CACHE_S)
-        if is_revoked(self._store, key_id):
+        if check_revoked and is_revoked(self._store, key_id):
             with self._lock:
                 self._keys.pop(digest, None)
             return None
@@ -177,12 +179,12 @@ def payments() -> Payments:
     return found
 
 
-def _terminal() -> int:
+def _terminal(*, check_revoked: bool = True) -> int:
     header = request.headers.get("Authorization", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    key_id = payments().terminal_key(key) if key else None
+    key_id = payments().terminal_key(key, check_revoked=check_revoked) if key else None
     if key_id is None:
-        raise Unauthorized("a terminal API key is required: Authorization: Bearer hk_…")
+        raise Unauthorized(KEY_REQUIRED)
     g.api_key_id = key_id
     return key_id
 
@@ -199,8 +201,11 @@ def _idempotency(scope: str, key: str, data: BaseModel) -> IdempotentRequest:
 
 @bp.post("/api/authorize")
 def authorize() -> Response:
-    """Authorize a tap (terminal key, Idempotency-Key): 200 with the decision."""
-    key_id = _terminal()
+    """Authorize a tap (terminal key, Idempotency-Key): 200 with the decision.
+
+    The key's revocation marker is read by the service with the token (one store round trip).
+    """
+    key_id = _terminal(check_revoked=False)
     key = idempotency_key()
     data = body(AuthorizeBody)
     scope = f"apikey:{key_id}"

@@ -58,7 +58,7 @@ from apdu.pan import card_pan, track2_pan
 from apdu.tlv import decode_flat
 from tsp_backend import metrics
 from tsp_backend.config import Config
-from tsp_backend.errors import IdempotencyInFlight, ValidationFailed
+from tsp_backend.errors import IdempotencyInFlight, Unauthorized, ValidationFailed
 from tsp_backend.models import VaultEntry
 from tsp_backend.services import payment_intent, payment_rows
 from tsp_backend.services.answers import (
@@ -73,6 +73,7 @@ from tsp_backend.services.cache import token_key
 from tsp_backend.services.idempotency import IN_FLIGHT, Claim, IdempotencyService, Replay
 from tsp_backend.services.networks import NetworkClients
 from tsp_backend.services.settlement import Settlement
+from tsp_backend.services.terminals import KEY_REQUIRED, is_revoked, revocation_marker
 from tsp_backend.services.vault import Vault
 from tsp_backend.services.verdict import (
     AuthorizationRequest,
@@ -235,10 +236,21 @@ class AuthorizationService:
         self.clock = clock
         self.settlement = Settlement(vault, networks, idempotency)
 
-    def token(self, session: Session, token_pan: str) -> TokenSnapshot | None:
-        """The token with this token PAN (read through the store's ``token:`` cache)."""
+    def token(
+        self, session: Session, token_pan: str, *, api_key_id: int | None = None
+    ) -> TokenSnapshot | None:
+        """The token with this token PAN (read through the store's ``token:`` cache).
+
+        With ``api_key_id`` the same store round trip reads the terminal key's revocation marker
+        (:mod:`tsp_backend.services.terminals`); a revoked key is refused (401) before any write.
+        """
         key = token_key(token_pan)
-        cached = self.store.get(key)
+        if api_key_id is None:
+            cached = self.store.get(key)
+        else:
+            cached, revoked = self.store.get_many(key, revocation_marker(api_key_id))
+            if revoked is not None:
+                raise Unauthorized(KEY_REQUIRED)
         if cached is not None:
             return TokenSnapshot.from_json(cached)
         snapshot = payment_rows.token_snapshot(session, token_pan)
@@ -331,8 +343,10 @@ class AuthorizationService:
                 ctx.card_id, ctx.network, ctx.user_id = request.card_id, *chosen
         tap = parse_tap(request.emv)
         if isinstance(tap, Decline):
+            if request.api_key_id is not None and is_revoked(self.store, request.api_key_id):
+                raise Unauthorized(KEY_REQUIRED)
             return tap
-        token = self.token(session, tap.pan)
+        token = self.token(session, tap.pan, api_key_id=request.api_key_id)
         ctx.verdict = decide(
             tap, token, request, currency=currency, master_keys=self.config.issuer_master_keys,
             now=self.clock(),

@@ -30,6 +30,10 @@ REVOCATION_MARKER_TTL_S = 7 * 24 * 3600
 """How long the store keeps a revocation marker (far longer than any process remembers a key)."""
 
 
+KEY_REQUIRED = "a terminal API key is required: Authorization: Bearer hk_…"
+"""Why a request without a live terminal API key is refused (401)."""
+
+
 def revocation_marker(key_id: int) -> str:
     """The store key that marks API key ``key_id`` revoked."""
     return f"apikey_revoked:{key_id}"

@@ -87,23 +87,25 @@ def page(base_url: str) -> Iterator[Any]:
         yield context.new_page()
 
 
+def submit_form(page: Any, path: str, fields: dict[str, str], button: str, lands_on: str) -> None:
+    """Open the form at ``path``, fill ``fields`` (selector: value), press ``button`` and wait for
+    the page whose URL matches ``lands_on``."""
+    page.goto(path)
+    for selector, value in fields.items():
+        page.fill(selector, value)
+    page.click(button)
+    page.wait_for_url(re.compile(lands_on))
+
+
 def register(page: Any, email: str) -> None:
     """Create an account in the register form; the page is then the set-up page."""
-    page.goto("/wallet/register")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.fill("#password2", PASSWORD)
-    page.click("#register")
-    page.wait_for_url(re.compile(r"/wallet/setup$"))
+    fields = {"#email": email, "#password": PASSWORD, "#password2": PASSWORD}
+    submit_form(page, "/wallet/register", fields, "#register", r"/wallet/setup$")
 
 
 def log_in(page: Any, email: str) -> None:
     """Log in with the form; the page is then the card list."""
-    page.goto("/wallet/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(re.compile(r"/wallet/cards$"))
+    submit_form(page, "/wallet/login", {"#email": email, "#password": PASSWORD}, "#login", r"/wallet/cards$")
 
 
 def virtual_authenticator(page: Any) -> tuple[Any, str]:
@@ -141,12 +143,8 @@ def sign_up_with_passkey(page: Any, email: str) -> None:
 
 def submit_card(page: Any, pan: str, expiry: str, cvv: str) -> None:
     """Fill and send the add-card form; the page is then the card's page or its verify page."""
-    page.goto("/wallet/cards/add")
-    page.fill("#pan", pan)
-    page.fill("#expiry", expiry)
-    page.fill("#cvv", cvv)
-    page.click("#add")
-    page.wait_for_url(re.compile(r"/wallet/cards/\d+(/verify)?$"))
+    fields = {"#pan": pan, "#expiry": expiry, "#cvv": cvv}
+    submit_form(page, "/wallet/cards/add", fields, "#add", r"/wallet/cards/\d+(/verify)?$")
 
 
 def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
@@ -156,10 +154,7 @@ def add_card(page: Any, pan: str, expiry: str, cvv: str) -> str:
         verify_url = page.url
         page.click("#outbox-link")
         code = page.inner_text("#outbox tbody tr:first-child code.otp").strip()
-        page.goto(verify_url)
-        page.fill("#code", code)
-        page.click("#verify")
-        page.wait_for_url(re.compile(r"/wallet/cards/\d+$"))
+        submit_form(page, verify_url, {"#code": code}, "#verify", r"/wallet/cards/\d+$")
     assert page.inner_text("#status") == "Active"
     return str(page.url)
 

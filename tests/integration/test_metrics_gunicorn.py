@@ -20,14 +20,10 @@ from typing import Any
 
 import pytest
 
-from apdu.pan import luhn_check_digit
-from tests.integration.conftest import SERVICE_DATABASE
-from tests.integration.test_payment_crash import Service, _free_port
+from tests.integration.test_payment_crash import Service, _enrol, _free_port, _green_visa, _service_env
 
 pytestmark = pytest.mark.integration
 
-DATABASE = SERVICE_DATABASE
-PASSWORD = "correct horse battery"
 BATCH = 8
 
 
@@ -83,53 +79,21 @@ def test_two_workers_add_up_and_a_killed_worker_counts(
     import httpx
 
     from hce.inapp import in_app_cryptogram
-    from hce.tspclient import store_card
     from hce.wallet import Wallet
 
-    pg, redis, root = service_servers
-    socket_dir = pg.get_uri().split("host=")[1]
     samples_dir = tmp_path / "prometheus"
     samples_dir.mkdir()
-    env = {
-        **os.environ,
-        "HCEKIT_INSTANCE": str(root / "instance"),
-        "DATABASE_URL": f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}",
-        "REDIS_URL": f"unix://{redis.socket_file}",
-        "HCEKIT_DEV": "1",
-        "HCEKIT_RATELIMIT": "0",
-    }
+    env = _service_env(service_servers)
     env.pop("HCEKIT_LOG_JSON", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if operator_dir:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(samples_dir)
     service = Service(env, _free_port(), tmp_path / "serve.log")
-    rng = random.Random(0x5EED)
-    partial = "4" + "".join(str(rng.randrange(10)) for _ in range(14))
-    pan = partial + luhn_check_digit(partial)
+    pan = _green_visa(random.Random(0x5EED))
     service.start()
     try:
-        http = httpx.Client(base_url=service.base, timeout=30)
         wallet = Wallet.open(tmp_path / "wallet")
-        account = {"email": "metrics@example.com", "password": PASSWORD}
-        assert http.post("/api/auth/register", json=account).status_code == 201
-        token = http.post("/api/auth/login", json=account).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        device = http.post(
-            "/api/devices", json={"name": "phone", "publicKey": wallet.public_key_b64}, headers=auth
-        )
-        assert device.status_code == 201, device.text
-        wallet.set_device(int(device.json()["id"]), service.base, "phone")
-        card = http.post(
-            "/api/cards",
-            json={"pan": pan, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-            headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-        )
-        assert card.status_code == 201, card.text
-        store_card(wallet, card.json()["card"], card.json()["profile"])
-        terminal = http.post("/api/terminals", json={"name": "till"}, headers=auth)
-        assert terminal.status_code == 201, terminal.text
-        terminal_auth = {"Authorization": f"Bearer {terminal.json()['apiKey']}"}
-        http.close()
+        _, terminal_auth = _enrol(service.base, wallet, "metrics@example.com", [pan])
         applet = wallet.applet(wallet.cards[0].id, device_cvm=True)
         today = time.strftime("%y%m%d")
 

@@ -66,6 +66,54 @@ def _green_visa(rng: random.Random) -> str:
     return partial + luhn_check_digit(partial)
 
 
+def _service_env(service_servers: tuple[Any, Any, Path], **extra: str) -> dict[str, str]:
+    """The environment of ``hcekit serve`` on the session's PostgreSQL and Redis, plus ``extra``."""
+    pg, redis, root = service_servers
+    socket_dir = pg.get_uri().split("host=")[1]
+    return {
+        **os.environ,
+        "HCEKIT_INSTANCE": str(root / "instance"),
+        "DATABASE_URL": f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}",
+        "REDIS_URL": f"unix://{redis.socket_file}",
+        "HCEKIT_DEV": "1",
+        "HCEKIT_RATELIMIT": "0",
+        **extra,
+    }
+
+
+def _enrol(base: str, wallet: Any, email: str, pans: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """An account, ``wallet`` as its device holding a card per PAN, and a terminal, over HTTP.
+
+    Returns the account's and the terminal's Authorization headers.
+    """
+    import httpx
+
+    from hce.tspclient import store_card
+
+    with httpx.Client(base_url=base, timeout=30) as http:
+        account = {"email": email, "password": PASSWORD}
+        registered = http.post("/api/auth/register", json=account)
+        assert registered.status_code == 201, registered.text
+        token = http.post("/api/auth/login", json=account).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        device = http.post(
+            "/api/devices", json={"name": "phone", "publicKey": wallet.public_key_b64}, headers=auth
+        )
+        assert device.status_code == 201, device.text
+        wallet.set_device(int(device.json()["id"]), base, "phone")
+        for pan in pans:
+            answer = http.post(
+                "/api/cards",
+                json={"pan": pan, "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
+                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert answer.status_code == 201, answer.text
+            store_card(wallet, answer.json()["card"], answer.json()["profile"])
+        terminal = http.post("/api/terminals", json={"name": "till"}, headers=auth)
+        assert terminal.status_code == 201, terminal.text
+    return auth, {"Authorization": f"Bearer {terminal.json()['apiKey']}"}
+
+
 @dataclass
 class Service:
     """``hcekit serve --workers 2`` on PostgreSQL + Redis, restartable."""
@@ -174,50 +222,23 @@ def test_kill_minus_nine_mid_burst_loses_and_doubles_nothing(
     import httpx
     import psycopg
 
-    from cli.wallet import store_card
     from hce.inapp import in_app_cryptogram
     from hce.wallet import Wallet
 
-    pg, redis, root = service_servers
+    env = _service_env(
+        service_servers,
+        HCEKIT_NETWORK_LATENCY_MS="80",
+        HCEKIT_REQUEST_DEADLINE_MS=str(int(LEASE_S * 1000)),
+    )
+    pg, redis, _ = service_servers
     socket_dir = pg.get_uri().split("host=")[1]
-    env = {
-        **os.environ,
-        "HCEKIT_INSTANCE": str(root / "instance"),
-        "DATABASE_URL": f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}",
-        "REDIS_URL": f"unix://{redis.socket_file}",
-        "HCEKIT_DEV": "1",
-        "HCEKIT_RATELIMIT": "0",
-        "HCEKIT_NETWORK_LATENCY_MS": "80",
-        "HCEKIT_REQUEST_DEADLINE_MS": str(int(LEASE_S * 1000)),
-    }
     service = Service(env, _free_port(), tmp_path / "serve.log")
     rng = random.Random(0x11)
     service.start()
     try:
-        http = httpx.Client(base_url=service.base, timeout=30)
         wallet = Wallet.open(tmp_path / "wallet")
-        account = {"email": "crash@example.com", "password": PASSWORD}
-        registered = http.post("/api/auth/register", json=account)
-        assert registered.status_code == 201, registered.text
-        token = http.post("/api/auth/login", json=account).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        device = http.post(
-            "/api/devices", json={"name": "phone", "publicKey": wallet.public_key_b64}, headers=auth
-        )
-        assert device.status_code == 201, device.text
-        wallet.set_device(int(device.json()["id"]), service.base, "phone")
-        for _ in range(CARDS):
-            answer = http.post(
-                "/api/cards",
-                json={"pan": _green_visa(rng), "expiry": "12/30", "cvv": "123", "deviceId": wallet.device_id},
-                headers={**auth, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert answer.status_code == 201, answer.text
-            store_card(wallet, answer.json()["card"], answer.json()["profile"])
-        terminal = http.post("/api/terminals", json={"name": "till"}, headers=auth)
-        assert terminal.status_code == 201, terminal.text
-        terminal_auth = {"Authorization": f"Bearer {terminal.json()['apiKey']}"}
-        http.close()
+        pans = [_green_visa(rng) for _ in range(CARDS)]
+        auth, terminal_auth = _enrol(service.base, wallet, "crash@example.com", pans)
 
         today = time.strftime("%y%m%d")
         applets = {card.id: wallet.applet(card.id, device_cvm=True) for card in wallet.cards}

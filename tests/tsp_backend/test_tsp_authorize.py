@@ -11,31 +11,18 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 
 from cryptogram.cvn import profile as cvn_profile
-from tests.tsp_backend.tsp_helpers import Wallet, make_wallet
+from tests.tsp_backend.tsp_helpers import Wallet, make_wallet, transaction_count
 from tests.tsp_backend.tsp_pay_helpers import (
     FlaskHost,
     applet,
     in_app_emv,
+    in_app_request,
     provision_profile,
     tap,
-    terminal_key,
 )
-from tsp_backend.models import Transaction
 from tsp_backend.services.networks import NETWORKS
-
-
-@pytest.fixture
-def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
-    """An authorizer with a fresh terminal key."""
-    return FlaskHost(client, terminal_key(wallet))
-
-
-def _count(app: Flask) -> int:
-    with app.extensions["hcekit"].sessions_factory() as session:
-        return int(session.scalar(select(func.count()).select_from(Transaction)) or 0)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +88,7 @@ def test_same_idempotency_key_replays_the_answer(app: Flask, wallet: Wallet, hos
     second = host.post(request, "key-1")
     assert second.headers.get("Idempotent-Replayed") == "true"
     assert first.get_json() == second.get_json() and first.get_json()["approved"]
-    assert _count(app) == 1
+    assert transaction_count(app) == 1
 
 
 def test_suspended_token_is_declined_57(wallet: Wallet, host: FlaskHost) -> None:
@@ -248,14 +235,7 @@ def test_in_app_payment(wallet: Wallet) -> None:
     """An in-app PaymentRequest with the card's cryptogram is approved and shows in the history."""
     card_id, profile = provision_profile(wallet)
     card = applet(profile)
-    request = {
-        "cardId": card_id,
-        "amount": 1999,
-        "currency": "EUR",
-        "merchantId": "M-42",
-        "merchantName": "Example Shop",
-        "emv": in_app_emv(card, 1999),
-    }
+    request = in_app_request(card_id, 1999, in_app_emv(card, 1999), "M-42", merchantName="Example Shop")
     response = wallet.post("/api/payments/in-app", request, key=str(uuid.uuid4()))
     doc = response.get_json()
     assert response.status_code == 200 and doc["approved"] and doc["network"] == "visa", doc
@@ -287,13 +267,7 @@ def test_in_app_channel_control(wallet: Wallet) -> None:
     wallet.client.put(
         f"/api/cards/{card_id}/controls", json={"channels": ["contactless"]}, headers=wallet.headers
     )
-    request = {
-        "cardId": card_id,
-        "amount": 100,
-        "currency": "EUR",
-        "merchantId": "M",
-        "emv": in_app_emv(applet(profile), 100),
-    }
+    request = in_app_request(card_id, 100, in_app_emv(applet(profile), 100))
     assert wallet.post("/api/payments/in-app", request, key="k").get_json()["responseCode"] == "57"
 
 
@@ -337,4 +311,4 @@ def test_twenty_parallel_requests_with_one_key_make_one_transaction(
     assert {status for status, _ in answers} <= {200, 409}
     approved = [doc for status, doc in answers if status == 200]
     assert approved and all(doc == approved[0] for doc in approved) and approved[0]["approved"]
-    assert _count(app) == 1
+    assert transaction_count(app) == 1

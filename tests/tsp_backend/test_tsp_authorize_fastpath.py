@@ -17,19 +17,13 @@ from sqlalchemy import func, select
 
 from terminal.host import HostAnswer, parse_answer
 from tests.tsp_backend.tsp_helpers import Wallet
-from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap
 from tsp_backend.db import driver_execute
 from tsp_backend.errors import IdempotencyInFlight, IdempotencyKeyReused
 from tsp_backend.models import AuditEvent, IdempotencyKey, LukUse, Transaction, UsedATC
 from tsp_backend.services.idempotency import Claim, IdempotencyService, Replay
 
 ROUTE = "POST /api/authorize"
-
-
-@pytest.fixture
-def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
-    """An authorizer with a fresh terminal key."""
-    return FlaskHost(client, terminal_key(wallet))
 
 
 def _service(app: Flask) -> IdempotencyService:

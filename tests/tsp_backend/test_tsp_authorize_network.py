@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from tests.tsp_backend.tsp_helpers import dispose, make_wallet
-from tests.tsp_backend.tsp_netsim_helpers import network_app, paying, visa_down
+from tests.tsp_backend.tsp_netsim_helpers import network_app, paying, tap_timed_out
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerAccount, IssuerRequest, IssuerSimulator, MemoryLedger
 from tsp_backend.services.netsim import Latency, SwitchDown, SwitchSimulator, SwitchTimeout
 from tsp_backend.services.networks import BREAKER_REFRESH_S
 from tsp_backend.simulators.netsim import NetworkSimServer
-
-
-@pytest.fixture
-def sim() -> Iterator[NetworkSimServer]:
-    """``hcekit network-sim`` on a free loopback port, Visa down."""
-    with visa_down() as server:
-        yield server
 
 
 def test_one_network_down_fails_fast_others_approve(
@@ -63,11 +55,8 @@ def test_timeout_leaves_in_doubt_then_reversed(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, sim: NetworkSimServer
 ) -> None:
     """A slow network times out (91, in_doubt); reconciliation reverses the issuer's late approval."""
-    sim.simulators["mastercard"].latency = Latency(600, 600)
     with paying(backend, tmp_path, request, sim.url) as (app, _client, wallet, host):
-        _, profile = provision_profile(wallet, "5454545454545454")
-        answer = tap(applet(profile), 6000 // 2, host).outcome.host
-        assert answer is not None and answer.response_code == "91"
+        profile = tap_timed_out(sim, wallet, host)
         item = wallet.get("/api/transactions").get_json()["items"][0]
         assert item["status"] == "in_doubt"
         time.sleep(0.6)

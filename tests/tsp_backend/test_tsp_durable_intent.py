@@ -23,9 +23,9 @@ from tests.tsp_backend.tsp_pay_helpers import (
     FlaskHost,
     applet,
     in_app_emv,
+    in_app_request,
     provision_profile,
     tap,
-    terminal_key,
 )
 from tsp_backend.models import IdempotencyKey, Transaction
 from tsp_backend.services.issuers import IssuerDecision, IssuerRequest
@@ -78,12 +78,6 @@ def _tap_body(wallet: Wallet, amount: int = 1250) -> tuple[dict[str, Any], int]:
     emv = result.outcome.authorization_data.hex().upper()
     merchant = {"id": "M-1", "name": "Shop"}
     return {"emv": emv, "amount": amount, "currency": "EUR", "merchant": merchant}, card_id
-
-
-@pytest.fixture
-def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
-    """A terminal posting to /api/authorize."""
-    return FlaskHost(client, terminal_key(wallet))
 
 
 @pytest.fixture
@@ -197,13 +191,7 @@ def test_in_app_retry_after_a_crash_is_not_held_for_a_minute(
 ) -> None:
     """The in-app route uses the same intent and lease: the retry after the deadline is answered."""
     card_id, profile = provision_profile(wallet)
-    request = {
-        "cardId": card_id,
-        "amount": 1999,
-        "currency": "EUR",
-        "merchantId": "M-42",
-        "emv": in_app_emv(applet(profile), 1999),
-    }
+    request = in_app_request(card_id, 1999, in_app_emv(applet(profile), 1999), "M-42")
     dying.crash(app, lambda: wallet.post("/api/payments/in-app", request, key="pay-1"))
     assert wallet.post("/api/payments/in-app", request, key="pay-1").status_code == 409
     _lease_over(app)
@@ -237,25 +225,31 @@ def test_a_value_the_database_refuses_moves_no_money(app: Flask, wallet: Wallet,
 # ---------------------------------------------------------------------------- cross-user writes
 
 
+def _a_and_b(client: FlaskClient, wallet: Wallet) -> tuple[int, dict[str, Any], Wallet, int]:
+    """A (``wallet``) with a Visa card, and B, another account with a Mastercard of its own.
+
+    Returns A's card id and profile, B's wallet and B's card id.
+    """
+    a_card, a_profile = provision_profile(wallet)
+    other = make_wallet(client)
+    b_card, _ = provision_profile(other, "5555555555554444")
+    return a_card, a_profile, other, b_card
+
+
+def _pay_in_app(payer: Wallet, card_id: int, emv: str, **fields: Any) -> dict[str, Any]:
+    """``payer`` pays 1.00 EUR in-app with ``card_id``, sending ``emv``; the answer's document."""
+    request = in_app_request(card_id, 100, emv, **fields)
+    return payer.post("/api/payments/in-app", request, key=str(uuid.uuid4())).get_json()  # type: ignore[no-any-return]
+
+
 def test_in_app_with_someone_elses_token_pan_writes_nothing_of_theirs(
     app: Flask, client: FlaskClient, wallet: Wallet
 ) -> None:
     """B pays with B's card and A's token PAN: answered as a PAN nobody has; A sees nothing."""
-    a_card, a_profile = provision_profile(wallet)
-    other = make_wallet(client)
-    b_card, _ = provision_profile(other, "5555555555554444")
-    a_token = a_profile["pan"]
+    a_card, a_profile, other, b_card = _a_and_b(client, wallet)
     answers = []
-    for pan in (a_token, "4895370000000007"):
-        request = {
-            "cardId": b_card,
-            "amount": 100,
-            "currency": "EUR",
-            "merchantId": "M",
-            "merchantName": "CALL +1-555-0100 YOUR CARD IS BLOCKED",
-            "emv": "5A08" + pan,
-        }
-        doc = other.post("/api/payments/in-app", request, key=str(uuid.uuid4())).get_json()
+    for pan in (a_profile["pan"], "4895370000000007"):
+        doc = _pay_in_app(other, b_card, "5A08" + pan, merchantName="CALL +1-555-0100 YOUR CARD IS BLOCKED")
         answers.append({k: doc[k] for k in ("approved", "responseCode", "reason", "network")})
     assert answers[0] == answers[1] and answers[0]["network"] == "mastercard"
     assert wallet.get(f"/api/transactions?cardId={a_card}").get_json()["items"] == []
@@ -266,17 +260,8 @@ def test_in_app_with_someone_elses_genuine_cryptogram_is_14_on_the_payers_card(
     app: Flask, client: FlaskClient, wallet: Wallet
 ) -> None:
     """Even a verifying cryptogram of A's card, sent by B under B's card, lands only in B's history."""
-    a_card, a_profile = provision_profile(wallet)
-    other = make_wallet(client)
-    b_card, _ = provision_profile(other, "5555555555554444")
-    request = {
-        "cardId": b_card,
-        "amount": 100,
-        "currency": "EUR",
-        "merchantId": "M",
-        "emv": in_app_emv(applet(a_profile), 100),
-    }
-    doc = other.post("/api/payments/in-app", request, key=str(uuid.uuid4())).get_json()
+    a_card, a_profile, other, b_card = _a_and_b(client, wallet)
+    doc = _pay_in_app(other, b_card, in_app_emv(applet(a_profile), 100))
     assert (doc["approved"], doc["responseCode"]) == (False, "14")
     assert wallet.get(f"/api/transactions?cardId={a_card}").get_json()["items"] == []
     assert [row.card_id for row in _rows(app)] == [b_card]

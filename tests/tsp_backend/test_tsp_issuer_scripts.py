@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from flask.testing import FlaskClient
 
 from cryptogram.cvn import profile as cvn_profile
 from terminal.outcome import Outcome
 from tests.tsp_backend.tsp_helpers import Wallet
-from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap
 from tsp_backend.config import Config
 from tsp_backend.services.issuer_scripts import script_for
-
-
-@pytest.fixture
-def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
-    """An authorizer with a fresh terminal key."""
-    return FlaskHost(client, terminal_key(wallet))
 
 
 @pytest.mark.parametrize(("pan", "kernel"), [

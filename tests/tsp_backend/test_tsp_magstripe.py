@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-from flask.testing import FlaskClient
-
 from tests.tsp_backend.tsp_helpers import Wallet
-from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
-
-
-@pytest.fixture
-def host(client: FlaskClient, wallet: Wallet) -> FlaskHost:
-    """An authorizer with a fresh terminal key."""
-    return FlaskHost(client, terminal_key(wallet))
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap
 
 
 def test_magstripe_tap_is_approved(wallet: Wallet, host: FlaskHost) -> None:

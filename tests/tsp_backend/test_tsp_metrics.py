@@ -7,7 +7,6 @@ the exposition before and after and compares the differences.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.tsp_backend.tsp_helpers import dispose, make_config, make_wallet
-from tests.tsp_backend.tsp_netsim_helpers import paying, visa_down
+from tests.tsp_backend.tsp_netsim_helpers import paying, tap_timed_out
 from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.netsim import Latency
@@ -46,13 +45,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
     """How much a sample grew between two scrapes."""
     return value(after, name, **labels) - value(before, name, **labels)
-
-
-@pytest.fixture
-def sim() -> Iterator[NetworkSimServer]:
-    """``hcekit network-sim`` on a free loopback port, Visa down."""
-    with visa_down() as server:
-        yield server
 
 
 def test_authorizations_counted_by_code_and_network_with_phase_histograms(client: FlaskClient) -> None:
@@ -134,12 +126,9 @@ def test_in_doubt_gauge_counts_a_timed_out_authorization(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, sim: NetworkSimServer
 ) -> None:
     """A time-out leaves one transaction in doubt: the gauge reads 1, then 0 once reconciled."""
-    sim.simulators["mastercard"].latency = Latency(600, 600)
     with paying(backend, tmp_path, request, sim.url) as (_app, client, wallet, host):
-        _, profile = provision_profile(wallet, "5454545454545454")
         assert value(scrape(client), "hcekit_transactions_in_doubt") == 0
-        answer = tap(applet(profile), 3000, host).outcome.host
-        assert answer is not None and answer.response_code == "91"
+        tap_timed_out(sim, wallet, host)
         assert value(scrape(client), "hcekit_transactions_in_doubt") == 1
         sim.simulators["mastercard"].latency = Latency()
         report = wallet.post("/api/admin/reconcile").get_json()

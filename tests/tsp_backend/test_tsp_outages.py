@@ -15,20 +15,19 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 
-from tests.tsp_backend.tsp_helpers import FAST, PASSWORD, Wallet, dispose, make_wallet
+from tests.tsp_backend.tsp_helpers import FAST, PASSWORD, Wallet, dispose, make_wallet, transaction_count
 from tests.tsp_backend.tsp_pay_helpers import applet, in_app_emv, provision_profile, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.config import Config
 from tsp_backend.errors import PROBLEM_MEDIA_TYPE
-from tsp_backend.models import Transaction
 
 pytestmark = pytest.mark.integration
 
@@ -140,12 +139,6 @@ def postgres_process() -> Iterator[PostgresProcess]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _app(tmp_path: Path, **values: Any) -> Flask:
-    application = create_app(Config.embedded(tmp_path / "instance", **{**FAST, **values}))
-    application.testing = True
-    return application
-
-
 def assert_unavailable(response: Any, dependency: str) -> None:
     """A 503 problem naming the dependency, with Retry-After."""
     assert response.status_code == 503, (response.status_code, response.get_data(as_text=True)[:300])
@@ -179,71 +172,66 @@ class Journey:
         return self.wallet.get("/api/me")
 
 
-def transactions(app: Flask) -> int:
-    """How many transaction rows exist."""
-    with app.extensions["hcekit"].sessions_factory() as session:
-        return int(session.scalar(select(func.count()).select_from(Transaction)) or 0)
+@contextmanager
+def journey_on(tmp_path: Path, **values: Any) -> Iterator[tuple[Flask, Journey]]:
+    """The service configured with ``values`` and a :class:`Journey` on it whose requests carry
+    only the bearer token (no session cookie); the app is disposed afterwards."""
+    app = create_app(Config.embedded(tmp_path / "instance", **{**FAST, **values}))
+    app.testing = True
+    try:
+        client = app.test_client()
+        journey = Journey(client)
+        client.delete_cookie("hcekit_session")
+        yield app, journey
+    finally:
+        dispose(app)
+
+
+def assert_all_unavailable(journey: Journey, key: str, dependency: str) -> None:
+    """Login, /api/me and authorize are 503 naming `dependency`, and /healthz says it is unavailable."""
+    assert_unavailable(journey.login(), dependency)
+    assert_unavailable(journey.me(), dependency)
+    assert_unavailable(journey.authorize(key), dependency)
+    health = journey.client.get("/healthz")
+    assert health.status_code == 503 and health.get_json()[dependency] == "unavailable"
+    assert int(health.headers["Retry-After"]) > 0
+
+
+def assert_recovered(app: Flask, journey: Journey, key: str) -> None:
+    """/api/me and login work again; authorize approves once and its replay answers the same."""
+    assert journey.me().status_code == 200
+    assert journey.login().status_code == 200
+    first = journey.authorize(key)
+    assert first.status_code == 200 and first.get_json()["approved"] is True, first.get_json()
+    replay = journey.authorize(key)
+    assert replay.get_json() == first.get_json()
+    assert transaction_count(app) == 1
 
 
 def test_redis_outage_is_503_and_recovers(tmp_path: Path, redis_process: RedisProcess) -> None:
     """Redis stopped: login, /api/me and authorize are 503 + Retry-After; started again: all work."""
-    app = _app(tmp_path, redis_url=redis_process.url)
-    try:
-        client = app.test_client()
-        journey = Journey(client)
-        client.delete_cookie("hcekit_session")
+    with journey_on(tmp_path, redis_url=redis_process.url) as (app, journey):
         key = str(uuid.uuid4())
-
         redis_process.stop()
-        assert_unavailable(journey.login(), "store")
-        assert_unavailable(journey.me(), "store")
-        assert_unavailable(journey.authorize(key), "store")
-        assert transactions(app) == 0
-        health = client.get("/healthz")
-        assert health.status_code == 503 and health.get_json()["store"] == "unavailable"
-        assert int(health.headers["Retry-After"]) > 0
+        assert_all_unavailable(journey, key, "store")
+        assert transaction_count(app) == 0
 
         redis_process.start()
-        assert journey.me().status_code == 200
-        assert journey.login().status_code == 200
-        first = journey.authorize(key)
-        assert first.status_code == 200 and first.get_json()["approved"] is True, first.get_json()
-        replay = journey.authorize(key)
-        assert replay.get_json() == first.get_json()
-        assert transactions(app) == 1
-    finally:
-        dispose(app)
+        assert_recovered(app, journey, key)
 
 
 def test_postgres_outage_is_503_and_recovers(tmp_path: Path, postgres_process: PostgresProcess) -> None:
     """PostgreSQL stopped: login, /api/me and authorize are 503 + Retry-After; started again: all work."""
-    app = _app(tmp_path, database_url=postgres_process.url)
-    try:
-        client = app.test_client()
-        journey = Journey(client)
-        client.delete_cookie("hcekit_session")
+    with journey_on(tmp_path, database_url=postgres_process.url) as (app, journey):
         key = str(uuid.uuid4())
         assert journey.me().status_code == 200  # a pooled connection exists when the server goes
 
         postgres_process.stop()
-        assert_unavailable(journey.login(), "database")
-        assert_unavailable(journey.me(), "database")
-        assert_unavailable(journey.authorize(key), "database")
-        health = client.get("/healthz")
-        assert health.status_code == 503 and health.get_json()["database"] == "unavailable"
-        assert int(health.headers["Retry-After"]) > 0
+        assert_all_unavailable(journey, key, "database")
 
         postgres_process.start()
-        assert transactions(app) == 0
-        assert journey.me().status_code == 200
-        assert journey.login().status_code == 200
-        first = journey.authorize(key)
-        assert first.status_code == 200 and first.get_json()["approved"] is True, first.get_json()
-        replay = journey.authorize(key)
-        assert replay.get_json() == first.get_json()
-        assert transactions(app) == 1
-    finally:
-        dispose(app)
+        assert transaction_count(app) == 0
+        assert_recovered(app, journey, key)
 
 
 def test_unavailable_maps_only_dependency_errors() -> None:
@@ -275,11 +263,7 @@ def test_postgres_restart_while_idle_costs_at_most_one_503(
 ) -> None:
     """PostgreSQL restarted while the pool sits idle (no pre-ping): the first request may meet a dead
     connection and answer 503 with Retry-After, having written nothing; the next one works."""
-    app = _app(tmp_path, database_url=postgres_process.url)
-    try:
-        client = app.test_client()
-        journey = Journey(client)
-        client.delete_cookie("hcekit_session")
+    with journey_on(tmp_path, database_url=postgres_process.url) as (app, journey):
         assert journey.me().status_code == 200
         postgres_process.stop()
         postgres_process.start()
@@ -293,6 +277,4 @@ def test_postgres_restart_while_idle_costs_at_most_one_503(
             assert_unavailable(answer, "database")
             answer = journey.authorize(key)
         assert answer.status_code == 200 and answer.get_json()["approved"] is True, answer.get_json()
-        assert transactions(app) == 1
-    finally:
-        dispose(app)
+        assert transaction_count(app) == 1

@@ -75,6 +75,16 @@ def dispose(app: Flask) -> None:
     app.extensions["hcekit"].engine.dispose()
 
 
+def transaction_count(app: Flask) -> int:
+    """How many transaction rows ``app``'s database holds."""
+    from sqlalchemy import func, select
+
+    from tsp_backend.models import Transaction
+
+    with app.extensions["hcekit"].sessions_factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Transaction)) or 0)
+
+
 _emails = itertools.count(1)
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.tsp_backend.tsp_helpers import Wallet, dispose, make_config, make_wallet
-from tests.tsp_backend.tsp_pay_helpers import FlaskHost, terminal_key
+from tests.tsp_backend.tsp_pay_helpers import FlaskHost, applet, provision_profile, tap, terminal_key
 from tsp_backend.app import create_app
 from tsp_backend.services.issuers import IssuerSimulator
-from tsp_backend.services.netsim import make_simulators
+from tsp_backend.services.netsim import Latency, make_simulators
 from tsp_backend.services.networks import NETWORKS
 from tsp_backend.simulators.netsim import NetworkSimServer, running_network_sim
 
@@ -56,3 +57,13 @@ def paying(
         yield app, client, wallet, FlaskHost(client, terminal_key(wallet))
     finally:
         dispose(app)
+
+
+def tap_timed_out(sim: NetworkSimServer, wallet: Wallet, host: FlaskHost) -> dict[str, Any]:
+    """Slow Mastercard's network past the service's time-out, then tap a new Mastercard token for
+    30.00: the terminal hears 91 and the transaction is left in doubt. The token's profile."""
+    sim.simulators["mastercard"].latency = Latency(600, 600)
+    _, profile = provision_profile(wallet, "5454545454545454")
+    answer = tap(applet(profile), 3000, host).outcome.host
+    assert answer is not None and answer.response_code == "91"
+    return profile

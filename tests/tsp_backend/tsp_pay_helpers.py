@@ -72,3 +72,12 @@ def in_app_emv(card: CardApplet, amount: int, currency: str = "EUR") -> str:
     result = tap(card, amount, None, currency)
     assert result.outcome.outcome.value == "online_request", result.outcome.reason
     return result.outcome.authorization_data.hex().upper()
+
+
+def in_app_request(
+    card_id: int, amount: int, emv: str, merchant_id: str = "M", **fields: Any
+) -> dict[str, Any]:
+    """The body of POST /api/payments/in-app: ``amount`` EUR on ``card_id`` with the field-55 ``emv``
+    (``fields``, such as ``merchantName``, go before it)."""
+    head = {"cardId": card_id, "amount": amount, "currency": "EUR", "merchantId": merchant_id}
+    return {**head, **fields, "emv": emv}

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend import jsonlog, metrics, web
@@ -34,7 +29,8 @@ from tsp_backend.api.http import (
 )
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
-from tsp_backend.errors import PROBLEM_MEDIA_TYPE, DependencyUnavailable, TSPError, http_problem
+from tsp_backend.errors import PROBLEM_MEDIA_TYPE, TSPError, http_problem
+from tsp_backend.outages import end_failed_request
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.idempotency import IdempotencyService
 from tsp_backend.services.networks import NetworkClients
@@ -45,13 +41,6 @@ from tsp_backend.services.vault import Vault, derive_subkey
 from tsp_backend.stores import RedisStore, open_store
 
 log = logging.getLogger("tsp_backend")
-
-
-def _psycopg_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` is psycopg's own connection failure (checked only where psycopg is in use:
-    a service on SQLite never imports it)."""
-    psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 #: endpoint -> the Config field holding its rate limit
@@ -77,40 +66,6 @@ _HTTP_SLUGS: dict[int, tuple[str, str]] = {
 
 #: refusals written to the audit log by the error handler
 _AUDITED_REFUSALS = frozenset({401, 403, 404})
-
-
-def _dependency_of(error: BaseException) -> str | None:
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
-        return "database"
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return "database"
-    if _psycopg_unavailable(error):
-        return "database"
-    if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
-        return "store"
-    return None
-
-
-def unavailable(error: BaseException) -> DependencyUnavailable | None:
-    """The 503 problem for an error that means the database or the store does not answer, or ``None``.
-
-    The foreign errors — SQLAlchemy's ``OperationalError``/``InterfaceError``/pool time-out, a DBAPI
-    error that invalidated its connection, psycopg's own ``OperationalError`` (statements run on
-    the driver's connection), redis' ``ConnectionError``/``TimeoutError`` — are recognised here
-    and only here, also when another error wraps them (``__cause__``/``__context__``).
-    """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        dependency = _dependency_of(current)
-        if dependency is not None:
-            return DependencyUnavailable(
-                f"the {dependency} is unavailable; the request was not completed, retry later",
-                dependency=dependency,
-            )
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def build_services(config: Config) -> Services:
@@ -266,13 +221,7 @@ def _install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        session = g.get("db")
-        if session is not None:
-            try:
-                session.rollback()
-            except Exception:
-                session.invalidate()
-        mapped = unavailable(error)
+        mapped = end_failed_request(error)
         if mapped is not None:
             log.warning(
                 "%s unavailable on %s %s: %s",

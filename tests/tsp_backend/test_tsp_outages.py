@@ -23,6 +23,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.tsp_backend.test_tsp_web import log_in_page
 from tests.tsp_backend.tsp_helpers import FAST, PASSWORD, Wallet, dispose, make_wallet, transaction_count
 from tests.tsp_backend.tsp_pay_helpers import applet, in_app_emv, provision_profile, terminal_key
 from tsp_backend.app import create_app
@@ -240,7 +241,7 @@ def test_unavailable_maps_only_dependency_errors() -> None:
     from redis.exceptions import ResponseError
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    from tsp_backend.app import unavailable
+    from tsp_backend.outages import unavailable
 
     down = OperationalError("SELECT 1", {}, Exception("connection refused"))
     assert unavailable(down) is not None and unavailable(down).extensions == {"dependency": "database"}
@@ -278,3 +279,18 @@ def test_postgres_restart_while_idle_costs_at_most_one_503(
             answer = journey.authorize(key)
         assert answer.status_code == 200 and answer.get_json()["approved"] is True, answer.get_json()
         assert transaction_count(app) == 1
+
+
+def test_a_wallet_page_is_503_while_redis_is_down(tmp_path: Path, redis_process: RedisProcess) -> None:
+    """The pages say "unavailable, retry" (503 + Retry-After), not "something went wrong" (500)."""
+    with journey_on(tmp_path, redis_url=redis_process.url) as (_, journey):
+        signed_in = log_in_page(journey.client, journey.wallet.email)
+        assert signed_in.status_code == 303, signed_in.get_data(as_text=True)
+        assert journey.client.get("/wallet/cards").status_code == 200
+        redis_process.stop()
+        page = journey.client.get("/wallet/cards")
+        assert page.status_code == 503 and page.mimetype == "text/html"
+        assert int(page.headers["Retry-After"]) > 0
+        assert "unavailable" in page.get_data(as_text=True).lower()
+        redis_process.start()
+        assert journey.client.get("/wallet/cards").status_code == 200

@@ -36,9 +36,10 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from apdu.currency import format_minor
-from tsp_backend.api.http import SESSION_COOKIE, audit_refusal, current_user, db, services
+from tsp_backend.api.http import RETRY_AFTER_S, SESSION_COOKIE, audit_refusal, current_user, db, services
 from tsp_backend.errors import CSRFFailed, TSPError, Unauthorized
 from tsp_backend.models import Device, User
+from tsp_backend.outages import end_failed_request, unavailable
 from tsp_backend.web.security import anonymous_csrf_token
 
 bp = Blueprint(
@@ -167,6 +168,10 @@ def _page_context() -> dict[str, Any]:
         user = page_user()
     except TSPError:
         user = None
+    except Exception as exc:   # the store or the database is gone: the page is drawn signed out
+        if unavailable(exc) is None:
+            raise
+        user = None
     return {
         "csrf_token": _csrf_token,
         "anon_csrf_token": anonymous_csrf_token,
@@ -239,9 +244,16 @@ def _http_error(error: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(error: Exception) -> Response:
-    session_db = g.get("db")
-    if session_db is not None:
-        session_db.rollback()
+    mapped = end_failed_request(error)
+    if mapped is not None:
+        current_app.logger.warning("%s unavailable on %s %s: %s", mapped.extensions["dependency"],
+                                   request.method, request.path, type(error).__name__)
+        response = error_page(
+            503, "Service unavailable",
+            "The wallet can't reach its data just now. Nothing was changed; try again in a moment.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     current_app.logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
     return error_page(500, "Something went wrong", "The error has been logged. Please try again later.")
 

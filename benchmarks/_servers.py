@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,22 +113,6 @@ def start_servers(prefix: str, env: Mapping[str, str]) -> Servers:
     return servers
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
-    """Wait until ``/healthz`` answers (or the server died)."""
-    import httpx
-
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
 def start_http(
     command: Callable[[int], list[str]], env: Mapping[str, str]
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -138,7 +121,9 @@ def start_http(
     process = subprocess.Popen(command(port), cwd=ROOT, env=dict(env))
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, process)
+        from tsp_backend.testing import wait_until_healthy
+
+        wait_until_healthy(base, process)
     except BaseException:
         stop_http(process)
         raise

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from _load import answer_codes, run_client
-from _servers import ROOT, Servers, free_port, start_servers, stop_http, wait_healthy
+from _servers import ROOT, Servers, free_port, start_servers, stop_http
 from bench_authorize import Taps, provision
 
 sys.path.insert(0, str(ROOT))
@@ -98,7 +98,9 @@ def start_instance(servers: Servers, workers: int) -> tuple[subprocess.Popen[byt
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", process)
+        from tsp_backend.testing import wait_until_healthy
+
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
     except BaseException:
         stop_http(process)
         raise

@@ -35,3 +35,4 @@ def postgres_and_redis(prefix: str, database: str) -> Iterator[tuple[Any, Any, P
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pg.cleanup()
+

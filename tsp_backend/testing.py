@@ -3,19 +3,22 @@
 :class:`LoopbackTSP` runs the whole token service -- SQLite in a directory, the in-process
 network simulators, development mode -- on a free loopback port, served by a thread of the
 calling process, so a wallet, a terminal or a benchmark can talk real HTTP to it with nothing
-configured. ``hcekit demo`` runs on it.
+configured. ``hcekit demo`` runs on it. :func:`wait_until_healthy` waits for a service started as
+a process of its own (``hcekit serve``) to answer.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LoopbackTSP"]
+__all__ = ["LoopbackTSP", "wait_until_healthy"]
 
 
 class LoopbackTSP:
@@ -74,3 +77,25 @@ class LoopbackTSP:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_until_healthy(base: str, process: subprocess.Popen[bytes], *, log: Path | None = None) -> None:
+    """Wait (up to a minute) until the service at ``base`` answers ``/healthz`` with 200.
+
+    Raises ``RuntimeError`` if ``process`` exits first (with the end of ``log`` when given) or the
+    minute passes.
+    """
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = log.read_text()[-2000:] if log is not None else f"exit status {process.returncode}"
+            raise RuntimeError(f"the service exited: {said}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the service did not become healthy")

@@ -40,6 +40,7 @@ import pytest
 
 from apdu.pan import luhn_check_digit
 from tests.integration.conftest import SERVICE_DATABASE
+from tsp_backend.testing import wait_until_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -128,8 +129,6 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        import httpx
-
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port), "--workers", "2"],
@@ -138,17 +137,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the service did not become healthy")
+        wait_until_healthy(self.base, self.process, log=self.log)
 
     def workers(self) -> list[int]:
         import psutil

@@ -36,6 +36,7 @@ from tests.integration.browser import (
     sign_up_with_passkey,
     virtual_authenticator,
 )
+from tsp_backend.testing import wait_until_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +78,8 @@ def gunicorn_url(tmp_path: Path) -> Iterator[str]:
     }
     command = [sys.executable, "-m", "cli.main", "serve", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            assert process.poll() is None, "gunicorn exited during start-up"
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_healthy(f"http://127.0.0.1:{port}", process)
         yield f"http://localhost:{port}"
     finally:
         process.terminate()

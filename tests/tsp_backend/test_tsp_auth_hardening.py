@@ -217,3 +217,32 @@ def test_register_answers_429_when_every_hashing_slot_is_busy(client: FlaskClien
     with users.slots.slot():
         assert client.post("/api/auth/login", json=body).status_code == 429
     assert client.post("/api/auth/login", json=body).status_code == 200
+
+
+def test_remembered_keys_ask_the_database_once_per_period(app: Flask, wallet: Any) -> None:
+    """A remembered key is served from memory until API_KEY_CACHE_S passes; the marker still
+    refuses it at once, and after the period the database's ``revoked_at`` does."""
+    from sqlalchemy import event
+
+    from tsp_backend.services.terminals import API_KEY_CACHE_S, RememberedKeys, revoke_api_key
+    from tsp_backend.stores import MemoryStore
+
+    key, key_id = new_key(wallet)
+    svc = app.extensions["hcekit"]
+    now = [1000.0]
+    store = MemoryStore()
+    keys = RememberedKeys(store, clock=lambda: now[0])
+    selects: list[str] = []
+    event.listen(svc.engine, "before_cursor_execute",
+                 lambda *a: selects.append(a[2]) if "api_keys" in a[2] else None)
+    with svc.sessions_factory() as session:
+        assert keys.live(session, key) == key_id
+        assert keys.live(session, key) == key_id
+        assert len(selects) == 1
+        assert keys.live(session, "hk_" + "x" * 43) is None
+        revoke_api_key(session, store, key_id, user_id=0, admin=True)
+        session.commit()
+        assert keys.live(session, key) is None            # the marker, at once
+        store.delete(f"apikey_revoked:{key_id}")            # the marker gone (expired)
+        now[0] += API_KEY_CACHE_S + 1
+        assert keys.live(session, key) is None            # the row's revoked_at

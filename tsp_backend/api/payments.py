@@ -16,11 +16,8 @@ payment routes validate the whole request before anything is written, then hand 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-import threading
-import time
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -43,7 +40,6 @@ from tsp_backend.api.http import (
 )
 from tsp_backend.api.schemas import Body, Id, Text, one_of
 from tsp_backend.errors import Forbidden, Unauthorized, ValidationFailed
-from tsp_backend.models import ApiKey
 from tsp_backend.services.authorization import (
     CHANNELS,
     Answer,
@@ -53,14 +49,9 @@ from tsp_backend.services.authorization import (
     currency_numeric,
 )
 from tsp_backend.services.reconcile import Reconciler
-from tsp_backend.services.terminals import KEY_REQUIRED, authenticate_api_key, is_revoked
+from tsp_backend.services.terminals import KEY_REQUIRED, RememberedKeys
 
 bp = Blueprint("payments", __name__)
-
-API_KEY_CACHE_S = 30.0
-"""How long a process remembers a terminal key it authenticated; a revocation is seen at once all
-the same, through the store's revocation marker checked on every use."""
-
 
 CURRENCY_PATTERN = one_of(sorted(c.code for c in ISO_4217))
 """The ISO 4217 alphabetic codes the service knows (``apdu.currency.ISO_4217``)."""
@@ -123,7 +114,7 @@ class ControlsBody(Body):
 
 
 class Payments:
-    """The authorization service and the reconciler of one application."""
+    """The authorization service, the reconciler and the remembered terminal keys of one application."""
 
     def __init__(self, svc: Services) -> None:
         self.authorizer = AuthorizationService(
@@ -132,38 +123,11 @@ class Payments:
         self.reconciler = Reconciler(
             svc.sessions_factory, svc.networks, deadline_s=svc.config.request_deadline_s
         )
-        self._store = svc.store
-        self._keys: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
+        self.keys = RememberedKeys(svc.store)
 
     def terminal_key(self, key: str, *, check_revoked: bool = True) -> int | None:
-        """The id of the live API key ``key`` (remembered for :data:`API_KEY_CACHE_S`).
-
-        Every use checks the store's revocation marker, so a key revoked through any process is
-        refused at once (:mod:`tsp_backend.services.terminals`): here, or with
-        ``check_revoked=False`` by the authorization service, which reads the marker in the same
-        store round trip as the token.
-        """
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        now = time.monotonic()
-        with self._lock:
-            known = self._keys.get(digest)
-        if known is not None and known[1] > now:
-            key_id = known[0]
-        else:
-            row: ApiKey | None = authenticate_api_key(db(), key)
-            if row is None:
-                return None
-            key_id = row.id
-            with self._lock:
-                if len(self._keys) > 10_000:
-                    self._keys.clear()
-                self._keys[digest] = (key_id, now + API_KEY_CACHE_S)
-        if check_revoked and is_revoked(self._store, key_id):
-            with self._lock:
-                self._keys.pop(digest, None)
-            return None
-        return key_id
+        """The id of the live API key ``key`` (:class:`~tsp_backend.services.terminals.RememberedKeys`)."""
+        return self.keys.live(db(), key, check_revoked=check_revoked)
 
 
 def init_app(app: Flask, svc: Services) -> Payments:

@@ -4,7 +4,7 @@ A key with 256 bits of entropy needs no slow hash (OWASP ASVS 4.0 §2.9); look-u
 digest and the comparison is constant-time.
 
 Revocation is immediate in every process. Each process may remember a key it authenticated
-(:class:`tsp_backend.api.payments.Payments` does, to spare the database a look-up per tap), so
+(:class:`RememberedKeys`, to spare the database a look-up per tap), so
 :func:`revoke_api_key` also writes a revocation marker into the shared store (Redis when
 configured) before the row's ``revoked_at`` commits, and every use of a remembered key checks
 that marker first (:func:`is_revoked`): one store read instead of a database query. The marker
@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +32,10 @@ KEY_PREFIX = "hk_"
 REVOCATION_MARKER_TTL_S = 7 * 24 * 3600
 """How long the store keeps a revocation marker (far longer than any process remembers a key)."""
 
+
+API_KEY_CACHE_S = 30.0
+"""How long a process remembers a terminal key it authenticated; a revocation is seen at once all
+the same, through the store's revocation marker checked on every use."""
 
 KEY_REQUIRED = "a terminal API key is required: Authorization: Bearer hk_…"
 """Why a request without a live terminal API key is refused (401)."""
@@ -83,3 +90,43 @@ def revoke_api_key(session: Session, store: Store, key_id: int, *, user_id: int,
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return row
+
+
+class RememberedKeys:
+    """The terminal keys this process authenticated, each remembered for :data:`API_KEY_CACHE_S`.
+
+    Every use checks the store's revocation marker, so a key revoked through any process is
+    refused at once: here, or with ``check_revoked=False`` by the authorization service, which
+    reads the marker in the same store round trip as the token.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._keys: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def live(self, session: Session, key: str, *, check_revoked: bool = True) -> int | None:
+        """The id of the live API key ``key``, or ``None`` (unknown, revoked)."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        now = self._clock()
+        with self._lock:
+            known = self._keys.get(digest)
+        if known is not None and known[1] > now:
+            key_id = known[0]
+        else:
+            row = authenticate_api_key(session, key)
+            if row is None:
+                return None
+            key_id = row.id
+            with self._lock:
+                if len(self._keys) > self.MAX_ENTRIES:
+                    self._keys.clear()
+                self._keys[digest] = (key_id, now + API_KEY_CACHE_S)
+        if check_revoked and is_revoked(self._store, key_id):
+            with self._lock:
+                self._keys.pop(digest, None)
+            return None
+        return key_id

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.config import Transaction
+from terminal.capk import CaKeyTable
+from terminal.config import Limits, TerminalConfig, Transaction
 from terminal.outcome import Outcome
 from terminal.tap import run_tap
 from terminal.transports.replay import ReplayTransport
@@ -150,3 +151,61 @@ def test_real_visa_fdda_signature_verifies() -> None:
     assert got.icc_dynamic_number == card[0x9F36]
     with pytest.raises(OdaError):
         recover_dynamic_data(icc, card[0x9F4B], signed[:-1] + b"\x01", fmt=book2.FORMAT_FDDA)
+
+
+# -- an American Express card with CDA (binaryfoo/emv-bertlv, tests/data/traces/README.md) -------
+
+AMEX_TRACE = TRACES / "amex_cda_emvbertlv.jsonl"
+AMEX_CA = TRACES.parent / "capk_amex_test_a1.json"
+
+
+def _amex_table() -> CaKeyTable:
+    """The built-in table plus the Amex test CA key A1, loaded as a terminal loads more keys."""
+    return CaKeyTable.builtin().load_file(AMEX_CA)
+
+
+def test_real_amex_cda_session_recovers_its_arqc() -> None:
+    """The chain under the Amex test CA key A1 verifies, CDA passes over the recorded terminal
+    data, and the ARQC comes out of 9F4B: the cryptogram and ICC dynamic number are those the
+    independent decoder of binaryfoo/emv-bertlv recovers (its ``amex-cda-out.txt``)."""
+    from apdu.trace import read_trace
+    from terminal.oda_session import verify_session
+    from terminal.transports.replay import pairs
+
+    exchanges = [(c.raw, r.raw) for c, r in pairs(read_trace(AMEX_TRACE.read_text().splitlines()))]
+    result = verify_session(exchanges, _amex_table()).result
+    assert (result.method, result.status, result.ca_index) == ("cda", "passed", 0xA1)
+    assert result.cryptogram.hex().upper() == "51F4F65DDE43732D"
+    assert result.icc_dynamic_number.hex().upper() == "B1BD198460DEBA64"
+    assert [s.name for s in result.steps if not s.ok] == []
+
+
+def test_the_kernel_asks_an_amex_card_for_cda_and_checks_the_hash_over_its_own_data() -> None:
+    """Driven by the kernel, the recorded card is asked for an ARQC with CDA (P1 90), its whole
+    certificate chain verifies, and the CDA hash is computed over the data this kernel sent:
+    its TVR is 0000000000 where the recording terminal's was 0000048000 (online PIN entered,
+    floor limit exceeded), so the hash the card signed does not match: CDA failed, declined."""
+    from terminal.kernel import Kernel
+    from terminal.transports.replay import ReplayTransport
+
+    config = TerminalConfig(country="0036", terminal_type=0xEA, limits=Limits(floor=0, cvm=100_000))
+    transaction = Transaction(amount=12_000, currency="AUD", date="141031")
+    kernel = Kernel(config, transaction, unpredictable=lambda n: bytes.fromhex("327273B9"),
+                    ca_keys=_amex_table())
+    card = ReplayTransport.from_file(AMEX_TRACE)
+    sent: list[bytes] = []
+    command = kernel.start()
+    while command is not None:
+        sent.append(command.to_bytes())
+        command = kernel.receive(card.transmit(sent[-1]))
+    generate_ac = sent[-1]
+    assert generate_ac[:4] == bytes.fromhex("80AE9000")
+    assert generate_ac[5:].hex().upper().startswith("0000000120000000000000000036" + "0000000000")
+    outcome = kernel.outcome
+    assert outcome is not None and outcome.oda is not None
+    assert [s.name for s in outcome.oda.steps if s.ok] == [
+        "CA public key", "issuer certificate (90)", "issuer key ROCA check",
+        "ICC certificate (9F46)", "ICC key ROCA check",
+    ]
+    assert (outcome.oda.status, outcome.oda.reason) == ("failed", "transaction_hash")
+    assert outcome.outcome is Outcome.DECLINED

@@ -30,7 +30,7 @@ from tsp_backend.api.http import (
 from tsp_backend.config import Config
 from tsp_backend.db import make_engine, make_sessionmaker, upgrade
 from tsp_backend.errors import PROBLEM_MEDIA_TYPE, TSPError, http_problem
-from tsp_backend.outages import end_failed_request
+from tsp_backend.outages import end_failed_request, roll_back_request
 from tsp_backend.services.cards import CardService
 from tsp_backend.services.idempotency import IdempotencyService
 from tsp_backend.services.networks import NetworkClients
@@ -197,9 +197,7 @@ def _install_limiter(app: Flask, cfg: Config, svc: Services) -> None:
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(TSPError)
     def _service_error(error: TSPError) -> Response:
-        session = g.get("db")
-        if session is not None:
-            session.rollback()
+        roll_back_request()
         if error.status in _AUDITED_REFUSALS:
             audit_refusal(error.status, error.slug)
         return problem_response(error)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tsp_backend.errors import DependencyUnavailable
 
-__all__ = ["end_failed_request", "unavailable"]
+__all__ = ["end_failed_request", "roll_back_request", "unavailable"]
 
 
 def _psycopg_unavailable(error: BaseException) -> bool:
@@ -64,13 +64,18 @@ def unavailable(error: BaseException) -> DependencyUnavailable | None:
     return None
 
 
-def end_failed_request(error: BaseException) -> DependencyUnavailable | None:
-    """End a request that raised ``error``: roll its database session back (drop the connection if
-    the rollback fails too); the 503 problem when the error means a dependency is gone."""
+def roll_back_request() -> None:
+    """Roll the request's database session back; drop its connection if even the rollback fails."""
     session = g.get("db")
     if session is not None:
         try:
             session.rollback()
         except Exception:
             session.invalidate()
+
+
+def end_failed_request(error: BaseException) -> DependencyUnavailable | None:
+    """End a request that raised ``error`` (:func:`roll_back_request`); the 503 problem when the
+    error means a dependency is gone."""
+    roll_back_request()
     return unavailable(error)

@@ -39,7 +39,7 @@ from apdu.currency import format_minor
 from tsp_backend.api.http import RETRY_AFTER_S, SESSION_COOKIE, audit_refusal, current_user, db, services
 from tsp_backend.errors import CSRFFailed, TSPError, Unauthorized
 from tsp_backend.models import Device, User
-from tsp_backend.outages import end_failed_request, unavailable
+from tsp_backend.outages import end_failed_request, roll_back_request, unavailable
 from tsp_backend.web.security import anonymous_csrf_token
 
 bp = Blueprint(
@@ -205,9 +205,7 @@ def signed_in_user() -> User | None:
 
 @bp.errorhandler(TSPError)
 def _service_error(error: TSPError) -> Response:
-    session_db = g.get("db")
-    if session_db is not None:
-        session_db.rollback()
+    roll_back_request()
     if isinstance(error, Unauthorized):
         flash("Please log in to continue.", "info")
         next_page = request.path if request.method == "GET" else None

@@ -86,37 +86,47 @@ def encode_track2(pan: str, tail: str) -> bytes:
     return bytes.fromhex(text + ("F" if len(text) % 2 else ""))
 
 
+def _track2_fields(data: bytes) -> tuple[str, str] | None:
+    """The PAN (1 to 19 digits) and everything after the ``D`` separator, as hex digits."""
+    pan, separator, tail = bytes(data).hex().upper().partition("D")
+    if not separator or not 1 <= len(pan) <= 19 or not pan.isdigit():
+        return None
+    return pan, tail
+
+
 def split_track2(data: bytes) -> tuple[str, str] | None:
     """Track 2 Equivalent Data (57; 9F6B of mag-stripe mode) as its PAN and the digits after ``D``.
 
-    The tail is expiry YYMM, service code and discretionary data, the ``F`` pad removed.
+    The tail is expiry YYMM, service code and discretionary data, the ``F`` padding removed.
     ``None`` when there is no separator, the PAN is not 1 to 19 digits, or the tail is not digits.
 
     >>> split_track2(bytes.fromhex("4761739001010010D25122010000000000000F"))
     ('4761739001010010', '25122010000000000000')
+    >>> split_track2(bytes.fromhex("5413330056003511D1412101067750500FFF"))
+    ('5413330056003511', '1412101067750500')
     >>> split_track2(bytes.fromhex("4761739001010010")) is None
     True
     """
-    text = bytes(data).hex().upper()
-    pan, separator, tail = text.partition("D")
-    tail = tail[:-1] if tail.endswith("F") else tail
-    if not separator or not 1 <= len(pan) <= 19 or not pan.isdigit():
+    fields = _track2_fields(data)
+    if fields is None:
         return None
-    if tail and not tail.isdigit():
-        return None
-    return pan, tail
+    pan, tail = fields[0], fields[1].rstrip("F")
+    return (pan, tail) if not tail or tail.isdigit() else None
 
 
 def track2_pan(data: bytes) -> str | None:
     """The PAN field of Track 2 Equivalent Data (57; also 9F6B of mag-stripe mode), ISO/IEC 7813.
 
-    ``None`` when :func:`split_track2` finds no PAN there.
+    ``None`` when there is no ``D`` separator or the field before it is not 1 to 19 digits; what
+    follows the separator is not looked at.
 
     >>> track2_pan(bytes.fromhex("4761739001010010D25122010000000000000F"))
     '4761739001010010'
+    >>> track2_pan(bytes.fromhex("4761739001010010")) is None
+    True
     """
-    parts = split_track2(data)
-    return parts[0] if parts is not None else None
+    fields = _track2_fields(data)
+    return fields[0] if fields is not None else None
 
 
 def card_pan(values: Mapping[int, bytes]) -> str | None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apdu.errors import APDUError, EncodeError, PanMismatch
-from apdu.pan import card_pan, encode_track2, luhn_check_digit, luhn_valid, mask_pan, track2_pan
+from apdu.pan import card_pan, encode_track2, luhn_check_digit, luhn_valid, mask_pan, split_track2, track2_pan
 
 
 def _luhn_reference(digits: str) -> bool:
@@ -141,3 +141,13 @@ def test_encode_track2_refuses(pan: str, tail: str) -> None:
     """A PAN of 1 to 19 digits and a digit tail, or EncodeError."""
     with pytest.raises(EncodeError):
         encode_track2(pan, tail)
+
+
+def test_track2_pan_reads_only_the_field_before_the_separator() -> None:
+    """A masked or odd tail (F inside the discretionary data) leaves the PAN readable; only the
+    mag-stripe reader, which needs the tail's digits, refuses it. Padding may be several Fs."""
+    masked = bytes.fromhex("4761739001010010D2512201FFFF12")
+    assert track2_pan(masked) == "4761739001010010"
+    assert split_track2(masked) is None
+    assert split_track2(bytes.fromhex("5413330056003511D1412101067750500FFF")) == (
+        "5413330056003511", "1412101067750500")

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -43,14 +44,18 @@ class _SlowCard:
         self.card.reset()
 
 
+@contextmanager
 def _listening(card: NfcCard) -> Iterator[threading.Thread]:
+    """The card serving one activation on a thread; stopped and closed however the block ends."""
     thread = threading.Thread(target=card.serve, kwargs={"max_activations": 1}, daemon=True)
     thread.start()
-    assert card.listening.wait(5)
-    yield thread
-    card.stop()
-    thread.join(10)
-    card.close()
+    try:
+        assert card.listening.wait(5)
+        yield thread
+    finally:
+        card.stop()
+        thread.join(10)
+        card.close()
 
 
 def _tap(port: int, apdus: list[bytes]) -> list[bytes]:
@@ -82,7 +87,7 @@ def test_nfcpy_initiator_taps_the_card_over_udp(udp_port: int) -> None:
     card = CardApplet(builtin_profile("visa", now=int(time.time())), clock=time.time)
     recorder = TraceRecorder()
     target = NfcCard(card, f"udp:127.0.0.1:{udp_port}", tracers=[recorder])
-    for _ in _listening(target):
+    with _listening(target):
         ppse, select, gpo, record = _tap(udp_port, [
             Select(PPSE).to_bytes(), Select(card.profile.aid).to_bytes(),
             GetProcessingOptions(PDOL_DATA).to_bytes(), ReadRecord(1, 1).to_bytes(),
@@ -94,10 +99,14 @@ def test_nfcpy_initiator_taps_the_card_over_udp(udp_port: int) -> None:
 
 
 def test_slow_card_asks_for_wtx_and_still_answers(udp_port: int) -> None:
-    """A card slower than half its frame waiting time sends S(WTX) and the reader gets every answer."""
+    """A card slower than half its frame waiting time sends S(WTX) and the reader gets every answer.
+
+    FWI 8 gives an FWT of 77 ms, long enough that thread scheduling on a busy machine does not eat
+    it; the card then takes 0.2 s, which needs S(WTX) at least twice per command.
+    """
     card = CardApplet(builtin_profile("mastercard", now=int(time.time())), clock=time.time)
-    target = NfcCard(_SlowCard(card, delay=0.05), f"udp:127.0.0.1:{udp_port}", fwi=4)
-    for _ in _listening(target):
+    target = NfcCard(_SlowCard(card, delay=0.2), f"udp:127.0.0.1:{udp_port}", fwi=8)
+    with _listening(target):
         answers = _tap(udp_port, [Select(card.profile.aid).to_bytes(), GetProcessingOptions().to_bytes(),
                                   ReadRecord(1, 2).to_bytes()])
     assert [a[-2:] for a in answers] == [b"\x90\x00"] * 3

@@ -39,7 +39,12 @@ the application's kernel identifier (9F2A) or its AID, unless the terminal force
 
 Pre-processing (Book A §3.1.1) runs before the first command: an amount at or above the
 contactless transaction limit ends the tap with Try Another Interface and no APDU at all; the
-floor limit and the CVM-required limit set bits in byte 2 of the TTQ (9F66).
+floor limit and the CVM-required limit set bits in byte 2 of the TTQ (9F66). An amount above the
+reader contactless floor limit also sets "transaction exceeds floor limit" in the TVR (95, byte 4
+bit 8; Book 3 §10.6.1 floor-limit checking, with the contactless books' comparison: Book A
+§5.2.2 and Books C-2/C-3 test *greater than* the reader limit, where the contact Book 3 compares
+the Terminal Floor Limit 9F1B *equal to or greater*). A zero amount goes online but exceeds no
+floor limit.
 
 The kernel never raises because of the card: a status word, undecodable data or an AFL that
 makes no sense is an outcome. It raises :class:`~terminal.errors.KernelError` only when it is
@@ -163,6 +168,9 @@ _OUTCOME_OF_CRYPTOGRAM: dict[str, Outcome] = {
 TTQ_ONLINE_CRYPTOGRAM_REQUIRED = 0x80
 TTQ_CVM_REQUIRED = 0x40
 
+#: TVR byte 4 bit 8, "transaction exceeds floor limit" (EMV 4.4 Book 3 Annex C5).
+TVR_FLOOR_LIMIT_EXCEEDED = 0x80
+
 #: CVM Results (9F34, EMV 4.4 Book 3 Annex C3) the Mastercard path reports.
 CVM_RESULTS: dict[str, bytes] = {
     "no_cvm": bytes.fromhex("1F0302"),
@@ -230,6 +238,10 @@ class Kernel:
         if self.cvm_required:
             ttq[1] |= TTQ_CVM_REQUIRED
         self.terminal = self._terminal_data(bytes(ttq))
+        if amount > limits.floor:
+            tvr = bytearray(self.terminal[0x95])
+            tvr[3] |= TVR_FLOOR_LIMIT_EXCEEDED
+            self.terminal[0x95] = bytes(tvr)
         return self._enter(Select(PPSE), _FROM_START)
 
     def receive(self, response: ResponseAPDU | bytes) -> CommandAPDU | None:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apdu.command import CommandAPDU, GenerateAC
-from apdu.dol import dol_length, parse_dol
+from apdu.dol import dol_length, parse_dol, split_dol_data
 from apdu.response import ResponseAPDU
 from apdu.tlv import decode, to_dict
 from terminal.config import Limits, TerminalConfig, Transaction
@@ -20,6 +20,7 @@ from terminal.testing import CardTerminalPair, ScriptedTransport
 from tests.terminal.terminal_cards import (
     MAESTRO_AID,
     MC_AID,
+    MC_CDOL1,
     SELECT_PPSE,
     VISA_AID,
     mc_card,
@@ -54,11 +55,15 @@ def test_visa_qvsdc_takes_the_cryptogram_from_gpo() -> None:
 
 
 def test_visa_pdol_data_carries_terminal_data() -> None:
-    """GPO data is the PDOL filled with TTQ, amount, country, TVR, currency, date, type and UN."""
+    """GPO data is the PDOL filled with TTQ, amount, country, TVR, currency, date, type and UN.
+
+    12.50 EUR is above the default reader floor limit of 0, so the TVR carries "transaction
+    exceeds floor limit" (byte 4 bit 8: 0000008000), as TTQ byte 2 carries "online cryptogram
+    required" (80)."""
     card, _ = tap(visa_card())
     gpo = CommandAPDU.from_bytes(card.sent[2])
     expected = (
-        "36804000" "000000001250" "000000000000" "0276" "0000000000" "0978" "250101" "00" + UN
+        "36804000" "000000001250" "000000000000" "0276" "0000008000" "0978" "250101" "00" + UN
     )
     assert gpo.data.hex().upper() == "8321" + expected
 
@@ -419,3 +424,28 @@ def test_mastercard_field_55_has_no_visa_ttq() -> None:
     visa = tap(visa_card())[1].outcome
     assert 0x9F66 not in {n.tag for n in decode(mc.authorization_data)}
     assert 0x9F66 in {n.tag for n in decode(visa.authorization_data)}
+
+
+@pytest.mark.parametrize(
+    ("amount", "tvr_byte4"),
+    [
+        (1999, 0x00),   # below the reader's floor limit
+        (2000, 0x00),   # at it: the contactless books compare "greater than" (Book A §5.2.2)
+        (2001, 0x80),   # above it: "transaction exceeds floor limit"
+        (0,    0x00),   # a zero amount goes online (Book A §3.1.1) but exceeds no floor limit
+    ],
+    ids=["below", "at", "above", "zero"],
+)
+def test_tvr_says_when_the_amount_exceeds_the_floor_limit(amount: int, tvr_byte4: int) -> None:
+    """TVR byte 4 bit 8 'transaction exceeds floor limit' (Book 3 §10.6.1, Annex C5) follows the
+    reader contactless floor limit, and GENERATE AC carries it to the card in CDOL1's 95."""
+    config = TerminalConfig(limits=Limits(floor=2000, cvm=5000))
+    k = Kernel(config, Transaction(amount=amount), unpredictable=bytes)
+    k.start()
+    assert k.terminal[0x95] == bytes((0, 0, 0, tvr_byte4, 0))
+    script = [(None, r) if e == "80AE8000" else (e, r) for e, r in mc_card()]
+    card = ScriptedTransport(script)
+    CardTerminalPair(card.as_card(), config=config).tap(amount)
+    gen_ac = CommandAPDU.from_bytes(card.sent[-1])
+    assert gen_ac.ins == 0xAE
+    assert split_dol_data(bytes.fromhex(MC_CDOL1), gen_ac.data)[0x95][3] == tvr_byte4

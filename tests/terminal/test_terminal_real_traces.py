@@ -182,9 +182,15 @@ def test_real_amex_cda_session_recovers_its_arqc() -> None:
 
 def test_the_kernel_asks_an_amex_card_for_cda_and_checks_the_hash_over_its_own_data() -> None:
     """Driven by the kernel, the recorded card is asked for an ARQC with CDA (P1 90), its whole
-    certificate chain verifies, and the CDA hash is computed over the data this kernel sent:
-    its TVR is 0000000000 where the recording terminal's was 0000048000 (online PIN entered,
-    floor limit exceeded), so the hash the card signed does not match: CDA failed, declined."""
+    certificate chain verifies, and the CDA hash is computed over the data this kernel sent.
+
+    With the recording's amount (120.00 AUD), date, terminal type (EA), country and UN,
+    and a floor limit below the amount, the kernel's TVR is 0000008000 ("transaction exceeds
+    floor limit"). The recording terminal's was 0000048000: it also set byte 3 bit 3 "online
+    PIN entered", because it processed the card's CVM list (8E ...42031E03: enciphered PIN
+    online first) and took a PIN. This kernel does not collect PINs, so that one bit differs,
+    the hash the card signed does not match ours: CDA failed, declined. Only a PIN entry would
+    make the replay genuine, so this stays pinned as a failure on the transaction hash."""
     from terminal.kernel import Kernel
     from terminal.transports.replay import ReplayTransport
 
@@ -200,7 +206,10 @@ def test_the_kernel_asks_an_amex_card_for_cda_and_checks_the_hash_over_its_own_d
         command = kernel.receive(card.transmit(sent[-1]))
     generate_ac = sent[-1]
     assert generate_ac[:4] == bytes.fromhex("80AE9000")
-    assert generate_ac[5:].hex().upper().startswith("0000000120000000000000000036" + "0000000000")
+    assert generate_ac[5:].hex().upper().startswith("0000000120000000000000000036" + "0000008000")
+    recorded_tvr = bytes.fromhex("0000048000")
+    kernel_tvr = generate_ac[5 + 14:5 + 19]
+    assert bytes(a ^ b for a, b in zip(kernel_tvr, recorded_tvr, strict=True)) == bytes.fromhex("0000040000")
     outcome = kernel.outcome
     assert outcome is not None and outcome.oda is not None
     assert [s.name for s in outcome.oda.steps if s.ok] == [

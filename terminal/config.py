@@ -146,6 +146,9 @@ class TerminalConfig:
     ``additional_capabilities`` 9F40, ``country`` 9F1A (n 3 as 4 digits), ``ttq`` the base
     Terminal Transaction Qualifiers 9F66 before pre-processing sets bits in byte 2.
     ``kernel`` forces one path (``"visa"`` or ``"mastercard"``) for every application.
+    ``cvm_capability_required`` and ``cvm_capability_no_cvm`` are the Terminal Capabilities
+    byte 2 the Mastercard path walks a card's CVM List with above the CVM-required limit and at
+    or below it (EMV Contactless Book C-2 Annex A, DF8118 and DF8119; :mod:`terminal.cvm`).
     """
 
     terminal_id: str = "T-1"
@@ -159,6 +162,8 @@ class TerminalConfig:
     supported_aids: tuple[SupportedAID, ...] = SUPPORTED_AIDS
     kernel: str | None = None
     ifd_serial: str = "HCEKIT01"
+    cvm_capability_required: int = 0x20
+    cvm_capability_no_cvm: int = 0x08
 
     def __post_init__(self) -> None:
         if len(self.country) != 4 or not self.country.isdigit():

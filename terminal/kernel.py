@@ -75,7 +75,7 @@ from apdu.response import ResponseAPDU
 from apdu.sw import SW
 from apdu.tags import format_of
 from apdu.tlv import decode, to_dict
-from terminal import authentication, magstripe, oda, reading, selection
+from terminal import authentication, cvm, magstripe, oda, reading, selection
 from terminal.capk import CaKeyTable
 from terminal.config import TerminalConfig, Transaction, currency
 from terminal.errors import KernelError
@@ -171,14 +171,6 @@ TTQ_CVM_REQUIRED = 0x40
 #: TVR byte 4 bit 8, "transaction exceeds floor limit" (EMV 4.4 Book 3 Annex C5).
 TVR_FLOOR_LIMIT_EXCEEDED = 0x80
 
-#: CVM Results (9F34, EMV 4.4 Book 3 Annex C3) the Mastercard path reports.
-CVM_RESULTS: dict[str, bytes] = {
-    "no_cvm": bytes.fromhex("1F0302"),
-    "cdcvm": bytes.fromhex("010002"),
-    "signature": bytes.fromhex("1E0300"),
-}
-
-
 class Kernel:
     """One tap's state machine (see the module's essay and :data:`TRANSITIONS`).
 
@@ -217,6 +209,7 @@ class Kernel:
         self._method: str | None = None
         self._magstripe = False
         self._un_digits = ""
+        self._cvm_choice: cvm.CvmChoice | None = None
         self.oda: oda.OdaResult | None = None
 
     # -- driving ---------------------------------------------------------------------------
@@ -330,7 +323,10 @@ class Kernel:
         cdol1 = self.card.get(0x8C)
         if not cdol1:
             return self._finish(Outcome.END_APPLICATION, "no CDOL1 (8C) to build GENERATE AC from")
-        self.terminal[0x9F34] = CVM_RESULTS[self._cvm()]
+        choice = self._choose_cvm()
+        self.terminal[0x9F34] = choice.results
+        self.terminal[0x95] = self.terminal[0x95][:2] + bytes((self.terminal[0x95][2] | choice.tvr_byte3,)) \
+            + self.terminal[0x95][3:]
         values = {**self.card, **self.terminal}
         data = build_dol_data(cdol1, values, format_of=self._format_of)
         self._cdol_data = data
@@ -374,17 +370,16 @@ class Kernel:
     def _format_of(self, tag: int) -> str:
         return format_of(tag, self.candidate.kernel if self.candidate else None)
 
-    def _cvm(self) -> str:
-        """The CVM this tap used (Book C-3 §5.3 for the CTQ; Book C-2 §7 for on-device CVM)."""
-        if not self.cvm_required:
-            return "no_cvm"
-        ctq = self.card.get(0x9F6C, b"")
-        if len(ctq) >= 2 and ctq[1] & 0x80:
-            return "cdcvm"
-        aip = self.card.get(0x82, b"")
-        if self.candidate is not None and self.candidate.kernel == "mastercard" and aip and aip[0] & 0x02:
-            return "cdcvm"
-        return "signature"
+    def _choose_cvm(self) -> cvm.CvmChoice:
+        """The CVM this tap used (:func:`terminal.cvm.choose`), chosen once."""
+        if self._cvm_choice is None:
+            c, mastercard = self.config, self.candidate is not None and self.candidate.kernel == "mastercard"
+            self._cvm_choice = cvm.choose(
+                self.card, self.terminal, cvm_required=self.cvm_required, mastercard=mastercard,
+                capabilities=(c.cvm_capability_required, c.cvm_capability_no_cvm),
+                amount=self.transaction.amount, transaction_type=self.transaction.type,
+                terminal_type=c.terminal_type)
+        return self._cvm_choice
 
     def _finish(
         self,
@@ -407,7 +402,7 @@ class Kernel:
             aid=candidate.aid if candidate else None,
             label=candidate.label if candidate else None,
             cryptogram=cryptogram,
-            cvm=self._cvm() if cryptogram is not None else None,
+            cvm=self._choose_cvm().cvm if cryptogram is not None else None,
             amount=self.transaction.amount,
             currency=self.transaction.currency,
             merchant=self.config.merchant,

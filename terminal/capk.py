@@ -13,8 +13,9 @@ it was taken from:
 - production keys of Visa, Mastercard, American Express, Discover, JCB and UnionPay, and the
   published test keys of Visa, Mastercard and American Express, as listed in the CA key file
   of RfidResearchGroup/proxmark3 (``client/resources/capk.txt``) and in the key table of a
-  public payment-terminal application (manish914-droid/VX990Amex-HDFCVFService3.0); a row
-  appears only where its published checksum verifies;
+  public payment-terminal application (manish914-droid/VX990Amex-HDFCVFService3.0), with the
+  later expiry of Visa 09 from a SoftPOS example's key list (theminesec/ms-example-sdk-softpos);
+  a row appears only where its published checksum verifies;
 - the hcekit test CA (:mod:`cryptogram.testkeys`) under index E1 of each RID, so that cards
   certified by the token service authenticate in this terminal.
 

@@ -108,3 +108,17 @@ def test_expiry_is_read_against_the_transaction_date() -> None:
     v92 = table.get(bytes.fromhex("A000000003"), 0x92)
     assert v01 is not None and v92 is not None
     assert v01.expired("250101") and not v92.expired("250101")
+
+
+def test_visa_09_expires_at_the_end_of_2028() -> None:
+    """Visa's 1984-bit production key 09 is listed with expiry 281231 by
+    theminesec/ms-example-sdk-softpos@3456e8c6cc918df968c26f4e2bd195cfdece4dff:app/src/main/assets/capk.json,
+    with the same modulus and checksum as proxmark3's capk.txt (which still says 221231), so a
+    Visa card certified under it authenticates in 2026 and stops at the end of 2028."""
+    key = CaKeyTable.builtin().get(bytes.fromhex("A000000003"), 0x09)
+    assert key is not None and key.kind == "production"
+    assert checksum(key.rid, 0x09, key.public.modulus, key.public.exponent).hex().upper() == \
+        "1FF80A40173F52D7D27E0F26A146A1C8CCB29046"
+    assert key.expiry == "20281231"
+    assert not key.expired("261202") and key.expired("290101")
+    assert "theminesec/ms-example-sdk-softpos@3456e8c6cc918df968c26f4e2bd195cfdece4dff" in key.source

@@ -171,6 +171,7 @@ TTQ_CVM_REQUIRED = 0x40
 #: TVR byte 4 bit 8, "transaction exceeds floor limit" (EMV 4.4 Book 3 Annex C5).
 TVR_FLOOR_LIMIT_EXCEEDED = 0x80
 
+
 class Kernel:
     """One tap's state machine (see the module's essay and :data:`TRANSITIONS`).
 
@@ -232,9 +233,7 @@ class Kernel:
             ttq[1] |= TTQ_CVM_REQUIRED
         self.terminal = self._terminal_data(bytes(ttq))
         if amount > limits.floor:
-            tvr = bytearray(self.terminal[0x95])
-            tvr[3] |= TVR_FLOOR_LIMIT_EXCEEDED
-            self.terminal[0x95] = bytes(tvr)
+            self._set_tvr(4, TVR_FLOOR_LIMIT_EXCEEDED)
         return self._enter(Select(PPSE), _FROM_START)
 
     def receive(self, response: ResponseAPDU | bytes) -> CommandAPDU | None:
@@ -325,8 +324,7 @@ class Kernel:
             return self._finish(Outcome.END_APPLICATION, "no CDOL1 (8C) to build GENERATE AC from")
         choice = self._choose_cvm()
         self.terminal[0x9F34] = choice.results
-        self.terminal[0x95] = self.terminal[0x95][:2] + bytes((self.terminal[0x95][2] | choice.tvr_byte3,)) \
-            + self.terminal[0x95][3:]
+        self._set_tvr(3, choice.tvr_byte3)
         values = {**self.card, **self.terminal}
         data = build_dol_data(cdol1, values, format_of=self._format_of)
         self._cdol_data = data
@@ -366,6 +364,12 @@ class Kernel:
             0x9F1C: c.terminal_id.encode("ascii", "ignore")[:8].ljust(8),
             0x9F15: encode_n(int(c.merchant.mcc), 2) if c.merchant.mcc.isdigit() else bytes(2),
         }
+
+    def _set_tvr(self, byte: int, bits: int) -> None:
+        """Set ``bits`` in TVR (95) byte ``byte``, counted from 1 as Book 3 Annex C5 does."""
+        tvr = bytearray(self.terminal[0x95])
+        tvr[byte - 1] |= bits
+        self.terminal[0x95] = bytes(tvr)
 
     def _format_of(self, tag: int) -> str:
         return format_of(tag, self.candidate.kernel if self.candidate else None)

@@ -65,7 +65,7 @@ from apdu.sw import SW
 from apdu.tlv import TLV, tlv
 from cryptogram.cvn import CVN
 from hce import issuer
-from hce.cryptograms import CryptogramRecord, Minter, OnlineCryptogram, cda_signature, fdda_objects
+from hce.cryptograms import CryptogramRecord, Minted, Minter, OnlineCryptogram, cda_signature, fdda_objects
 from hce.files import afl, build_files
 from hce.keys import CounterStore, MemoryCounterStore, usable_luk
 from hce.profile import CardProfile
@@ -121,6 +121,7 @@ class CardApplet:
         self.blocked = False
         self.cvm_limit = profile.cvm_limit
         self.confirmed_atc: int | None = None
+        issuer.restore(self)
         self.internal_errors = 0
 
     # ------------------------------------------------------------------ public
@@ -138,6 +139,10 @@ class CardApplet:
     def last_online(self) -> OnlineCryptogram | None:
         """The last online cryptogram, which the issuer's answer (:mod:`hce.issuer`) is bound to."""
         return self._minter.last_online
+
+    @last_online.setter
+    def last_online(self, record: OnlineCryptogram | None) -> None:
+        self._minter.last_online = record
 
     @property
     def cvn(self) -> CVN:
@@ -238,6 +243,14 @@ class CardApplet:
 
     # ------------------------------------------------------------------ GPO
 
+    def _application(self, wanted: str, terminal: Mapping[int, bytes], amount: int, now: float | None,
+                     *, see_phone: bool = False) -> Minted:
+        """The minter's cryptogram; an ARQC leaves only once the issuer state bound to it is durable."""
+        made = self._minter.application(wanted, terminal, amount, now, see_phone=see_phone)
+        if made.kind == "ARQC" and not issuer.remember(self):
+            return Minted(SW.MEMORY_FAILURE)
+        return made
+
     def _gpo(self, command: CommandAPDU, now: float | None) -> bytes:
         """GET PROCESSING OPTIONS (EMV 4.4 Book 3 §6.5.8): tag 83 around the PDOL data."""
         if command.p1 or command.p2:
@@ -272,7 +285,7 @@ class CardApplet:
         profile = self.profile
         if amount > self.cvm_limit and not profile.device_cvm:
             return SW.SEE_PHONE.encoded
-        made = self._minter.application("ARQC", terminal, amount, now)
+        made = self._application("ARQC", terminal, amount, now)
         if made.refused:
             return made.sw.encoded
         ctq = bytearray(profile.ctq or bytes(2))
@@ -338,7 +351,7 @@ class CardApplet:
         oda = self.profile.oda
         cda = bool(p1 & 0x10) and oda is not None and bool(self.profile.aip[0] & 0x01)
         see_phone = amount > self.cvm_limit and not self.profile.device_cvm
-        made = self._minter.application("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
+        made = self._application("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                        see_phone=see_phone)
         if made.refused:
             return made.sw.encoded

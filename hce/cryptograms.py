@@ -117,14 +117,16 @@ class CryptogramRecord:
 class OnlineCryptogram:
     """The card's last online cryptogram, which the issuer's answer is bound to (:mod:`hce.issuer`).
 
-    ``atc`` (2 bytes), ``arqc``, ``key`` the limited-use key that made it, ``un`` the terminal's
-    unpredictable number; what the issuer's answer has done since: ``authenticated`` (the
-    ARPC's check, ``None`` before EXTERNAL AUTHENTICATE) and the MACs of the scripts applied.
+    ``atc`` (2 bytes), ``arqc``, ``key`` the limited-use key that made it and its ``luk_index``,
+    ``un`` the terminal's unpredictable number; what the issuer's answer has done since:
+    ``authenticated`` (the ARPC's check, ``None`` before EXTERNAL AUTHENTICATE) and the MACs of
+    the scripts applied.
     """
 
     atc: bytes
     arqc: bytes
     key: bytes
+    luk_index: int
     un: bytes
     authenticated: bool | None = None
     scripts_applied: set[bytes] = field(default_factory=set)
@@ -190,7 +192,7 @@ class Minter:
         ac = bytes(8) if key_spec is None else application_cryptogram(
             self.cvn, key_spec.key, terminal, aip=profile.aip, atc=atc, iad=iad)
         if online and key_spec is not None:
-            self.last_online = OnlineCryptogram(atc.to_bytes(2, "big"), ac, key_spec.key,
+            self.last_online = OnlineCryptogram(atc.to_bytes(2, "big"), ac, key_spec.key, key_spec.index,
                                                 terminal.get(0x9F37, bytes(4)))
         self.last = CryptogramRecord(kind, atc, luk_index if online else None, reason, amount)
         return Minted(SW.NO_ERROR, kind, atc, iad, ac)

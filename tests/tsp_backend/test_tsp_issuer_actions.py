@@ -67,14 +67,17 @@ class Phone:
     wallet: Wallet
     card_id: int
     terminal: AuthorizationClient
-    card: CardApplet
+
+    @property
+    def card(self) -> CardApplet:
+        """The wallet's card as a new applet over its stored counters and issuer state, as each
+        use of the wallet (a tap, a sync) makes it."""
+        return self.wallet.applet(self.card_id)
 
     def tap(self, amount: int = 1250) -> TapResult:
-        """One tap of the wallet's card on the terminal, authorized over HTTP; the field is left."""
-        result = CardTerminalPair(self.card.process, date=time.strftime("%y%m%d")).tap(amount, "EUR",
-                                                                                      host=self.terminal)
-        self.card.reset()
-        return result
+        """One tap of the wallet's card on the terminal, authorized over HTTP."""
+        return CardTerminalPair(self.card.process, date=time.strftime("%y%m%d")).tap(amount, "EUR",
+                                                                                    host=self.terminal)
 
     def ask(self, action: str, amount: int | None = None) -> dict[str, Any]:
         """POST /api/cards/{id}/issuer-actions."""
@@ -116,7 +119,7 @@ def _phone(tsp: LoopbackTSP, directory: Path, pan: str) -> Iterator[Phone]:
         card = store_card(wallet, answer["card"], answer["profile"])
         api_key = client.post("/api/terminals", {"name": "T-1"})["apiKey"]
         with AuthorizationClient(tsp.url, api_key) as terminal:
-            yield Phone(client, wallet, card.id, terminal, wallet.applet(card.id))
+            yield Phone(client, wallet, card.id, terminal)
 
 
 def test_queue_tap_sync_applies_block_and_cvm_limit(phone: Phone) -> None:

@@ -236,8 +236,10 @@ def sync_cards(client: TSPClient, wallet: Wallet, *, move: bool = False) -> dict
     """Bring the wallet in line with the account's cards (see the module docstring).
 
     Returns ``{"added": [...], "dropped": [...], "skipped": [...], "failed": [...]}``, each a
-    list of ``{"id", "network", "last4", "reason"?}``. A card the service refuses (its key
-    limit for the day, say) is listed under ``failed`` and the others still sync.
+    list of ``{"id", "network", "last4", "reason"?}``, and ``"scripts"``: the issuer scripts
+    the wallet's cards were given (:func:`apply_issuer_scripts`, rows with ``card``). A card the
+    service refuses (its key limit for the day, say) is listed under ``failed`` and the others
+    still sync.
     """
     if wallet.device_id is None:
         raise WalletError("this wallet has no registered device (hcekit login)")
@@ -281,7 +283,21 @@ def sync_cards(client: TSPClient, wallet: Wallet, *, move: bool = False) -> dict
             {"id": gone.id, "network": gone.network, "last4": gone.last4, "reason": "removed at the service"}
         )
     follow_default(client, wallet, remote)
+    report["scripts"] = _issuer_updates(client, wallet)
     return report
+
+
+def _issuer_updates(client: TSPClient, wallet: Wallet) -> list[dict[str, Any]]:
+    """:func:`apply_issuer_scripts` for every card of the wallet; one row per script, with ``card``."""
+    done: list[dict[str, Any]] = []
+    for card in wallet.cards:
+        try:
+            applied = apply_issuer_scripts(client, card.id, wallet.applet(card.id))
+            done += [{**row, "card": card.id} for row in applied]
+        except TSPProblem as exc:
+            if exc.status == 0:
+                raise
+    return done
 
 
 def follow_default(client: TSPClient, wallet: Wallet, remote: list[dict[str, Any]]) -> None:

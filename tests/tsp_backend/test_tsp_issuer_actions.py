@@ -46,16 +46,9 @@ def tsp(request: pytest.FixtureRequest) -> Iterator[LoopbackTSP]:
             yield server
         return
     with postgres_and_redis("hcekit-scripts-", "hcekit_scripts") as (pg, redis, root):
-        socket_dir = pg.get_uri().split("host=")[1]
-        server = LoopbackTSP(
-            root,
-            database_url=f"postgresql+psycopg://postgres@/hcekit_scripts?host={socket_dir}",
-            redis_url=f"unix://{redis.socket_file}",
-        )
-        try:
+        database = "postgresql+psycopg://postgres@/hcekit_scripts?host=" + pg.get_uri().split("host=")[1]
+        with LoopbackTSP(root, database_url=database, redis_url=f"unix://{redis.socket_file}") as server:
             yield server
-        finally:
-            server.close()
     shutil.rmtree(root, ignore_errors=True)
 
 

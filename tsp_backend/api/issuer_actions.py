@@ -22,17 +22,7 @@ from flask import Blueprint, Response, g
 from pydantic import Field
 
 from apdu.tlv import decode_flat
-from tsp_backend.api.http import (
-    body,
-    commit_json,
-    current_user,
-    db,
-    idempotent,
-    json_response,
-    login_required,
-    origin,
-    services,
-)
+from tsp_backend.api import http
 from tsp_backend.api.schemas import Body, _Out
 from tsp_backend.services.answers import Answer
 from tsp_backend.services.issuer_actions import IssuerActions, action_json, bind_after_approval
@@ -100,40 +90,41 @@ class IssuerScriptList(_Out):
 
 
 @bp.post("/api/cards/<int:card_id>/issuer-actions")
-@login_required
-@idempotent
+@http.login_required
+@http.idempotent
 def create_action(card_id: int) -> Response:
     """Ask for an action on the user's card: 201 pending."""
-    data = body(IssuerActionBody)
-    row = IssuerActions.request(db(), current_user().id, card_id, data.action, data.amount, origin())
-    return commit_json(action_json(row), 201)
+    data = http.body(IssuerActionBody)
+    user = http.current_user()
+    row = IssuerActions.request(http.db(), user.id, card_id, data.action, data.amount, http.origin())
+    return http.commit_json(action_json(row), 201)
 
 
 @bp.get("/api/cards/<int:card_id>/issuer-actions")
-@login_required
+@http.login_required
 def list_actions(card_id: int) -> Response:
     """The card's actions, oldest first."""
-    rows = IssuerActions.of_card(db(), current_user().id, card_id)
-    return json_response({"items": [action_json(r) for r in rows]})
+    rows = IssuerActions.of_card(http.db(), http.current_user().id, card_id)
+    return http.json_response({"items": [action_json(r) for r in rows]})
 
 
 @bp.post("/api/cards/<int:card_id>/issuer-scripts")
-@login_required
-@idempotent
+@http.login_required
+@http.idempotent
 def deliver_scripts(card_id: int) -> Response:
     """Hand the card's queued scripts to its device (each once)."""
-    body(EmptyBody)
-    items = IssuerActions.deliver(db(), current_user().id, card_id, g.auth.device_id)
-    return commit_json({"items": items})
+    http.body(EmptyBody)
+    items = IssuerActions.deliver(http.db(), http.current_user().id, card_id, g.auth.device_id)
+    return http.commit_json({"items": items})
 
 
 @bp.post("/api/issuer-scripts/<int:action_id>/result")
-@login_required
+@http.login_required
 def script_result(action_id: int) -> Response:
     """Record the card's answer to a delivered script."""
-    data = body(ScriptResultBody)
-    row = IssuerActions.report(db(), current_user().id, action_id, data.sw, origin())
-    return commit_json(action_json(row))
+    data = http.body(ScriptResultBody)
+    row = IssuerActions.report(http.db(), http.current_user().id, action_id, data.sw, http.origin())
+    return http.commit_json(action_json(row))
 
 
 def after_authorization(answer: Answer, emv: bytes) -> None:
@@ -141,10 +132,10 @@ def after_authorization(answer: Answer, emv: bytes) -> None:
     result = answer.result
     if result is None or not result.approved or result.card_id is None or answer.replayed:
         return
-    session = db()
+    session = http.db()
     try:
         bind_after_approval(
-            session, services().config.issuer_master_keys, card_id=result.card_id,
+            session, http.services().config.issuer_master_keys, card_id=result.card_id,
             public_id=result.transaction_id, tlvs=decode_flat(emv), arpc=result.arpc,
         )
     except Exception as exc:  # the authorization's answer stands whatever happens here

@@ -50,18 +50,10 @@ SW_OK = "9000"
 
 def action_json(row: IssuerAction) -> dict[str, Any]:
     """The API representation of an action (the script itself only in a delivery)."""
-    return {
-        "id": row.id,
-        "cardId": row.card_id,
-        "action": row.action,
-        "amount": row.amount,
-        "status": row.status,
-        "atc": row.atc,
-        "sw": row.sw,
-        "createdAt": row.created_at.isoformat(),
-        "deliveredAt": row.delivered_at.isoformat() if row.delivered_at else None,
-        "reportedAt": row.reported_at.isoformat() if row.reported_at else None,
-    }
+    times = {"createdAt": row.created_at, "deliveredAt": row.delivered_at, "reportedAt": row.reported_at}
+    return {"id": row.id, "cardId": row.card_id, "action": row.action, "amount": row.amount,
+            "status": row.status, "atc": row.atc, "sw": row.sw,
+            **{name: moment.isoformat() if moment else None for name, moment in times.items()}}
 
 
 def bind_after_approval(

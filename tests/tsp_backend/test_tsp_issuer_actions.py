@@ -60,6 +60,7 @@ class Phone:
     wallet: Wallet
     card_id: int
     terminal: AuthorizationClient
+    email: str
 
     @property
     def card(self) -> CardApplet:
@@ -112,7 +113,7 @@ def _phone(tsp: LoopbackTSP, directory: Path, pan: str) -> Iterator[Phone]:
         card = store_card(wallet, answer["card"], answer["profile"])
         api_key = client.post("/api/terminals", {"name": "T-1"})["apiKey"]
         with AuthorizationClient(tsp.url, api_key) as terminal:
-            yield Phone(client, wallet, card.id, terminal)
+            yield Phone(client, wallet, card.id, terminal, email)
 
 
 def test_queue_tap_sync_applies_block_and_cvm_limit(phone: Phone) -> None:
@@ -216,6 +217,19 @@ def test_another_users_card_is_not_found(tsp: LoopbackTSP, phone: Phone, tmp_pat
                 other.client.request(method, path, body, idempotent=path.endswith(("actions", "scripts")))
             assert caught.value.status == 404, path
     assert [a["status"] for a in phone.actions()] == ["pending"]
+
+
+def test_only_the_cards_device_takes_its_scripts(tsp: LoopbackTSP, phone: Phone, tmp_path: Path) -> None:
+    """A session bound to another device of the same account is refused the delivery (403)."""
+    phone.ask("block")
+    assert phone.tap().outcome.outcome.value == "approved"
+    tablet = Wallet.open(tmp_path / "tablet")
+    with TSPClient(tsp.url) as client:
+        login_with_device(client, tablet, phone.email, PASSWORD, device_name="tablet")
+        with pytest.raises(TSPProblem) as caught:
+            client.post(f"/api/cards/{phone.card_id}/issuer-scripts", {}, idempotent=True)
+    assert caught.value.status == 403
+    assert [a["status"] for a in phone.actions()] == ["queued"]
 
 
 def test_bad_requests_are_problems(tsp: LoopbackTSP, phone: Phone) -> None:

@@ -202,6 +202,20 @@ def test_replayed_delivery_is_refused(phone: Phone) -> None:
     assert phone.report(item["id"], "9000")["status"] == "applied"
 
 
+def test_a_lost_delivery_answer_is_replayed_not_issued_again(tsp: LoopbackTSP, phone: Phone) -> None:
+    """The device retries a delivery whose answer it lost with the same Idempotency-Key: it gets the
+    same scripts back; a new delivery gets none."""
+    phone.ask("block")
+    assert phone.tap().outcome.outcome.value == "approved"
+    url = f"{tsp.url}/api/cards/{phone.card_id}/issuer-scripts"
+    headers = {"Authorization": f"Bearer {phone.client.token}", "Idempotency-Key": "delivery-1"}
+    first = httpx.post(url, json={}, headers=headers)
+    again = httpx.post(url, json={}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and len(first.json()["items"]) == 1
+    assert phone.take() == []
+
+
 def test_another_users_card_is_not_found(tsp: LoopbackTSP, phone: Phone, tmp_path: Path) -> None:
     """Every issuer route answers 404 for a card or an action of another account."""
     mine = phone.ask("block")

@@ -24,6 +24,7 @@ from pydantic import Field
 from apdu.tlv import decode_flat
 from tsp_backend.api import http
 from tsp_backend.api.schemas import Body, _Out
+from tsp_backend.outages import roll_back_request
 from tsp_backend.services.answers import Answer
 from tsp_backend.services.issuer_actions import IssuerActions, action_json, bind_after_approval
 
@@ -139,5 +140,5 @@ def after_authorization(answer: Answer, emv: bytes) -> None:
             public_id=result.transaction_id, tlvs=decode_flat(emv), arpc=result.arpc,
         )
     except Exception as exc:  # the authorization's answer stands whatever happens here
-        session.rollback()
+        roll_back_request()
         _log.warning("issuer actions not bound to %s: %s", result.transaction_id, type(exc).__name__)

@@ -1,9 +1,10 @@
 """The wallet's ``cards`` and ``device`` commands: the account's cards, this wallet's, and this device.
 
 A card added anywhere but on this device (the web wallet, another client) reaches it with
-``hcekit cards sync`` (:func:`hce.tspclient.sync_cards`); a card bound to another device of the
-account is brought here only with ``--move``. ``suspend``, ``reactivate``, ``remove`` and
-``default`` act at the service and then on the wallet's copy, when the wallet holds the card.
+``hcekit cards sync`` (:func:`hce.tspclient.sync_cards`), with the issuer scripts queued for
+the wallet's cards; a card bound to another device of the account comes only with ``--move``.
+``suspend``, ``reactivate``, ``remove`` and ``default`` act at the service and then on the
+wallet's copy, when the wallet holds the card.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def cards_list(as_json: bool, wallet_dir: Path | None, host: str | None) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
 @wallet_options
 def cards_sync(move: bool, as_json: bool, wallet_dir: Path | None, host: str | None) -> None:
-    """Fetch every active card of the account that this wallet lacks, sealed to this device."""
+    """Fetch every active card of the account that this wallet lacks, sealed to this device, and
+    apply the issuer's queued scripts to the wallet's cards."""
     wallet = open_wallet(wallet_dir)
     with errors(), session_client(wallet, host) as client:
         report = sync_cards(client, wallet, move=move)
@@ -112,6 +114,9 @@ def cards_sync(move: bool, as_json: bool, wallet_dir: Path | None, host: str | N
                 console.print(
                     f"card {item['id']}: {str(item['network']).upper()} ····{item['last4']} {verb}{why}"
                 )
+        for item in report["scripts"]:
+            outcome = "applied" if item["sw"] == "9000" else f"refused by the card ({item['sw']})"
+            console.print(f"card {item['card']}: issuer script {item['action']} {outcome}")
         if not any(report.values()):
             console.print("the wallet holds every card of this device")
     if report["failed"]:

@@ -20,6 +20,7 @@ nothing raises (ISO/IEC 7816-4 §5.6 and EMV 4.4 Book 3 §6.3.5 for which one)::
     6986  Visa: the amount needs a consumer device CVM that was not performed ("See Phone")
     6581  the counter could not be made durable: no cryptogram leaves the card
     6D00  unknown instruction; 6E00 unknown class; 6881/6882/6884 channels, SM, chaining
+    6988  an issuer script whose MAC fails; 6300 an ARPC that does not verify (:mod:`hce.issuer`)
 
 The two kernels
 ---------------
@@ -62,8 +63,9 @@ from apdu.errors import APDUError
 from apdu.formats import decode_n, n_digits
 from apdu.sw import SW
 from apdu.tlv import TLV, tlv
-from cryptogram import scripts
-from hce.cryptograms import CryptogramRecord, Minter, cda_signature, fdda_objects
+from cryptogram.cvn import CVN
+from hce import issuer
+from hce.cryptograms import CryptogramRecord, Minted, Minter, OnlineCryptogram, cda_signature, fdda_objects
 from hce.files import afl, build_files
 from hce.keys import CounterStore, MemoryCounterStore, usable_luk
 from hce.profile import CardProfile
@@ -72,10 +74,6 @@ from hce.states import Command, State, next_state
 __all__ = ["INSTRUCTIONS", "CardApplet", "Instruction"]
 
 _log = logging.getLogger(__name__)
-
-
-#: Issuer script commands the card accepts with secure messaging: APPLICATION BLOCK, UNBLOCK, PUT DATA.
-_SCRIPT_INS = frozenset({0x1E, 0x18, 0xDA})
 
 
 SW_OK = SW.NO_ERROR.encoded
@@ -122,6 +120,8 @@ class CardApplet:
         self._pdol_data = b""
         self.blocked = False
         self.cvm_limit = profile.cvm_limit
+        self.confirmed_atc: int | None = None
+        issuer.restore(self)
         self.internal_errors = 0
 
     # ------------------------------------------------------------------ public
@@ -134,6 +134,20 @@ class CardApplet:
     def last_cryptogram(self) -> CryptogramRecord | None:
         """What the card did at its last cryptogram (for the wallet; never the key or the PAN)."""
         return self._minter.last
+
+    @property
+    def last_online(self) -> OnlineCryptogram | None:
+        """The last online cryptogram, which the issuer's answer (:mod:`hce.issuer`) is bound to."""
+        return self._minter.last_online
+
+    @last_online.setter
+    def last_online(self, record: OnlineCryptogram | None) -> None:
+        self._minter.last_online = record
+
+    @property
+    def cvn(self) -> CVN:
+        """The card's cryptogram version."""
+        return self._minter.cvn
 
     def needs_replenishment_at(self, now: float | None) -> bool:
         """Whether no limited-use key has budget left (and, when ``now`` is known, time)."""
@@ -165,8 +179,8 @@ class CardApplet:
         if len(raw) < 4:
             return SW.WRONG_LENGTH.encoded
         cla, ins = raw[0], raw[1]
-        if cla == 0x84 and ins in _SCRIPT_INS:
-            return self._issuer_script(raw)
+        if cla == 0x84 and ins in issuer.SCRIPT_INS:
+            return issuer.issuer_script(self, raw)
         if cla not in (0x00, 0x80):
             return self._class_error(cla).encoded
         instruction = INSTRUCTIONS.get(ins)
@@ -229,6 +243,14 @@ class CardApplet:
 
     # ------------------------------------------------------------------ GPO
 
+    def _application(self, wanted: str, terminal: Mapping[int, bytes], amount: int, now: float | None,
+                     *, see_phone: bool = False) -> Minted:
+        """The minter's cryptogram; an ARQC leaves only once the issuer state bound to it is durable."""
+        made = self._minter.application(wanted, terminal, amount, now, see_phone=see_phone)
+        if made.kind == "ARQC" and not issuer.remember(self):
+            return Minted(SW.MEMORY_FAILURE)
+        return made
+
     def _gpo(self, command: CommandAPDU, now: float | None) -> bytes:
         """GET PROCESSING OPTIONS (EMV 4.4 Book 3 §6.5.8): tag 83 around the PDOL data."""
         if command.p1 or command.p2:
@@ -263,7 +285,7 @@ class CardApplet:
         profile = self.profile
         if amount > self.cvm_limit and not profile.device_cvm:
             return SW.SEE_PHONE.encoded
-        made = self._minter.application("ARQC", terminal, amount, now)
+        made = self._application("ARQC", terminal, amount, now)
         if made.refused:
             return made.sw.encoded
         ctq = bytearray(profile.ctq or bytes(2))
@@ -329,7 +351,7 @@ class CardApplet:
         oda = self.profile.oda
         cda = bool(p1 & 0x10) and oda is not None and bool(self.profile.aip[0] & 0x01)
         see_phone = amount > self.cvm_limit and not self.profile.device_cvm
-        made = self._minter.application("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
+        made = self._application("AAC" if requested == "AAC" else "ARQC", terminal, amount, now,
                                        see_phone=see_phone)
         if made.refused:
             return made.sw.encoded
@@ -348,43 +370,6 @@ class CardApplet:
                 oda.icc_key, self._minter.seed, pdol_data=self._pdol_data, cdol_data=command.data,
                 nodes=nodes, cid=cid, ac=made.ac, un=terminal.get(0x9F37, bytes(4)), atc=made.atc))
         return tlv(0x77, nodes).to_bytes() + SW_OK
-
-    # ------------------------------------------------------------------ issuer scripts
-
-    def _issuer_script(self, raw: bytes) -> bytes:
-        """An issuer script command with secure messaging (EMV 4.4 Book 2 §9, Book 3 §6.5.1-2,
-        §6.5.10-11): accepted only after this tap's online cryptogram, whose ATC and ARQC its MAC
-        covers; the session keys come from the limited-use key that made the ARQC.
-
-        ``84 1E`` APPLICATION BLOCK, ``84 18`` APPLICATION UNBLOCK, ``04``/``84 DA 9F 6B`` PUT
-        DATA of the Card CVM Limit (enciphered, 6 bytes BCD). A MAC that fails is 6988.
-        """
-        last = self._minter.last_online
-        if self.state is not State.COMPLETED or last is None:
-            return SW.CONDITIONS_OF_USE_NOT_SATISFIED.encoded
-        atc, arqc, key = last
-        mac_key, enc_key = scripts.session_keys(key, atc)
-        body = scripts.verify_script(raw, mac_key=mac_key, atc=atc, cryptogram=arqc)
-        if body is None:
-            return SW.INCORRECT_SM_DATA_OBJECTS.encoded
-        ins, p1, p2 = raw[1], raw[2], raw[3]
-        if ins == 0x1E:
-            self.blocked = True
-        elif ins == 0x18:
-            self.blocked = False
-        elif (p1, p2) == (0x9F, 0x6B):
-            try:
-                scheme = "visa" if self.profile.kernel == "visa" else "mastercard"
-                value = scripts.decipher(enc_key, body, scheme)
-            except ValueError:
-                return SW.INCORRECT_DATA.encoded
-            amount = decode_n(value[:6]) if len(value) >= 6 else None
-            if amount is None:
-                return SW.INCORRECT_DATA.encoded
-            self.cvm_limit = amount
-        else:
-            return SW.REFERENCED_DATA_NOT_FOUND.encoded
-        return SW_OK
 
     # ------------------------------------------------------------------ mag-stripe mode
 
@@ -425,13 +410,15 @@ class Instruction:
     magstripe: bool = False
 
 
-#: INS -> its row (EMV 4.4 Book 3 §6.5 for the commands and their classes; Book C-2 §5.3 for 2A).
+#: INS -> its row (EMV 4.4 Book 3 §6.5 for the commands and their classes; Book C-2 §5.3 for 2A;
+#: EXTERNAL AUTHENTICATE checks its own state, :mod:`hce.issuer`).
 INSTRUCTIONS: dict[int, Instruction] = {
     0xA4: Instruction(0x00, None, CardApplet._select),
     0xA8: Instruction(0x80, Command.GET_PROCESSING_OPTIONS, CardApplet._gpo),
     0xB2: Instruction(0x00, Command.READ_RECORD, CardApplet._read_record),
     0xAE: Instruction(0x80, Command.GENERATE_AC, CardApplet._generate_ac),
     0xCA: Instruction(0x80, Command.GET_DATA, CardApplet._get_data),
+    0x82: Instruction(0x00, None, issuer.external_authenticate),
     0x2A: Instruction(0x80, Command.COMPUTE_CRYPTOGRAPHIC_CHECKSUM,
                       CardApplet._compute_cryptographic_checksum, magstripe=True),
 }

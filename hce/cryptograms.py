@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from apdu.sw import SW
 from apdu.tlv import TLV, tlv
@@ -62,6 +62,7 @@ __all__ = [
     "CryptogramRecord",
     "Minted",
     "Minter",
+    "OnlineCryptogram",
     "application_cryptogram",
     "card_unpredictable",
     "cda_signature",
@@ -112,6 +113,25 @@ class CryptogramRecord:
     amount: int
 
 
+@dataclass(slots=True)
+class OnlineCryptogram:
+    """The card's last online cryptogram, which the issuer's answer is bound to (:mod:`hce.issuer`).
+
+    ``atc`` (2 bytes), ``arqc``, ``key`` the limited-use key that made it and its ``luk_index``,
+    ``un`` the terminal's unpredictable number; what the issuer's answer has done since:
+    ``authenticated`` (the ARPC's check, ``None`` before EXTERNAL AUTHENTICATE) and the MACs of
+    the scripts applied.
+    """
+
+    atc: bytes
+    arqc: bytes
+    key: bytes
+    luk_index: int
+    un: bytes
+    authenticated: bool | None = None
+    scripts_applied: set[bytes] = field(default_factory=set)
+
+
 class Minter:
     """The card's cryptograms over its counter store: decide, reserve durably, then compute.
 
@@ -126,7 +146,7 @@ class Minter:
         self.counters = counters
         self.cvn = cvn_profile(profile.cvn)
         self.last: CryptogramRecord | None = None
-        self.last_online: tuple[bytes, bytes, bytes] | None = None
+        self.last_online: OnlineCryptogram | None = None
         self._clock = clock
         secret = profile.oda.icc_key.d if profile.oda is not None else 0
         self.seed = hashlib.sha256(secret.to_bytes((secret.bit_length() + 7) // 8, "big")).digest()
@@ -172,7 +192,8 @@ class Minter:
         ac = bytes(8) if key_spec is None else application_cryptogram(
             self.cvn, key_spec.key, terminal, aip=profile.aip, atc=atc, iad=iad)
         if online and key_spec is not None:
-            self.last_online = (atc.to_bytes(2, "big"), ac, key_spec.key)
+            self.last_online = OnlineCryptogram(atc.to_bytes(2, "big"), ac, key_spec.key, key_spec.index,
+                                                terminal.get(0x9F37, bytes(4)))
         self.last = CryptogramRecord(kind, atc, luk_index if online else None, reason, amount)
         return Minted(SW.NO_ERROR, kind, atc, iad, ac)
 

@@ -68,6 +68,13 @@ class CounterStore(Protocol):
     def luk_uses(self, index: int) -> int:
         """How many cryptograms limited-use key ``index`` has made."""
 
+    @property
+    def issuer_state(self) -> Mapping[str, Any]:
+        """What the issuer's answers left on the card (:mod:`hce.issuer`), a JSON object."""
+
+    def save_issuer_state(self, state: Mapping[str, Any]) -> None:
+        """Make ``state`` durable before the card answers with it."""
+
 
 class MemoryCounterStore:
     """Counters in memory: durable only as long as the process (tests, benchmarks).
@@ -82,6 +89,7 @@ class MemoryCounterStore:
         self._atc = atc
         self._online = last_online_atc
         self._uses: dict[int, int] = dict(luk_uses or {})
+        self._issuer: Mapping[str, Any] = {}
         self._lock = threading.Lock()
 
     def _persist(self, atc: int, online: int, uses: Mapping[int, int]) -> None:
@@ -121,11 +129,27 @@ class MemoryCounterStore:
         """Uses of key ``index`` so far."""
         return self._uses.get(index, 0)
 
+    @property
+    def issuer_state(self) -> Mapping[str, Any]:
+        """The last state saved by :meth:`save_issuer_state` (empty at first)."""
+        return self._issuer
+
+    def save_issuer_state(self, state: Mapping[str, Any]) -> None:
+        """Persist ``state`` with the counters; on failure the previous state stays."""
+        with self._lock:
+            before, self._issuer = self._issuer, dict(state)
+            try:
+                self._persist(self._atc, self._online, self._uses)
+            except BaseException:
+                self._issuer = before
+                raise
+
 
 class FileCounterStore(MemoryCounterStore):
     """Counters in a JSON file, rewritten atomically and fsync'ed on every reservation.
 
-    The file holds ``{"atc": n, "last_online_atc": n, "luk_uses": {"<index>": n}}``. When it
+    The file holds ``{"atc": n, "last_online_atc": n, "luk_uses": {"<index>": n}, "issuer": {…}}``
+    (``issuer``: :attr:`MemoryCounterStore.issuer_state`). When it
     does not exist yet, it starts from ``initial_atc`` (the profile's ``atc``); when it exists,
     the larger of the two wins, so a stale profile can never move the ATC backwards.
     """
@@ -138,6 +162,8 @@ class FileCounterStore(MemoryCounterStore):
             last_online_atc=int(state.get("last_online_atc", 0)),
             luk_uses={int(k): int(v) for k, v in dict(state.get("luk_uses", {})).items()},
         )
+        issuer = state.get("issuer", {})
+        self._issuer = issuer if isinstance(issuer, dict) else {}
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -156,10 +182,10 @@ class FileCounterStore(MemoryCounterStore):
 
     def _persist(self, atc: int, online: int, uses: Mapping[int, int]) -> None:
         """Write the counters to a temporary file, fsync it, rename it over the file, fsync the directory."""
-        payload = json.dumps(
-            {"atc": atc, "last_online_atc": online, "luk_uses": {str(k): v for k, v in sorted(uses.items())}},
-            sort_keys=True,
-        ).encode()
+        counters = {"atc": atc, "last_online_atc": online,
+                    "luk_uses": {str(k): v for k, v in sorted(uses.items())}}
+        payload = json.dumps({**counters, "issuer": self._issuer} if self._issuer else counters,
+                             sort_keys=True).encode()
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,10 @@ talks to the token service that fills it:
   the account is brought here only with ``move=True`` (the other device loses it); cards the
   service has removed or moved away leave the wallet. :func:`follow_default` keeps the
   wallet's default card the service's.
+- :func:`apply_issuer_scripts` takes the card's queued issuer scripts
+  (``POST /api/cards/{id}/issuer-scripts``), gives the card the ARPC they come with (EXTERNAL
+  AUTHENTICATE) and each script, and reports every status word
+  (``POST /api/issuer-scripts/{id}/result``); :mod:`hce.issuer` is the card's side.
 - :func:`in_app_payment` makes an in-app cryptogram with a wallet card (:mod:`hce.inapp`) and
   sends it to ``POST /api/payments/in-app``.
 
@@ -33,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from hce.applet import CardApplet
 from hce.errors import HCEError
 from hce.inapp import InAppError, in_app_cryptogram
 from hce.wallet import Wallet, WalletCard, WalletError, WalletSession
@@ -41,6 +46,7 @@ __all__ = [
     "TSPClient",
     "TSPProblem",
     "all_cards",
+    "apply_issuer_scripts",
     "follow_default",
     "in_app_payment",
     "login_with_device",
@@ -230,8 +236,10 @@ def sync_cards(client: TSPClient, wallet: Wallet, *, move: bool = False) -> dict
     """Bring the wallet in line with the account's cards (see the module docstring).
 
     Returns ``{"added": [...], "dropped": [...], "skipped": [...], "failed": [...]}``, each a
-    list of ``{"id", "network", "last4", "reason"?}``. A card the service refuses (its key
-    limit for the day, say) is listed under ``failed`` and the others still sync.
+    list of ``{"id", "network", "last4", "reason"?}``, and ``"scripts"``: the issuer scripts
+    the wallet's cards were given (:func:`apply_issuer_scripts`, rows with ``card``). A card the
+    service refuses (its key limit for the day, say) is listed under ``failed`` and the others
+    still sync.
     """
     if wallet.device_id is None:
         raise WalletError("this wallet has no registered device (hcekit login)")
@@ -275,7 +283,21 @@ def sync_cards(client: TSPClient, wallet: Wallet, *, move: bool = False) -> dict
             {"id": gone.id, "network": gone.network, "last4": gone.last4, "reason": "removed at the service"}
         )
     follow_default(client, wallet, remote)
+    report["scripts"] = _issuer_updates(client, wallet)
     return report
+
+
+def _issuer_updates(client: TSPClient, wallet: Wallet) -> list[dict[str, Any]]:
+    """:func:`apply_issuer_scripts` for every card of the wallet; one row per script, with ``card``."""
+    done: list[dict[str, Any]] = []
+    for card in wallet.cards:
+        try:
+            applied = apply_issuer_scripts(client, card.id, wallet.applet(card.id))
+            done += [{**row, "card": card.id} for row in applied]
+        except TSPProblem as exc:
+            if exc.status == 0:
+                raise
+    return done
 
 
 def follow_default(client: TSPClient, wallet: Wallet, remote: list[dict[str, Any]]) -> None:
@@ -310,6 +332,29 @@ def follow_default(client: TSPClient, wallet: Wallet, remote: list[dict[str, Any
                 if exc.status == 0:
                     raise
     wallet.follow_default(chosen if chosen in held else None)
+
+
+def apply_issuer_scripts(client: TSPClient, card_id: int, card: CardApplet) -> list[dict[str, Any]]:
+    """Apply the issuer's queued scripts for ``card_id`` to ``card`` and report each status word.
+
+    The ARPC of the authorization a script answers goes first (EXTERNAL AUTHENTICATE, once per
+    ATC). Returns one ``{"id", "action", "sw", "arpcSw"}`` per script, in the issuer's order;
+    the service hands each script out once and records ``applied`` (9000) or ``refused``.
+    """
+    delivered = client.post(f"/api/cards/{card_id}/issuer-scripts", {}, idempotent=True)["items"]
+    authenticated: dict[int, str] = {}
+    done: list[dict[str, Any]] = []
+    for item in delivered:
+        atc = int(item["atc"])
+        if item.get("arpc") and atc not in authenticated:
+            data = bytes.fromhex(item["arpc"])
+            answer = card.process(bytes((0x00, 0x82, 0x00, 0x00, len(data))) + data)
+            authenticated[atc] = answer[-2:].hex().upper()
+        sw = card.process(bytes.fromhex(item["script"]))[-2:].hex().upper()
+        client.post(f"/api/issuer-scripts/{int(item['id'])}/result", {"sw": sw})
+        done.append({"id": int(item["id"]), "action": item["action"], "sw": sw,
+                     "arpcSw": authenticated.get(atc)})
+    return done
 
 
 def in_app_payment(

@@ -19,7 +19,18 @@ from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from tsp_backend import jsonlog, metrics, web
-from tsp_backend.api import auth, cards, crosssite, dev, devices, meta, payments, terminals, transactions
+from tsp_backend.api import (
+    auth,
+    cards,
+    crosssite,
+    dev,
+    devices,
+    issuer_actions,
+    meta,
+    payments,
+    terminals,
+    transactions,
+)
 from tsp_backend.api.http import (
     MAX_BODY_BYTES,
     Services,
@@ -140,6 +151,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(payments.bp)
     app.register_blueprint(transactions.bp)
+    app.register_blueprint(issuer_actions.bp)
     payments.init_app(app, svc)
     if cfg.dev_mode:
         app.register_blueprint(dev.bp)

@@ -321,3 +321,33 @@ class IdempotencyKey(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     transaction_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     """The transaction the claiming request wrote (an authorization's pending row)."""
+
+
+class IssuerAction(Base):
+    """An issuer's request to change a card (block, unblock, a new CVM limit) and its script.
+
+    ``status``: ``pending`` until an approved online authorization of the token is known;
+    ``queued`` once the script is MACed to that authorization (``transaction_id``, ``atc``;
+    a later approval before delivery binds it again, to the newer one); ``delivered`` once the
+    device has taken it; ``applied`` or ``refused`` with the card's status word (``sw``). The
+    script is not secret (its data is enciphered, its MAC binds it to one ARQC); ``arpc`` is the
+    authorization's tag 91 value, delivered with it (:mod:`tsp_backend.services.issuer_actions`).
+    """
+
+    __tablename__ = "issuer_actions"
+    __table_args__ = (Index("ix_issuer_actions_card_id_status", "card_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"), nullable=True)
+    atc: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    script: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    arpc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    sw: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

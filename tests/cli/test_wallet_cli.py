@@ -281,10 +281,20 @@ def test_sync_fetches_a_card_added_on_the_web(journey: Journey) -> None:
     card = journey.wallet.card()
     assert card.id == card_id and card.status == "ACTIVE" and len(card.profile.luks) == 5
     key = journey.terminal_key()
+    session = journey.wallet.session
+    assert session is not None
+    with TSPClient(journey.tsp.url, session.token) as client:
+        asked = client.post(f"/api/cards/{card_id}/issuer-actions", {"action": "cvm_limit", "amount": 2500},
+                            idempotent=True)
     tap = journey.json("tap", "--amount", "3.20", "--host", journey.tsp.url, "--api-key", key)
     assert tap["outcome"] == "approved"
+    scripted = journey.json("cards", "sync")["scripts"]
+    assert scripted == [
+        {"id": asked["id"], "action": "cvm_limit", "sw": "9000", "arpcSw": "9000", "card": card_id}
+    ]
+    assert journey.wallet.applet(card_id).cvm_limit == 2500
     again = journey.json("cards", "sync")
-    assert again == {"added": [], "dropped": [], "skipped": [], "failed": []}
+    assert again == {"added": [], "dropped": [], "skipped": [], "failed": [], "scripts": []}
     assert "holds every card" in journey.ok("cards", "sync").output
 
 

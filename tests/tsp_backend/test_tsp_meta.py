@@ -27,6 +27,7 @@ def test_openapi_lists_every_route(app: Flask, client: FlaskClient) -> None:
             continue
         path = rule.rule.replace("<int:card_id>", "{id}").replace("<int:device_id>", "{id}")
         path = path.replace("<string:txn_id>", "{id}").replace("<int:key_id>", "{id}")
+        path = path.replace("<int:action_id>", "{id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
             assert method.lower() in document["paths"][path], (method, path)
     create = document["paths"]["/api/cards"]["post"]

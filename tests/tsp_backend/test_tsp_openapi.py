@@ -31,7 +31,8 @@ jsonschema = pytest.importorskip("jsonschema")
 
 def api_path(rule: str) -> str:
     """A Flask rule in the document's spelling (every path parameter is ``{id}``)."""
-    for converter in ("<int:card_id>", "<int:device_id>", "<int:key_id>", "<string:txn_id>"):
+    converters = ("<int:card_id>", "<int:device_id>", "<int:key_id>", "<int:action_id>", "<string:txn_id>")
+    for converter in converters:
         rule = rule.replace(converter, "{id}")
     return rule
 
@@ -129,6 +130,7 @@ NO_BODY = {
     "/api/devices/{id}/lost",
     "/api/cards/{id}/default",
     "/api/cards/{id}/keys",
+    "/api/cards/{id}/issuer-scripts",
     "/api/admin/reconcile",
 }
 """The POST/PUT routes that take no request body."""
@@ -150,6 +152,8 @@ def test_documented_idempotency_keys_are_enforced(wallet: Wallet, document: dict
     assert sorted(documented) == [
         ("post", "/api/authorize"),
         ("post", "/api/cards"),
+        ("post", "/api/cards/{id}/issuer-actions"),
+        ("post", "/api/cards/{id}/issuer-scripts"),
         ("post", "/api/cards/{id}/profile"),
         ("post", "/api/payments/in-app"),
     ]
@@ -232,9 +236,17 @@ def test_real_answers_match_the_document(app: Flask, client: FlaskClient, docume
         ),
     )
 
+    actions = f"/api/cards/{card_id}/issuer-actions"
+    check("post", "/api/cards/{id}/issuer-actions", wallet.post(actions, {"action": "block"}, key="ia-1"))
     emv = in_app_emv(applet(profile), 1999)
     paid = {"cardId": card_id, "amount": 1999, "currency": "EUR", "merchantId": "M-42", "emv": emv}
     check("post", "/api/payments/in-app", wallet.post("/api/payments/in-app", paid, key="pay-1"))
+    check("get", "/api/cards/{id}/issuer-actions", wallet.get(actions))
+    scripts = f"/api/cards/{card_id}/issuer-scripts"
+    delivered = check("post", "/api/cards/{id}/issuer-scripts", wallet.post(scripts, key="is-1"))["items"]
+    assert [item["action"] for item in delivered] == ["block"]
+    result = f"/api/issuer-scripts/{delivered[0]['id']}/result"
+    check("post", "/api/issuer-scripts/{id}/result", wallet.post(result, {"sw": "9000"}))
     api_key = check("post", "/api/terminals", wallet.post("/api/terminals", {"name": "T-1"}))["apiKey"]
     tap = {"emv": emv, "amount": 1999, "currency": "EUR", "merchant": {"id": "M-1", "mcc": "5814"}}
     check(

@@ -56,7 +56,7 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
     "required": True,
     "description": "A client-chosen unique key; a retry with the same key and body replays the "
     "first answer (draft-ietf-httpapi-idempotency-key-header).",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~](?:[ -~]*[!-~])?$"},
 }
 """The header parameter of every idempotent route."""
 

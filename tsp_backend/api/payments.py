@@ -38,6 +38,7 @@ from tsp_backend.api.http import (
     services,
     stored_response,
 )
+from tsp_backend.api.issuer_actions import after_authorization
 from tsp_backend.api.schemas import Body, Id, Text, one_of
 from tsp_backend.errors import Forbidden, Unauthorized, ValidationFailed
 from tsp_backend.services.authorization import (
@@ -187,6 +188,7 @@ def authorize() -> Response:
     )
     currency_numeric(data.currency)
     answer = payments().authorizer.authorize(db(), auth_request, idempotency, actor=scope, origin=origin())
+    after_authorization(answer, auth_request.emv)
     return _answer(answer)
 
 
@@ -217,6 +219,7 @@ def pay_in_app() -> Response:
         actor=scope,
         origin=origin(),
     )
+    after_authorization(answer, bytes.fromhex(data.emv))
     return _answer(answer)
 
 

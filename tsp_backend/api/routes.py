@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from tsp_backend.api import payments, schemas, transactions
+from tsp_backend.api import issuer_actions, payments, schemas, transactions
 from tsp_backend.models import MAX_ROW_ID
 
 Auth = Literal["session", "terminal", "none"]
@@ -48,6 +48,7 @@ class Route:
 
 
 _S = schemas
+_IA = issuer_actions
 _OK = "Success"
 
 ROUTES: tuple[Route, ...] = (
@@ -151,6 +152,17 @@ ROUTES: tuple[Route, ...] = (
         None,
         (("200", _OK, _S.KeysResult),),
     ),
+    Route("post", "/api/cards/{id}/issuer-actions",
+          "Ask for an issuer action on a token (block, unblock, CVM limit); scripted after its next approval",
+          _IA.IssuerActionBody, (("201", "Action pending", _IA.IssuerActionOut),), idempotent=True),
+    Route("get", "/api/cards/{id}/issuer-actions", "A token's issuer actions", None,
+          (("200", _OK, _IA.IssuerActionList),)),
+    Route("post", "/api/cards/{id}/issuer-scripts",
+          "The device takes its card's queued issuer scripts, with the ARPC (each delivered once)",
+          _IA.EmptyBody, (("200", _OK, _IA.IssuerScriptList),), idempotent=True),
+    Route("post", "/api/issuer-scripts/{id}/result",
+          "The card's status word for a delivered issuer script: applied (9000) or refused",
+          _IA.ScriptResultBody, (("200", _OK, _IA.IssuerActionOut),)),
     Route(
         "get", "/api/cards/{id}/controls", "A token's domain controls", None, (("200", _OK, _S.ControlsOut),)
     ),

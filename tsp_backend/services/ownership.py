@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsp_backend.errors import NotFound
-from tsp_backend.models import Card, Device, is_row_id
+from tsp_backend.models import Card, Device, IssuerAction, is_row_id
 
-Owned = TypeVar("Owned", Card, Device)
+Owned = TypeVar("Owned", Card, Device, IssuerAction)
 
 
 def owned(

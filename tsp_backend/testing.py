@@ -47,7 +47,7 @@ class LoopbackTSP:
         try:
             self.app = create_app(Config.embedded(self.directory / "instance", **values))
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+            self._server = make_server("127.0.0.1", 0, _closing_responses(self.app), threaded=True)
         except BaseException:
             self._cleanup()
             raise
@@ -77,6 +77,31 @@ class LoopbackTSP:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _closing_responses(app: Any) -> Any:
+    """``app`` whose response iterables are closed even when the client goes away mid-answer.
+
+    Werkzeug's development server closes the iterable in a ``finally`` that first drains the
+    socket; when the browser has already reset the connection that drain raises, ``close()`` is
+    skipped and a static file's handle is left to the garbage collector. A generator wrapper is
+    closed as soon as the server drops it, and closes the iterable it wraps.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        iterable = app(environ, start_response)
+
+        def chunks() -> Any:
+            try:
+                yield from iterable
+            finally:
+                close = getattr(iterable, "close", None)
+                if close is not None:
+                    close()
+
+        return chunks()
+
+    return wsgi
 
 
 def wait_until_healthy(base: str, process: subprocess.Popen[bytes], *, log: Path | None = None) -> None:

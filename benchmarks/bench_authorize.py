@@ -334,17 +334,48 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str, *, cpu: bool 
     """Run ``bodies`` through one in-process app (same PostgreSQL + Redis) under cProfile.
 
     With ``cpu`` the profiler's clock is this thread's CPU time (``time.thread_time``), so a
-    component's figure is its own CPU and the wait for PostgreSQL or Redis counts as nothing;
-    otherwise it is wall time, waits included.
+    component's figure is its own CPU and the wait for PostgreSQL or Redis counts as nothing
+    (each reading of that clock is a system call, which inflates every figure: the shares are
+    what to compare); otherwise it is wall time, waits included.
     """
-    from sqlalchemy import event
-
     from tsp_backend.app import create_app
     from tsp_backend.config import Config
 
     app = create_app(Config.from_env(**OVERRIDES))
     engine = app.extensions["hcekit"].engine
     counts = {"statements": 0, "commits": 0, "checkouts": 0}
+
+    import tsp_backend.services.idempotency as idempotency_module
+    import tsp_backend.services.payment_intent as intent_module
+    import tsp_backend.services.payment_rows as authorization_module
+
+    # Statements sent on the psycopg connection itself bypass SQLAlchemy's events: count them
+    # here (the one-statement intent and settlement of payment_intent commit on their own).
+    patched = [(m, "driver_execute") for m in (authorization_module, idempotency_module)]
+    patched += [(intent_module, "intent_pg"), (intent_module, "settle_pg")]
+    originals = [(module, name, getattr(module, name)) for module, name in patched]
+    for module, name, direct in originals:
+
+        def counted(*args: Any, _direct: Any = direct) -> Any:
+            counts["statements"] += 1
+            return _direct(*args)
+
+        setattr(module, name, counted)
+    try:
+        return _profile_requests(app, bodies, api_key, counts, cpu=cpu)
+    finally:
+        for module, name, direct in originals:
+            setattr(module, name, direct)
+        engine.dispose()
+
+
+def _profile_requests(
+    app: Any, bodies: list[dict[str, Any]], api_key: str, counts: dict[str, int], *, cpu: bool
+) -> dict[str, Any]:
+    """The profiled loop of :func:`profile_in_process`."""
+    from sqlalchemy import event
+
+    engine = app.extensions["hcekit"].engine
 
     def on_execute(*_args: Any) -> None:
         counts["statements"] += 1
@@ -354,18 +385,6 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str, *, cpu: bool 
 
     def on_checkout(*_args: Any) -> None:
         counts["checkouts"] += 1
-
-    import tsp_backend.services.idempotency as idempotency_module
-    import tsp_backend.services.payment_rows as authorization_module
-
-    for module in (authorization_module, idempotency_module):
-        direct = module.driver_execute
-
-        def counted(*args: Any, _direct: Any = direct) -> Any:
-            counts["statements"] += 1
-            return _direct(*args)
-
-        module.driver_execute = counted  # type: ignore[attr-defined]
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -385,7 +404,6 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str, *, cpu: bool 
     stats = pstats.Stats(profiler)
     parts = by_component(stats)
     total = sum(parts.values()) or 1.0
-    app.extensions["hcekit"].engine.dispose()
     return {
         "ms_per_request_profiled": round(per_request, 3),
         "components_ms": {
@@ -503,6 +521,7 @@ def main() -> None:
             print(f"in process, one thread, cProfile on: {wall['ms_per_request_profiled']} ms per "
                   f"authorization; SQL per request: {wall['per_request']}")
             print(f"  {'component':<36} {'wall ms':>8} {'CPU ms':>8}   (CPU: this thread's, waits excluded)")
+            print("  (each CPU clock reading is a system call: compare the CPU shares, not the sums)")
             names = list(wall["components_ms"])
             names += [n for n in cpu["components_ms"] if n not in names]
             for name in names:

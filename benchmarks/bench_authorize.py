@@ -14,17 +14,19 @@ taps from a *separate* load-client process (``_load.py``: raw keep-alive HTTP/1.
 * Redis commands and PostgreSQL transactions per authorization (``INFO commandstats``,
   ``pg_stat_database``).
 
-``--profile N`` then runs N of the same requests in this process under cProfile (wall clock,
-one thread) and prints the time by component — Flask/Werkzeug, SQLAlchemy, psycopg (including
-the wait for PostgreSQL), redis-py (including the wait for Redis), cryptography, JSON, pydantic,
-the service's own code — and the SQL statements and commits per request. Not a test::
+``--profile N`` then runs N of the same requests in this process under cProfile (one thread),
+once on the wall clock and once on the thread's CPU clock, and prints the time by component —
+Flask/Werkzeug, SQLAlchemy, psycopg, redis-py, cryptography, JSON, pydantic, the service's own
+code; on the wall clock psycopg and redis-py include the wait for PostgreSQL and Redis, on the
+CPU clock they do not — and the SQL statements and commits per request. Not a test::
 
     python benchmarks/bench_authorize.py                        # one configuration
     python benchmarks/bench_authorize.py --configs gthread:2x4,gthread:3x4,sync:4
     python benchmarks/bench_authorize.py --quick                # a short run
 
 A configuration is ``<worker class>:<workers>x<threads>`` (``gthread:2x4``) or
-``sync:<workers>`` (one request per process at a time, no keep-alive).
+``sync:<workers>`` (one request per process at a time, no keep-alive) or ``gevent:<workers>``
+(greenlets; needs the ``gevent`` package, which the project does not install).
 """
 
 from __future__ import annotations
@@ -71,11 +73,11 @@ class ServerConfig:
 
     @classmethod
     def parse(cls, text: str) -> ServerConfig:
-        """``gthread:2x4``, ``sync:4``, ``floor+gthread:2x4``."""
+        """``gthread:2x4``, ``sync:4``, ``gevent:2``, ``floor+gthread:2x4``."""
         floor = text.startswith("floor+")
         kind, _, shape = text.removeprefix("floor+").partition(":")
-        if kind == "sync":
-            return cls("sync", int(shape or 4), 1, floor)
+        if kind in ("sync", "gevent"):
+            return cls(kind, int(shape or 4), 1, floor)
         workers, _, threads = shape.partition("x")
         return cls(kind or "gthread", int(workers or 2), int(threads or 4), floor)
 
@@ -83,8 +85,8 @@ class ServerConfig:
     def label(self) -> str:
         """The configuration as written on the command line."""
         prefix = "floor+" if self.floor else ""
-        if self.worker_class == "sync":
-            return f"{prefix}sync:{self.workers}"
+        if self.worker_class in ("sync", "gevent"):
+            return f"{prefix}{self.worker_class}:{self.workers}"
         return f"{prefix}{self.worker_class}:{self.workers}x{self.threads}"
 
 
@@ -143,6 +145,8 @@ def serve(port: int, config: ServerConfig, keepalive: int, *, floor: bool = Fals
     }
     if config.worker_class == "gthread":
         settings["threads"] = config.threads
+    if config.worker_class == "gevent":  # greenlets per process (gevent must be installed)
+        settings["worker_connections"] = 64
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -218,13 +222,28 @@ class Taps:
 
 
 def start_server(
-    servers: Servers, config: ServerConfig, keepalive: int
+    servers: Servers, config: ServerConfig, keepalive: int, network_url: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """gunicorn in its own process; the process and its base URL."""
+    """gunicorn in its own process (networks at ``network_url`` if given); the process, its base URL."""
 
     def command(port: int) -> list[str]:
         return [sys.executable, __file__, "--serve", str(port), "--configs", config.label,
                 "--keepalive", str(keepalive)]
+
+    env = servers.env if network_url is None else {**servers.env, "HCEKIT_NETWORK_URL": network_url}
+    return start_http(command, env)
+
+
+def start_network_sim(servers: Servers) -> tuple[subprocess.Popen[bytes], str]:
+    """``hcekit network-sim`` in its own process, as a network is reached in production."""
+
+    quiet = (  # its access log would cost it a line per request
+        "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.WARNING); "
+        "from cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-c", quiet, "network-sim", "--port", str(port)]
 
     return start_http(command, servers.env)
 
@@ -236,10 +255,16 @@ def measure(
     api_key: str,
     bodies: list[dict[str, Any]],
     connections: int,
+    network_sim: int | None = None,
 ) -> dict[str, Any]:
-    """Send ``bodies`` from a client process; throughput, latency and CPU split per request."""
+    """Send ``bodies`` from a client process; throughput, latency and CPU split per request.
+
+    ``network_sim`` is the process id of an ``hcekit network-sim`` the service calls, if any.
+    """
     redis0, pg0 = servers.redis_commands(), servers.pg_counters()
     pids = {"gunicorn": server.pid, "postgresql": servers.postmaster_pid, "redis": servers.redis.pid}
+    if network_sim is not None:
+        pids["network-sim"] = network_sim
     run = run_client(servers, port, connections, api_key, [{"body": b} for b in bodies], pids)
     time.sleep(0.5)
     redis1, pg1 = servers.redis_commands(), servers.pg_counters()
@@ -305,16 +330,52 @@ def by_component(stats: pstats.Stats) -> dict[str, float]:
     return dict(totals)
 
 
-def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, Any]:
-    """Run ``bodies`` through one in-process app (same PostgreSQL + Redis) under cProfile."""
-    from sqlalchemy import event
+def profile_in_process(bodies: list[dict[str, Any]], api_key: str, *, cpu: bool = False) -> dict[str, Any]:
+    """Run ``bodies`` through one in-process app (same PostgreSQL + Redis) under cProfile.
 
+    With ``cpu`` the profiler's clock is this thread's CPU time (``time.thread_time``), so a
+    component's figure is its own CPU and the wait for PostgreSQL or Redis counts as nothing
+    (each reading of that clock is a system call, which inflates every figure: the shares are
+    what to compare); otherwise it is wall time, waits included.
+    """
     from tsp_backend.app import create_app
     from tsp_backend.config import Config
 
     app = create_app(Config.from_env(**OVERRIDES))
     engine = app.extensions["hcekit"].engine
     counts = {"statements": 0, "commits": 0, "checkouts": 0}
+
+    import tsp_backend.services.idempotency as idempotency_module
+    import tsp_backend.services.payment_intent as intent_module
+    import tsp_backend.services.payment_rows as authorization_module
+
+    # Statements sent on the psycopg connection itself bypass SQLAlchemy's events: count them
+    # here (the one-statement intent and settlement of payment_intent commit on their own).
+    patched = [(m, "driver_execute") for m in (authorization_module, idempotency_module)]
+    patched += [(intent_module, "intent_pg"), (intent_module, "settle_pg")]
+    originals = [(module, name, getattr(module, name)) for module, name in patched]
+    for module, name, direct in originals:
+
+        def counted(*args: Any, _direct: Any = direct) -> Any:
+            counts["statements"] += 1
+            return _direct(*args)
+
+        setattr(module, name, counted)
+    try:
+        return _profile_requests(app, bodies, api_key, counts, cpu=cpu)
+    finally:
+        for module, name, direct in originals:
+            setattr(module, name, direct)
+        engine.dispose()
+
+
+def _profile_requests(
+    app: Any, bodies: list[dict[str, Any]], api_key: str, counts: dict[str, int], *, cpu: bool
+) -> dict[str, Any]:
+    """The profiled loop of :func:`profile_in_process`."""
+    from sqlalchemy import event
+
+    engine = app.extensions["hcekit"].engine
 
     def on_execute(*_args: Any) -> None:
         counts["statements"] += 1
@@ -325,18 +386,6 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, 
     def on_checkout(*_args: Any) -> None:
         counts["checkouts"] += 1
 
-    import tsp_backend.services.idempotency as idempotency_module
-    import tsp_backend.services.payment_rows as authorization_module
-
-    for module in (authorization_module, idempotency_module):
-        direct = module.driver_execute
-
-        def counted(*args: Any, _direct: Any = direct) -> Any:
-            counts["statements"] += 1
-            return _direct(*args)
-
-        module.driver_execute = counted  # type: ignore[attr-defined]
-
     client = app.test_client()
     headers = {"Authorization": f"Bearer {api_key}"}
     client.post("/api/authorize", json=bodies[0], headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
@@ -344,7 +393,7 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, 
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine, "commit", on_commit)
     event.listen(engine.pool, "checkout", on_checkout)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time) if cpu else cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
     for body in bodies[1:]:
@@ -355,7 +404,6 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, 
     stats = pstats.Stats(profiler)
     parts = by_component(stats)
     total = sum(parts.values()) or 1.0
-    app.extensions["hcekit"].engine.dispose()
     return {
         "ms_per_request_profiled": round(per_request, 3),
         "components_ms": {
@@ -374,9 +422,9 @@ def profile_in_process(bodies: list[dict[str, Any]], api_key: str) -> dict[str, 
 def table(rows: Iterable[dict[str, Any]]) -> str:
     """The per-configuration results as a fixed-width table."""
     rows = list(rows)
-    names = ["gunicorn", "postgresql", "redis", "load client", "other"]
+    names = ["gunicorn", "postgresql", "redis", "network-sim", "load client", "other"]
     head = (
-        f"{'configuration':<14} {'auth/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'busy':>5} "
+        f"{'configuration':<26} {'auth/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'busy':>5} "
         + " ".join(f"{n[:10]:>10}" for n in names)
         + f" {'machine':>8} {'ceiling/s':>9}"
     )
@@ -384,14 +432,16 @@ def table(rows: Iterable[dict[str, Any]]) -> str:
     for row in rows:
         cpu = row["cpu_ms_per_request"]
         lines.append(
-            f"{row['config']:<14} {row['rps']:>7.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
+            f"{row['config']:<26} {row['rps']:>7.0f} {row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} "
             f"{row['machine_busy']:>5.0%} "
             + " ".join(f"{cpu.get(n, 0.0):>10.3f}" for n in names)
             + f" {row['machine_cpu_ms_per_request']:>8.3f} {row['capacity_rps'] or 0:>9.0f}"
         )
     lines.append(
         "CPU columns are CPU milliseconds per authorization per process group; 'ceiling/s' is "
-        "cores / machine CPU per authorization."
+        "cores / machine CPU per authorization.\n'net=process': the issuer simulator runs in the "
+        "gunicorn workers (its Redis ledger script included); 'net=http': the workers call "
+        "'hcekit network-sim' in its own process over HTTP."
     )
     return "\n".join(lines)
 
@@ -407,6 +457,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="measured requests per configuration")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
     parser.add_argument("--profile", type=int, default=300, help="requests to profile in process (0: none)")
+    parser.add_argument(
+        "--networks",
+        default="process",
+        help="comma-separated: 'process' (issuer simulator in the workers), 'http' (hcekit network-sim)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--json", action="store_true", help="only the JSON results")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
@@ -429,20 +484,29 @@ def main() -> None:
         finally:
             stop_http(first)
         taps = Taps(profiles)
-        for config in configs:
+        modes = [m.strip() for m in args.networks.split(",") if m.strip()]
+        runs = [(c, "process") for c in configs if c.floor]
+        runs += [(c, mode) for mode in modes for c in configs if not c.floor]
+        for config, mode in runs:
             bodies = taps.take(args.warmup + args.requests)
-            server, base = start_server(servers, config, args.keepalive)
+            sim, sim_url = start_network_sim(servers) if mode == "http" else (None, None)
+            server, base = start_server(servers, config, args.keepalive, sim_url)
             port = int(base.rsplit(":", 1)[1])
+            sim_pid = sim.pid if sim is not None else None
             try:
                 if args.warmup:
-                    measure(servers, server, port, api_key, bodies[: args.warmup], args.connections)
-                row = measure(servers, server, port, api_key, bodies[args.warmup :], args.connections)
+                    measure(servers, server, port, api_key, bodies[: args.warmup], args.connections, sim_pid)
+                measured = bodies[args.warmup :]
+                row = measure(servers, server, port, api_key, measured, args.connections, sim_pid)
             finally:
                 stop_http(server)
-            row = {"config": config.label, "connections": args.connections, **row}
+                if sim is not None:
+                    stop_http(sim)
+            label = config.label if mode == "process" or config.floor else f"{config.label} net=http"
+            row = {"config": label, "connections": args.connections, "networks": mode, **row}
             results.append(row)
             summary = {k: row[k] for k in ("requests", "rps", "p50_ms", "p99_ms", "failures")}
-            name = re.sub(r"\W", "_", config.label)
+            name = re.sub(r"\W", "_", label)
             print(f"authorize_{name} {json.dumps(summary)}", flush=True)
             if not args.json:
                 print(json.dumps(row), flush=True)
@@ -451,15 +515,22 @@ def main() -> None:
         print()
         print(table(results))
         if args.profile:
-            profiled = profile_in_process(taps.take(args.profile + 1), api_key)
-            stats = profiled.pop("stats")
+            wall = profile_in_process(taps.take(args.profile + 1), api_key)
+            cpu = profile_in_process(taps.take(args.profile + 1), api_key, cpu=True)
             print()
-            print(f"in process, one thread, cProfile on: {profiled['ms_per_request_profiled']} ms per "
-                  f"authorization; SQL per request: {profiled['per_request']}")
-            for name, ms in profiled["components_ms"].items():
-                print(f"  {name:<36} {ms:>7.3f} ms")
+            print(f"in process, one thread, cProfile on: {wall['ms_per_request_profiled']} ms per "
+                  f"authorization; SQL per request: {wall['per_request']}")
+            print(f"  {'component':<36} {'wall ms':>8} {'CPU ms':>8}   (CPU: this thread's, waits excluded)")
+            print("  (each CPU clock reading is a system call: compare the CPU shares, not the sums)")
+            names = list(wall["components_ms"])
+            names += [n for n in cpu["components_ms"] if n not in names]
+            for name in names:
+                print(f"  {name:<36} {wall['components_ms'].get(name, 0.0):>8.3f} "
+                      f"{cpu['components_ms'].get(name, 0.0):>8.3f}")
+            print(f"  {'total':<36} {sum(wall['components_ms'].values()):>8.3f} "
+                  f"{sum(cpu['components_ms'].values()):>8.3f}")
             if not args.json:
-                stats.sort_stats("cumulative").print_stats(25)
+                cpu["stats"].sort_stats("tottime").print_stats(30)
     finally:
         servers.stop()
 

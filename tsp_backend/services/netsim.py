@@ -26,6 +26,7 @@ Errors of a switch::
 
 from __future__ import annotations
 
+import json as _json
 import math
 import random
 import threading
@@ -172,34 +173,47 @@ class SwitchSimulator:
 
 
 class HttpSwitch:
-    """The service's client of one network on an ``hcekit network-sim`` server."""
+    """The service's client of one network on an ``hcekit network-sim`` server.
 
-    def __init__(self, base_url: str, name: str, *, client: Any = None) -> None:
-        import httpx
+    urllib3 (a keep-alive pool, no retries): a call costs the worker about half the CPU of an
+    httpx client (``benchmarks/bench_authorize.py --networks http``). A connection that cannot
+    be opened is :class:`SwitchDown` (nothing was sent); any failure after the request may have
+    left — a read time-out, a connection dropped mid-answer — is :class:`SwitchTimeout`.
+    """
+
+    def __init__(self, base_url: str, name: str, *, pool: Any = None) -> None:
+        import urllib3
 
         self.base_url = base_url.rstrip("/")
         self.name = name
-        self._httpx = httpx
-        self._client = client or httpx.Client(
-            base_url=self.base_url, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        )
+        self._urllib3 = urllib3
+        self._pool = pool or urllib3.connection_from_url(self.base_url, maxsize=32)
+        self._prefix = urllib3.util.parse_url(self.base_url).path or ""
 
     def _call(self, method: str, path: str, timeout_s: float, json: Any = None) -> Any:
-        httpx = self._httpx
-        timeout = httpx.Timeout(timeout_s)
+        urllib3 = self._urllib3
+        errors = urllib3.exceptions
         try:
-            response = self._client.request(method, f"/{self.name}{path}", json=json, timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            response = self._pool.urlopen(
+                method,
+                f"{self._prefix}/{self.name}{path}",
+                body=None if json is None else _json.dumps(json).encode(),
+                headers=_JSON_HEADERS if json is not None else None,
+                timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+                retries=False,
+                redirect=False,
+            )
+        except errors.ConnectTimeoutError as exc:  # NewConnectionError (refused) among them
             raise SwitchDown(f"cannot reach the {self.name} network") from exc
-        except httpx.HTTPError as exc:
+        except errors.HTTPError as exc:
             raise SwitchTimeout(
                 f"the {self.name} network did not answer in {timeout_s * 1000:.0f} ms"
             ) from exc
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code != 200:
-            raise SwitchDown(f"the {self.name} network answered HTTP {response.status_code}")
-        return response.json()
+        if response.status != 200:
+            raise SwitchDown(f"the {self.name} network answered HTTP {response.status}")
+        return _json.loads(response.data)
 
     def authorize(self, request: IssuerRequest, timeout_s: float) -> IssuerDecision:
         """See :meth:`Switch.authorize`."""
@@ -229,7 +243,10 @@ class HttpSwitch:
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._client.close()
+        self._pool.close()
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def make_simulators(

@@ -9,7 +9,7 @@ with their limits, and the keys are re-derived from the issuer master key when n
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -351,3 +351,6 @@ class IssuerAction(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    OPEN: ClassVar[tuple[str, ...]] = ("pending", "queued")
+    """Statuses whose script may still be (re)bound to the token's newest approval."""

@@ -11,12 +11,14 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from hce.applet import CardApplet
 from hce.tspclient import (
@@ -282,3 +284,42 @@ def test_a_failure_while_binding_leaves_the_approval_alone(tsp: LoopbackTSP, pho
                                  status="pending"))
     assert phone.tap().outcome.outcome.value == "approved"
     assert [a["status"] for a in phone.actions()] == ["pending"]
+
+
+@contextmanager
+def _statements(tsp: LoopbackTSP) -> Iterator[list[str]]:
+    """The SQL statements the service sends while the block runs."""
+    engine = tsp.app.extensions["hcekit"].engine
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_an_approval_with_no_action_waiting_costs_no_statement(tsp: LoopbackTSP, phone: Phone) -> None:
+    """With the token's snapshot cached, an approval sends nothing about issuer actions; once one
+    is asked, the next approval binds it, and after delivery approvals stop looking again."""
+    assert phone.tap().outcome.outcome.value == "approved"          # the token's snapshot is cached
+    with _statements(tsp) as sent:
+        assert phone.tap().outcome.outcome.value == "approved"
+    assert not [s for s in sent if "issuer_actions" in s]
+
+    phone.ask("block")                                                # drops the cached snapshot
+    with _statements(tsp) as sent:
+        tapped = phone.tap()
+    assert tapped.outcome.outcome.value == "approved"
+    assert [s for s in sent if "issuer_actions" in s]                 # this approval binds the action
+    atc = int.from_bytes(tapped.outcome.data[0x9F36], "big")
+    assert [(a["status"], a["atc"]) for a in phone.actions()] == [("queued", atc)]
+
+    assert len(phone.take()) == 1                                     # delivered: nothing open
+    assert phone.tap().outcome.outcome.value == "approved"          # reads the snapshot anew
+    with _statements(tsp) as sent:
+        assert phone.tap().outcome.outcome.value == "approved"
+    assert not [s for s in sent if "issuer_actions" in s]

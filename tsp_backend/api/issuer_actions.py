@@ -9,8 +9,9 @@
   script (``9000`` applied, anything else refused); 409 when it already has one.
 
 :func:`after_authorization` is the hook of the payment routes: after an approved answer is
-settled it binds the token's open actions to that authorization; a failure there is logged and
-never changes the answer.
+settled it binds the token's open actions to that authorization — only when the token's cached
+snapshot says one waits (:attr:`~tsp_backend.services.answers.Answer.issuer_actions`), so other
+approvals pay nothing for it; a failure there is logged and never changes the answer.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def create_action(card_id: int) -> Response:
     """Ask for an action on the user's card: 201 pending."""
     data = http.body(IssuerActionBody)
     user = http.current_user()
-    row = IssuerActions.request(http.db(), user.id, card_id, data.action, data.amount, http.origin())
+    row = IssuerActions.request(
+        http.db(), http.services().store, user.id, card_id, data.action, data.amount, http.origin())
     return http.commit_json(action_json(row), 201)
 
 
@@ -115,7 +117,8 @@ def list_actions(card_id: int) -> Response:
 def deliver_scripts(card_id: int) -> Response:
     """Hand the card's queued scripts to its device (each once)."""
     http.body(EmptyBody)
-    items = IssuerActions.deliver(http.db(), http.current_user().id, card_id, g.auth.device_id)
+    items = IssuerActions.deliver(
+        http.db(), http.services().store, http.current_user().id, card_id, g.auth.device_id)
     return http.commit_json({"items": items})
 
 
@@ -131,7 +134,7 @@ def script_result(action_id: int) -> Response:
 def after_authorization(answer: Answer, emv: bytes) -> None:
     """Bind the token's open actions to an approved authorization; never raises."""
     result = answer.result
-    if result is None or not result.approved or result.card_id is None or answer.replayed:
+    if not answer.issuer_actions or result is None or result.card_id is None or answer.replayed:
         return
     session = http.db()
     try:

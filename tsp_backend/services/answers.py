@@ -86,6 +86,8 @@ class Answer:
     body: str
     replayed: bool = False
     result: AuthorizationResult | None = None
+    issuer_actions: bool = False
+    """An approval of a token with an issuer action waiting (:mod:`~tsp_backend.services.issuer_actions`)."""
 
 
 def result_of(txn: Transaction, arpc: bytes | None = None) -> AuthorizationResult:

@@ -45,7 +45,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -272,10 +272,21 @@ class AuthorizationService:
 
         ``session`` is the request's; this method commits it at each step. The 200 body is the
         route's format (:data:`ANSWER_FORMATS`); it is stored under the key and replayed.
-        Raises 409/422 problems for a key in flight or reused.
+        Raises 409/422 problems for a key in flight or reused. An approval of a token whose
+        snapshot says an issuer action waits is marked (:attr:`Answer.issuer_actions`): only then
+        does the route bind one, so an approval of any other token costs nothing more.
         """
-        route = idempotency.route
         ctx = _Context(request)
+        answer = self._authorize(session, ctx, idempotency, actor, origin)
+        token, result = ctx.verdict.token, answer.result
+        if token is not None and token.issuer_actions and result is not None and result.approved:
+            return replace(answer, issuer_actions=True)
+        return answer
+
+    def _authorize(
+        self, session: Session, ctx: _Context, idempotency: IdempotentRequest, actor: str, origin: str | None,
+    ) -> Answer:
+        route = idempotency.route
         decline = self._check(session, ctx)
         metrics.lap("check")
         session.rollback()

@@ -21,8 +21,11 @@ card; they travel the way limited-use keys do, from the service to the device::
   ATC the card has since moved past fails its MAC on the card (6988) and is recorded
   ``refused``; it is not sent again — the issuer asks anew.
 
-The binding runs after the authorization's answer is settled, in its own small transaction; it
-never changes that answer (a failure is logged and the action stays where it was).
+The binding runs after the authorization's answer is settled, in its own small transaction, and
+only for a token whose cached snapshot says an action waits
+(:attr:`~tsp_backend.services.verdict.TokenSnapshot.issuer_actions`; :meth:`IssuerActions.request`
+and :meth:`IssuerActions.deliver` drop that snapshot on commit); it never changes the answer (a
+failure is logged and the action stays where it was).
 """
 
 from __future__ import annotations
@@ -30,26 +33,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsp_backend.errors import Conflict, Forbidden, Unprocessable
 from tsp_backend.models import Card, IssuerAction, Transaction, utcnow
 from tsp_backend.services import audit
+from tsp_backend.services.cache import invalidate_after_commit, token_key
 from tsp_backend.services.issuer_scripts import ACTIONS, script_for
 from tsp_backend.services.networks import NETWORKS
 from tsp_backend.services.ownership import owned
+from tsp_backend.stores import Store
 
 __all__ = ["ACTIONS", "IssuerActions", "action_json", "bind_after_approval"]
 
-OPEN = ("pending", "queued")
-"""Statuses whose script may still be (re)bound to the newest approval."""
-
 SW_OK = "9000"
-
-_ANY_OPEN = (select(IssuerAction.id)
-             .where(IssuerAction.card_id == bindparam("card"), IssuerAction.status.in_(OPEN)).limit(1))
-"""Whether a card has an open action: built once, it costs an approval one indexed look-up."""
 
 
 def action_json(row: IssuerAction) -> dict[str, Any]:
@@ -70,11 +68,11 @@ def bind_after_approval(
     authorization without an ARQC (mag-stripe mode) binds nothing. Commits when it binds.
     """
     arqc, atc = tlvs.get(0x9F26), tlvs.get(0x9F36)
-    if arqc is None or atc is None or session.execute(_ANY_OPEN, {"card": card_id}).first() is None:
-        session.rollback()   # the common case: one indexed look-up, no row loaded
+    if arqc is None or atc is None:
         return 0
     rows = list(session.scalars(
-        select(IssuerAction).where(IssuerAction.card_id == card_id, IssuerAction.status.in_(OPEN))
+        select(IssuerAction)
+        .where(IssuerAction.card_id == card_id, IssuerAction.status.in_(IssuerAction.OPEN))
         .order_by(IssuerAction.id)
     ))
     txn = session.scalar(select(Transaction).where(Transaction.public_id == public_id))
@@ -97,9 +95,12 @@ class IssuerActions:
     """Ask, deliver and record issuer actions for the owner's cards (module docstring)."""
 
     @staticmethod
-    def request(session: Session, user_id: int, card_id: int, action: str, amount: int | None,
+    def request(session: Session, store: Store, user_id: int, card_id: int, action: str, amount: int | None,
                 origin: str | None = None) -> IssuerAction:
-        """A new ``pending`` action on the user's card (``NotFound`` for another's)."""
+        """A new ``pending`` action on the user's card (``NotFound`` for another's).
+
+        The token's cached snapshot is dropped on commit, so its next approval reads that an
+        action waits (:attr:`~tsp_backend.services.verdict.TokenSnapshot.issuer_actions`)."""
         card = owned(session, Card, user_id, card_id)
         if (action == "cvm_limit") != (amount is not None):
             raise Unprocessable("amount goes with cvm_limit, and only with it", field="amount")
@@ -108,6 +109,7 @@ class IssuerActions:
         row = IssuerAction(card_id=card.id, user_id=user_id, action=action, amount=amount, status="pending")
         session.add(row)
         session.flush()
+        invalidate_after_commit(session, store, token_key(card.token_pan))
         audit.record(session, actor=f"user:{user_id}", action="issuer_action", outcome="pending",
                      target=f"card:{card.id}", origin=origin, kind=action, issuer_action=row.id)
         return row
@@ -120,8 +122,10 @@ class IssuerActions:
             select(IssuerAction).where(IssuerAction.card_id == card_id).order_by(IssuerAction.id)))
 
     @staticmethod
-    def deliver(session: Session, user_id: int, card_id: int, device_id: int | None) -> list[dict[str, Any]]:
-        """The card's queued scripts, marked ``delivered`` (never handed out twice)."""
+    def deliver(session: Session, store: Store, user_id: int, card_id: int,
+                device_id: int | None) -> list[dict[str, Any]]:
+        """The card's queued scripts, marked ``delivered`` (never handed out twice); the token's
+        cached snapshot is dropped on commit, so approvals stop binding once none is open."""
         card = owned(session, Card, user_id, card_id)
         if device_id is not None and device_id != card.device_id:
             raise Forbidden(f"card {card_id} is not on this session's device")
@@ -129,6 +133,8 @@ class IssuerActions:
             select(IssuerAction).where(IssuerAction.card_id == card.id, IssuerAction.status == "queued")
             .order_by(IssuerAction.id).with_for_update()
         ))
+        if rows:
+            invalidate_after_commit(session, store, token_key(card.token_pan))
         now = utcnow()
         out = []
         for row in rows:

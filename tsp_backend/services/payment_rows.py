@@ -46,7 +46,17 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tsp_backend.db import driver_execute
-from tsp_backend.models import Base, Card, KeyBatch, LukUse, Transaction, UsedATC, VaultEntry, utcnow
+from tsp_backend.models import (
+    Base,
+    Card,
+    IssuerAction,
+    KeyBatch,
+    LukUse,
+    Transaction,
+    UsedATC,
+    VaultEntry,
+    utcnow,
+)
 from tsp_backend.services.verdict import AuthorizationRequest, Decline, ResponseCode, TokenSnapshot
 
 STATUSES = ("pending", "approved", "declined", "in_doubt", "reversed")
@@ -222,6 +232,11 @@ def token_snapshot(session: Session, token_pan: str) -> TokenSnapshot | None:
         merchants=_split(card.allowed_merchants),
         blocked_mccs=_split(card.blocked_mccs) or (),
         batches=tuple((int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in batches),
+        issuer_actions=session.execute(
+            select(IssuerAction.id)
+            .where(IssuerAction.card_id == card.id, IssuerAction.status.in_(IssuerAction.OPEN))
+            .limit(1)
+        ).first() is not None,
     )
 
 

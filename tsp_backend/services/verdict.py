@@ -148,6 +148,9 @@ class TokenSnapshot:
     blocked_mccs: tuple[str, ...]
     batches: tuple[tuple[int, int, int, int], ...]
     """(first index, count, max uses, not after) of every key batch issued."""
+    issuer_actions: bool = False
+    """Whether an issuer action waits for the token's next approval
+    (:mod:`~tsp_backend.services.issuer_actions`): only then does an approval bind one."""
 
     def to_json(self) -> str:
         """The cached form."""

@@ -156,15 +156,14 @@ class Minter:
         return self._clock() if now is None and self._clock is not None else now
 
     def reserve(self, luk_index: int | None, *, online: bool) -> int | SW:
-        """Reserve the key's use (when one is spent) and the next ATC durably; the ATC or a refusal.
+        """Reserve the key's use (when one is spent) and the next ATC in one durable write; the ATC
+        or a refusal.
 
         An exhausted ATC is 6985; a store that cannot make the counters durable is 6581, and no
         cryptogram leaves the card.
         """
         try:
-            if luk_index is not None:
-                self.counters.reserve_luk_use(luk_index)
-            return self.counters.reserve_next_atc(online=online)
+            return self.counters.reserve_next_atc(online=online, luk_index=luk_index)
         except CounterExhausted:
             return SW.CONDITIONS_OF_USE_NOT_SATISFIED
         except CounterStoreError:

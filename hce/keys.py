@@ -19,6 +19,8 @@ atomic, so a reader sees the old or the new file, never half of one).
 (42, 43, 43)
 >>> store.reserve_luk_use(1), store.reserve_luk_use(1), store.luk_uses(1)
 (1, 2, 2)
+>>> store.reserve_next_atc(online=True, luk_index=1), store.luk_uses(1), store.last_online_atc
+(44, 3, 44)
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ class CounterStore(Protocol):
     def last_online_atc(self) -> int:
         """The ATC of the last online (ARQC) cryptogram: the Last Online ATC Register, 9F13."""
 
-    def reserve_next_atc(self, *, online: bool = False) -> int:
-        """Reserve and return the next ATC; ``online`` also moves the last online ATC to it."""
+    def reserve_next_atc(self, *, online: bool = False, luk_index: int | None = None) -> int:
+        """Reserve and return the next ATC; ``online`` also moves the last online ATC to it, and
+        ``luk_index`` counts one more use of that limited-use key, in the same durable write."""
 
     def reserve_luk_use(self, index: int) -> int:
         """Count one more use of limited-use key ``index`` and return the new count."""
@@ -105,15 +108,19 @@ class MemoryCounterStore:
         """The ATC of the last ARQC."""
         return self._online
 
-    def reserve_next_atc(self, *, online: bool = False) -> int:
-        """Reserve the next ATC; raise :class:`CounterExhausted` past FFFF."""
+    def reserve_next_atc(self, *, online: bool = False, luk_index: int | None = None) -> int:
+        """Reserve the next ATC (and a use of key ``luk_index``) in one durable write; raise
+        :class:`CounterExhausted` past FFFF."""
         with self._lock:
             if self._atc >= MAX_ATC:
                 raise CounterExhausted("the ATC reached FFFF")
             atc = self._atc + 1
             online_atc = atc if online else self._online
-            self._persist(atc, online_atc, self._uses)
-            self._atc, self._online = atc, online_atc
+            uses = self._uses
+            if luk_index is not None:
+                uses = {**uses, luk_index: uses.get(luk_index, 0) + 1}
+            self._persist(atc, online_atc, uses)
+            self._atc, self._online, self._uses = atc, online_atc, uses
             return atc
 
     def reserve_luk_use(self, index: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import given, settings
@@ -208,8 +209,32 @@ def test_atc_is_never_reused_across_a_restart(tmp_path) -> None:  # type: ignore
 class _BrokenStore(MemoryCounterStore):
     """A store whose disk is full: every reservation fails."""
 
-    def reserve_next_atc(self, *, online: bool = False) -> int:
+    def reserve_next_atc(self, *, online: bool = False, luk_index: int | None = None) -> int:
         raise CounterStoreError("disk full")
+
+
+class _CountingStore(MemoryCounterStore):
+    """A store that counts its durable writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def _persist(self, atc: int, online: int, uses: Mapping[int, int]) -> None:
+        self.writes += 1
+
+
+def test_an_online_cryptogram_costs_two_durable_writes() -> None:
+    """An ARQC reserves its ATC and its key's use in one write, then keeps the issuer state bound to
+    it in a second, both before it leaves the card (each is an fsync on a phone's storage)."""
+    store = _CountingStore()
+    applet = card("visa", counters=store)
+    run(applet, Select(applet.profile.aid).to_bytes())
+    gpo = tags(applet.process(GetProcessingOptions(VISA_PDOL).to_bytes()))
+    assert gpo[0x9F27] == b"\x80" and gpo[0x9F36] == b"\x00\x01"   # an ARQC, ATC 1
+    luk = applet.last_online
+    assert luk is not None and store.luk_uses(luk.luk_index) == 1 and store.last_online_atc == 1
+    assert store.writes == 2
 
 
 def test_no_cryptogram_leaves_without_a_durable_atc() -> None:

@@ -77,15 +77,32 @@ def test_no_answer_in_time_is_in_doubt_and_the_issuer_decided_anyway() -> None:
         assert issuer.status("ref-4") is not None  # processed although the caller gave up
 
 
+def _length(request: bytes) -> int:
+    """The Content-Length of an HTTP request's head (0 until the head is complete or without one)."""
+    head = request.partition(b"\r\n\r\n")[0]
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def test_a_connection_dropped_before_the_answer_is_in_doubt() -> None:
     """The server read the request and closed: it may have acted on it, so never 'down'."""
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
     def read_then_drop() -> None:
+        """Read the whole request (the client may send its head and body in two writes), then close."""
         conn, _ = listener.accept()
         with conn:
-            received.append(conn.recv(65536))
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            received.append(data)
 
     thread = threading.Thread(target=read_then_drop, daemon=True)
     thread.start()

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from apdu.command import ExternalAuthenticate
 from hce.applet import CardApplet
 from hce.errors import HCEError
 from hce.inapp import InAppError, in_app_cryptogram
@@ -283,20 +284,25 @@ def sync_cards(client: TSPClient, wallet: Wallet, *, move: bool = False) -> dict
             {"id": gone.id, "network": gone.network, "last4": gone.last4, "reason": "removed at the service"}
         )
     follow_default(client, wallet, remote)
-    report["scripts"] = _issuer_updates(client, wallet)
+    report["scripts"] = _issuer_updates(client, wallet, report["failed"])
     return report
 
 
-def _issuer_updates(client: TSPClient, wallet: Wallet) -> list[dict[str, Any]]:
-    """:func:`apply_issuer_scripts` for every card of the wallet; one row per script, with ``card``."""
+def _issuer_updates(client: TSPClient, wallet: Wallet, failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`apply_issuer_scripts` for every card of the wallet; one row per script, with ``card``.
+
+    A card whose scripts the service refuses is added to ``failed`` and the others still sync."""
     done: list[dict[str, Any]] = []
     for card in wallet.cards:
         try:
             applied = apply_issuer_scripts(client, card.id, wallet.applet(card.id))
-            done += [{**row, "card": card.id} for row in applied]
         except TSPProblem as exc:
             if exc.status == 0:
                 raise
+            failed.append(_row({"id": card.id, "network": card.network, "last4": card.last4},
+                               f"issuer scripts: {exc}"))
+            continue
+        done += [{**row, "card": card.id} for row in applied]
     return done
 
 
@@ -347,8 +353,7 @@ def apply_issuer_scripts(client: TSPClient, card_id: int, card: CardApplet) -> l
     for item in delivered:
         atc = int(item["atc"])
         if item.get("arpc") and atc not in authenticated:
-            data = bytes.fromhex(item["arpc"])
-            answer = card.process(bytes((0x00, 0x82, 0x00, 0x00, len(data))) + data)
+            answer = card.process(ExternalAuthenticate(bytes.fromhex(item["arpc"])).to_bytes())
             authenticated[atc] = answer[-2:].hex().upper()
         sw = card.process(bytes.fromhex(item["script"]))[-2:].hex().upper()
         client.post(f"/api/issuer-scripts/{int(item['id'])}/result", {"sw": sw})

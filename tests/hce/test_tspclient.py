@@ -68,3 +68,30 @@ def test_login_provision_and_sync(tmp_path: Path, tsp: LoopbackTSP) -> None:
         moved = sync_cards(client, tablet, move=True)
         assert [c["id"] for c in moved["added"]] == [card.id]
     assert tablet.card().id == card.id
+
+
+def test_sync_lists_a_card_whose_scripts_the_service_refuses(
+    tmp_path: Path, tsp: LoopbackTSP, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A card whose issuer scripts cannot be taken (the service answers a problem) is listed under
+    ``failed`` with the service's reason, and the sync still reports the rest."""
+    from tsp_backend.errors import Conflict
+    from tsp_backend.services.issuer_actions import IssuerActions
+
+    phone = Wallet.open(tmp_path / "phone")
+    with TSPClient(tsp.url) as client:
+        client.post("/api/auth/register", {"email": "refused-scripts@example.com", "password": PASSWORD})
+        login_with_device(client, phone, "refused-scripts@example.com", PASSWORD, device_name="phone")
+        answer = request_card(client, phone, "4111111111111111", "12/30", "123")
+        card = store_card(phone, answer["card"], answer["profile"])
+        assert sync_cards(client, phone)["failed"] == []
+
+        def refuse(*_args: object) -> None:
+            raise Conflict("the scripts are being rebound")
+
+        monkeypatch.setattr(IssuerActions, "deliver", staticmethod(refuse))
+        report = sync_cards(client, phone)
+    assert report["scripts"] == []
+    assert [(row["id"], row["last4"]) for row in report["failed"]] == [(card.id, card.last4)]
+    assert "issuer scripts" in report["failed"][0]["reason"]
+    assert "being rebound" in report["failed"][0]["reason"]

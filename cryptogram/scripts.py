@@ -32,7 +32,15 @@ from cryptogram.derive import derive_session_key_emv
 from cryptogram.errors import InvalidInput
 from cryptogram.mac import iso9797_mac_alg3, pad_iso9797_2
 
-__all__ = ["decipher", "encipher", "script_command", "script_mac", "session_keys", "verify_script"]
+__all__ = [
+    "decipher",
+    "encipher",
+    "scheme_for_kernel",
+    "script_command",
+    "script_mac",
+    "session_keys",
+    "verify_script",
+]
 
 MAC_LENGTH = 8
 
@@ -51,6 +59,12 @@ def session_keys(card_key: bytes, atc: bytes) -> tuple[bytes, bytes]:
 def script_mac(key: bytes, header: bytes, atc: bytes, cryptogram: bytes, data: bytes) -> bytes:
     """The 8-byte MAC of a script command (Book 2 §9.2.3): header ‖ ATC ‖ AC ‖ data."""
     return iso9797_mac_alg3(key, header + atc + cryptogram + data, 2)
+
+
+def scheme_for_kernel(kernel: str) -> str:
+    """The encipherment convention of a card's scripts by its kernel: ``visa`` for Visa's, and
+    ``mastercard`` for every other (the card and the issuer must agree on it)."""
+    return "visa" if kernel == "visa" else "mastercard"
 
 
 def _cipher(key: bytes, scheme: str) -> Cipher[modes.CBC] | Cipher[modes.ECB]:

@@ -140,8 +140,7 @@ def issuer_script(card: CardApplet, raw: bytes) -> bytes:
         card.blocked = False
     elif (p1, p2) == (0x9F, 0x6B):
         try:
-            scheme = "visa" if card.profile.kernel == "visa" else "mastercard"
-            value = scripts.decipher(enc_key, body, scheme)
+            value = scripts.decipher(enc_key, body, scripts.scheme_for_kernel(card.profile.kernel))
         except ValueError:
             return SW.INCORRECT_DATA.encoded
         amount = decode_n(value[:6]) if len(value) >= 6 else None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from apdu.formats import encode_n
 from cryptogram.luk import derive_luk
-from cryptogram.scripts import script_command, session_keys
+from cryptogram.scripts import scheme_for_kernel, script_command, session_keys
 from tsp_backend.services import keys as card_keys
 
 __all__ = ["ACTIONS", "script_for"]
@@ -43,6 +43,5 @@ def script_for(
     if amount is None or not 0 <= amount <= 999_999_999_999:
         raise ValueError("cvm_limit needs an amount in minor units")
     data = encode_n(amount, 6)
-    scheme = "visa" if network_kernel == "visa" else "mastercard"
     return script_command(0x84, ins, p1, p2, data, mac_key=mac_key, enc_key=enc_key, atc=atc,
-                          cryptogram=arqc, scheme=scheme)
+                          cryptogram=arqc, scheme=scheme_for_kernel(network_kernel))

@@ -11,6 +11,8 @@ IAD (Book C-2 §5). PANs are the public EMVCo/network test PANs 4761739001010010
 from __future__ import annotations
 
 from apdu.tlv import TLV, encode, tlv
+from terminal.kernel import Kernel
+from terminal.transports.base import Transport
 
 VISA_AID = "A0000000031010"
 MC_AID = "A0000000041010"
@@ -106,3 +108,13 @@ def mc_card(gen_ac: str | None = None) -> list[tuple[str | None, str]]:
         ("00B20214", MC_RECORD_3),
         ("80AE8000", gen_ac or mc_gen_ac()),
     ]
+
+
+def drive(kernel: Kernel, card: Transport) -> list[bytes]:
+    """Run ``kernel`` against ``card`` to its outcome; the commands it sent, in order."""
+    sent: list[bytes] = []
+    command = kernel.start()
+    while command is not None:
+        sent.append(command.to_bytes())
+        command = kernel.receive(card.transmit(sent[-1]))
+    return sent

@@ -31,7 +31,7 @@ from terminal.oda import static_data
 from terminal.oda_session import verify_session
 from terminal.outcome import Outcome
 from terminal.transports.replay import ReplayTransport, pairs
-from tests.terminal.terminal_cards import SELECT_PPSE, ppse
+from tests.terminal.terminal_cards import SELECT_PPSE, drive, ppse
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 CDA = TRACES / "mastercard_cda_emvbertlv.jsonl"
@@ -69,15 +69,6 @@ def _with_ppse(path: Path, label: str, extra: Sequence[tuple[str, str]] = ()) ->
     added = [(SELECT_PPSE + "00", ppse((MC_AID, label, 1, "02"))), *extra]
     records = [TraceRecord(d, bytes.fromhex(h)) for c, r in added for d, h in (("C", c), ("R", r))]
     return ReplayTransport(records + read_trace(path.read_text().splitlines()))
-
-
-def _drive(kernel: Kernel, card: ReplayTransport) -> list[bytes]:
-    sent: list[bytes] = []
-    command = kernel.start()
-    while command is not None:
-        sent.append(command.to_bytes())
-        command = kernel.receive(card.transmit(sent[-1]))
-    return sent
 
 
 # -- EMV mode with CDA: the PayPass test card "ETEC/PAYPASS" ----------------------------------
@@ -163,7 +154,7 @@ def test_verbatim_replay_stops_at_a_record_the_recording_does_not_have() -> None
     the AFL names and ends the application when one cannot be read (Book 3 §10.2), so the
     verbatim replay ends at the first READ RECORD."""
     kernel = _paypass_kernel()
-    sent = _drive(kernel, _with_ppse(CDA, "PPC MCD 04  v20"))
+    sent = drive(kernel, _with_ppse(CDA, "PPC MCD 04  v20"))
     assert sent[-1] == bytes.fromhex("00B2010C00")
     assert kernel.outcome is not None and kernel.outcome.outcome is Outcome.END_APPLICATION
     assert "6A83" in kernel.outcome.reason
@@ -178,7 +169,7 @@ def test_kernel_replay_with_the_two_absent_records_empty_completes_with_cda() ->
     Before the kernel walked the CVM List it sent 1E0300 and CDA failed on the transaction hash."""
     card = _with_ppse(CDA, "PPC MCD 04  v20", [("00B2010C00", "70009000"), ("00B2021C00", "70009000")])
     kernel = _paypass_kernel()
-    sent = _drive(kernel, card)
+    sent = drive(kernel, card)
     recorded = _exchanges(CDA)
     assert sent[-1] == recorded[-1][0]
     assert sent[-1][:4] == bytes.fromhex("80AE5000")
@@ -212,7 +203,7 @@ def test_kernel_replay_in_magstripe_mode_reads_the_cvc3() -> None:
     stops at the card's answer, so what its terminal wrote is not known."""
     card = _with_ppse(MAGSTRIPE, "ID351 v1 1")
     kernel = Kernel(TerminalConfig(), Transaction(amount=1000, currency="AUD"), unpredictable=bytes)
-    sent = _drive(kernel, card)
+    sent = drive(kernel, card)
     assert sent[-1] == _exchanges(MAGSTRIPE)[-1][0] == bytes.fromhex("802A8E80040000000000")
     assert card.unused == 0
     outcome = kernel.outcome

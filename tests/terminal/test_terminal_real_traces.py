@@ -11,6 +11,7 @@ from terminal.config import Limits, TerminalConfig, Transaction
 from terminal.outcome import Outcome
 from terminal.tap import run_tap
 from terminal.transports.replay import ReplayTransport
+from tests.terminal.terminal_cards import drive
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 
@@ -203,11 +204,7 @@ def test_the_kernel_replays_the_amex_cda_session_and_recovers_its_arqc() -> None
     kernel = Kernel(config, transaction, unpredictable=lambda n: bytes.fromhex("327273B9"),
                     ca_keys=_amex_table())
     card = ReplayTransport.from_file(AMEX_TRACE)
-    sent: list[bytes] = []
-    command = kernel.start()
-    while command is not None:
-        sent.append(command.to_bytes())
-        command = kernel.receive(card.transmit(sent[-1]))
+    sent = drive(kernel, card)
     assert sent == [c.raw for c, _ in recorded]
     assert card.unused == 0
     assert sent[-1][5 + 14:5 + 19] == bytes.fromhex("0000048000")

@@ -54,13 +54,12 @@ def _exchanges(path: Path) -> list[tuple[bytes, bytes]]:
 
 
 def _card(exchanges: list[tuple[bytes, bytes]]) -> dict[int, bytes]:
-    from apdu.tlv import decode, walk
+    """The card's primitive data objects over the whole session; the first answer with a tag wins."""
+    from apdu.tlv import decode, to_dict
 
     card: dict[int, bytes] = {}
     for _, response in exchanges:
-        for node in walk(decode(response[:-2])):
-            if not node.children:
-                card.setdefault(node.tag, node.value)
+        card = {**to_dict(decode(response[:-2])), **card}
     return card
 
 

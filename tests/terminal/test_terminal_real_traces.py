@@ -120,7 +120,7 @@ def test_real_visa_fdda_signature_verifies() -> None:
     import json
 
     from apdu.dol import split_dol_data
-    from apdu.tlv import decode, walk
+    from apdu.tlv import decode, to_dict
     from cryptogram import oda as book2
     from cryptogram.errors import OdaError
     from cryptogram.oda_recover import recover_dynamic_data, recover_issuer_key
@@ -133,9 +133,7 @@ def test_real_visa_fdda_signature_verifies() -> None:
     terminal: dict[int, bytes] = {}
     for command_rec, response_rec in zip(records[::2], records[1::2], strict=True):
         command, response = bytes.fromhex(command_rec["hex"]), bytes.fromhex(response_rec["hex"])[:-2]
-        for node in walk(decode(response)):
-            if not node.children:
-                card.setdefault(node.tag, node.value)
+        card = {**to_dict(decode(response)), **card}
         if command[1] == 0xA8:
             terminal = split_dol_data(card[0x9F38], command[7:5 + command[4]])
     ca = CaKeyTable.builtin().get(bytes.fromhex("A000000003"), card[0x8F][0])
